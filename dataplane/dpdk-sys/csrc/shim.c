@@ -1,0 +1,106 @@
+#include "shim.h"
+
+uint16_t fl_rx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **rx_pkts, uint16_t nb_pkts)
+{
+	return rte_eth_rx_burst(port_id, queue_id, rx_pkts, nb_pkts);
+}
+
+uint16_t fl_tx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **tx_pkts, uint16_t nb_pkts)
+{
+	return rte_eth_tx_burst(port_id, queue_id, tx_pkts, nb_pkts);
+}
+
+struct rte_mbuf *fl_pktmbuf_alloc(struct rte_mempool *mp)
+{
+	return rte_pktmbuf_alloc(mp);
+}
+
+int fl_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned int count)
+{
+	return rte_pktmbuf_alloc_bulk(mp, mbufs, count);
+}
+
+void fl_pktmbuf_free(struct rte_mbuf *m)
+{
+	rte_pktmbuf_free(m);
+}
+
+char *fl_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_append(m, len);
+}
+
+char *fl_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_prepend(m, len);
+}
+
+char *fl_pktmbuf_adj(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_adj(m, len);
+}
+
+int fl_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_trim(m, len);
+}
+
+uint16_t fl_pktmbuf_tailroom(const struct rte_mbuf *m)
+{
+	return rte_pktmbuf_tailroom(m);
+}
+
+uint16_t fl_pktmbuf_headroom(const struct rte_mbuf *m)
+{
+	return rte_pktmbuf_headroom(m);
+}
+
+int fl_errno(void)
+{
+	return rte_errno;
+}
+
+unsigned int fl_lcore_id(void)
+{
+	return rte_lcore_id();
+}
+
+uint64_t fl_rdtsc(void)
+{
+	return rte_rdtsc();
+}
+
+unsigned int fl_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n)
+{
+	return rte_ring_enqueue_burst(r, objs, n, NULL);
+}
+
+unsigned int fl_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n)
+{
+	return rte_ring_dequeue_burst(r, objs, n, NULL);
+}
+
+unsigned int fl_ring_count(const struct rte_ring *r)
+{
+	return rte_ring_count(r);
+}
+
+void fl_layout(struct fl_layout *out)
+{
+	out->mbuf_size = sizeof(struct rte_mbuf);
+	out->mbuf_buf_addr = offsetof(struct rte_mbuf, buf_addr);
+	out->mbuf_data_off = offsetof(struct rte_mbuf, data_off);
+	out->mbuf_nb_segs = offsetof(struct rte_mbuf, nb_segs);
+	out->mbuf_port = offsetof(struct rte_mbuf, port);
+	out->mbuf_pkt_len = offsetof(struct rte_mbuf, pkt_len);
+	out->mbuf_data_len = offsetof(struct rte_mbuf, data_len);
+	out->mbuf_pool = offsetof(struct rte_mbuf, pool);
+	out->mbuf_next = offsetof(struct rte_mbuf, next);
+	out->eth_stats_size = sizeof(struct rte_eth_stats);
+	out->eth_link_size = sizeof(struct rte_eth_link);
+	out->eth_conf_size = sizeof(struct rte_eth_conf);
+	out->eth_dev_info_size = sizeof(struct rte_eth_dev_info);
+	out->ether_addr_size = sizeof(struct rte_ether_addr);
+	out->version_year = RTE_VER_YEAR;
+	out->version_month = RTE_VER_MONTH;
+}

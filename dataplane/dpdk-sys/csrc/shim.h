@@ -1,0 +1,72 @@
+/*
+ * fastlag C shim: DPDK's fast-path functions are `static inline` in its headers (or read
+ * thread-local state through macros), so bindgen cannot link to them. Each fl_* function below
+ * is a thin, non-inline wrapper with the same meaning as the DPDK call it names.
+ */
+#ifndef FASTLAG_SHIM_H
+#define FASTLAG_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_cycles.h>
+#include <rte_mempool.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ether.h>
+#include <rte_ethdev.h>
+#include <rte_eth_ring.h>
+#include <rte_flow.h>
+#include <rte_version.h>
+
+/* Burst I/O (rte_eth_rx_burst / rte_eth_tx_burst). */
+uint16_t fl_rx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **rx_pkts, uint16_t nb_pkts);
+uint16_t fl_tx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
+
+/* Mbuf allocation and release. */
+struct rte_mbuf *fl_pktmbuf_alloc(struct rte_mempool *mp);
+int fl_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned int count);
+void fl_pktmbuf_free(struct rte_mbuf *m);
+char *fl_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
+char *fl_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
+char *fl_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
+int fl_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+uint16_t fl_pktmbuf_tailroom(const struct rte_mbuf *m);
+uint16_t fl_pktmbuf_headroom(const struct rte_mbuf *m);
+
+/* Thread-local state and time. */
+int fl_errno(void);
+unsigned int fl_lcore_id(void);
+uint64_t fl_rdtsc(void);
+
+/* SPSC/MPMC rings (rte_ring_enqueue_burst / dequeue_burst). */
+unsigned int fl_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n);
+unsigned int fl_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n);
+unsigned int fl_ring_count(const struct rte_ring *r);
+
+/* Layout facts as the C compiler sees them, compared against bindgen's view in tests. */
+struct fl_layout {
+	size_t mbuf_size;
+	size_t mbuf_buf_addr;
+	size_t mbuf_data_off;
+	size_t mbuf_nb_segs;
+	size_t mbuf_port;
+	size_t mbuf_pkt_len;
+	size_t mbuf_data_len;
+	size_t mbuf_pool;
+	size_t mbuf_next;
+	size_t eth_stats_size;
+	size_t eth_link_size;
+	size_t eth_conf_size;
+	size_t eth_dev_info_size;
+	size_t ether_addr_size;
+	int version_year;
+	int version_month;
+};
+void fl_layout(struct fl_layout *out);
+
+#endif

@@ -1,0 +1,1 @@
+//! fastlag dataplane
