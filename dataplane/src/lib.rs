@@ -1,1 +1,8 @@
-//! fastlag dataplane
+//! fastlag's dataplane: the safe DPDK layer, pinned poll-mode workers and forwarding.
+//!
+//! `unsafe` is confined to [`dpdk`]; every other module forbids it.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod dpdk;

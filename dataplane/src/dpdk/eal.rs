@@ -1,0 +1,120 @@
+//! The Environment Abstraction Layer: initialised once per process, cleaned up on drop.
+
+use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::error::DpdkError;
+
+const NOT_STARTED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+
+/// DPDK refuses a second `rte_eal_init` in one process, even after cleanup.
+static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+
+/// Proof that DPDK's EAL is initialised. Creating pools and ports requires a `&Eal`.
+///
+/// Drop order matters: join every thread that polls queues and drop ports and pools
+/// before the `Eal` (dropping it calls `rte_eal_cleanup`).
+#[derive(Debug)]
+pub struct Eal {
+    tsc_hz: u64,
+}
+
+impl Eal {
+    /// Initialises EAL with `args` (without the program name, which is added).
+    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal, DpdkError> {
+        if STATE
+            .compare_exchange(NOT_STARTED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(DpdkError::AlreadyInitialised);
+        }
+        let mut owned = Vec::with_capacity(args.len() + 1);
+        owned.push(CString::new("fastlag").expect("static name has no NUL"));
+        for a in args {
+            let a = a.as_ref();
+            owned.push(CString::new(a).map_err(|_| {
+                STATE.store(DONE, Ordering::SeqCst);
+                DpdkError::Invalid(format!("EAL argument {a:?} contains a NUL byte"))
+            })?);
+        }
+        // EAL may keep pointers into argv (it permutes it and some drivers keep option
+        // strings), so the strings live for the rest of the process.
+        let owned: &'static mut [CString] = Vec::leak(owned);
+        let argv: &'static mut [*mut c_char] = Vec::leak(
+            owned
+                .iter()
+                .map(|s| s.as_ptr() as *mut c_char)
+                .chain(std::iter::once(std::ptr::null_mut()))
+                .collect(),
+        );
+        let argc = (argv.len() - 1) as i32;
+        // SAFETY: argc/argv describe NUL-terminated strings that live for the rest of the
+        // process; rte_eal_init runs at most once per process (guarded by STATE).
+        let ret = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        if ret < 0 {
+            STATE.store(DONE, Ordering::SeqCst);
+            return Err(DpdkError::last("rte_eal_init"));
+        }
+        // SAFETY: EAL is initialised; rte_get_tsc_hz only reads a global.
+        let tsc_hz = unsafe { dpdk_sys::rte_get_tsc_hz() };
+        Ok(Eal { tsc_hz })
+    }
+
+    /// Time-stamp counter frequency measured by EAL (cycles per second).
+    pub fn tsc_hz(&self) -> u64 {
+        self.tsc_hz
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        STATE.store(DONE, Ordering::SeqCst);
+        // SAFETY: EAL was initialised by this value; by the documented drop order no
+        // thread still uses DPDK objects.
+        let ret = unsafe { dpdk_sys::rte_eal_cleanup() };
+        if ret < 0 {
+            tracing::warn!("rte_eal_cleanup failed: {}", super::error::strerror(-ret));
+        }
+    }
+}
+
+/// Registers the calling (non-EAL) thread with DPDK: it gets an lcore id and with it a
+/// per-lcore mempool cache. Call after pinning the thread. Returns the lcore id.
+pub fn register_thread() -> Result<u32, DpdkError> {
+    // SAFETY: rte_thread_register has no preconditions beyond an initialised EAL, which
+    // callers hold (threads are spawned after Eal::init).
+    let ret = unsafe { dpdk_sys::rte_thread_register() };
+    if ret < 0 {
+        return Err(DpdkError::last("rte_thread_register"));
+    }
+    Ok(lcore_id())
+}
+
+/// Releases the calling thread's lcore id (its mempool cache stays counted in the pool).
+pub fn unregister_thread() {
+    // SAFETY: no preconditions; a no-op for unregistered threads.
+    unsafe { dpdk_sys::rte_thread_unregister() }
+}
+
+/// The calling thread's lcore id (`u32::MAX`, LCORE_ID_ANY, when not registered).
+pub fn lcore_id() -> u32 {
+    // SAFETY: reads the calling thread's per-lcore variable.
+    unsafe { dpdk_sys::fl_lcore_id() }
+}
+
+/// Reads the CPU time-stamp counter.
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: RDTSC is available on every x86_64 CPU and has no memory effects.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: reads the architecture's cycle counter; no preconditions.
+        unsafe { dpdk_sys::fl_rdtsc() }
+    }
+}

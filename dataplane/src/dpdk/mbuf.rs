@@ -1,0 +1,309 @@
+//! Owned packet buffers and fixed-size bursts of them.
+
+use std::ptr::NonNull;
+
+use dpdk_sys::rte_mbuf;
+
+/// The largest burst a [`Burst`] holds; configured burst sizes are at most this.
+pub const MAX_BURST: usize = 512;
+
+/// One owned packet buffer. Dropping it returns it to its pool.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct Mbuf(NonNull<rte_mbuf>);
+
+// SAFETY: an Mbuf is exclusively owned; DPDK mbufs can be freed from any thread
+// (mempool put is thread-safe).
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `m` must be a valid mbuf that nobody else owns or frees.
+    pub unsafe fn from_raw(m: NonNull<rte_mbuf>) -> Mbuf {
+        Mbuf(m)
+    }
+
+    /// Gives up ownership; the caller must free or transmit the mbuf.
+    pub fn into_raw(self) -> NonNull<rte_mbuf> {
+        let p = self.0;
+        std::mem::forget(self);
+        p
+    }
+
+    #[inline(always)]
+    fn raw(&self) -> &rte_mbuf {
+        // SAFETY: we own a valid mbuf for our whole lifetime.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Total packet length (all segments).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.raw().pkt_len as usize
+    }
+
+    /// True for an empty packet.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the whole packet is in this first segment (`data()` sees all of it).
+    #[inline]
+    pub fn is_contiguous(&self) -> bool {
+        self.raw().nb_segs == 1
+    }
+
+    /// Input port recorded by the PMD on receive.
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.raw().port
+    }
+
+    /// The packet bytes of the first segment.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        let m = self.raw();
+        // SAFETY: buf_addr + data_off is the start of data_len initialised bytes inside
+        // the mbuf's buffer, which we own.
+        unsafe {
+            std::slice::from_raw_parts(
+                (m.buf_addr as *const u8).add(m.data_off as usize),
+                m.data_len as usize,
+            )
+        }
+    }
+
+    /// The packet bytes of the first segment, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let m = self.raw();
+        let (addr, off, len) = (m.buf_addr as *mut u8, m.data_off as usize, m.data_len as usize);
+        // SAFETY: as in data(); &mut self guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(addr.add(off), len) }
+    }
+
+    /// Grows the packet by `len` bytes at the end; returns the new bytes (uninitialised
+    /// content from the buffer), or `None` if the tailroom is too small.
+    pub fn append(&mut self, len: u16) -> Option<&mut [u8]> {
+        // SAFETY: valid owned mbuf; on success DPDK returns a pointer to `len` bytes
+        // inside the buffer that now belong to the packet.
+        let p = unsafe { dpdk_sys::fl_pktmbuf_append(self.0.as_ptr(), len) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: see above; exclusive through &mut self.
+        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
+    }
+
+    /// Grows the packet by `len` bytes at the front (into headroom).
+    pub fn prepend(&mut self, len: u16) -> Option<&mut [u8]> {
+        // SAFETY: as in append, at the front of the data.
+        let p = unsafe { dpdk_sys::fl_pktmbuf_prepend(self.0.as_ptr(), len) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: see above.
+        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
+    }
+
+    /// Removes `len` bytes from the front. Returns false if the first segment is shorter.
+    pub fn adj(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf.
+        !unsafe { dpdk_sys::fl_pktmbuf_adj(self.0.as_ptr(), len) }.is_null()
+    }
+
+    /// Removes `len` bytes from the end. Returns false if the last segment is shorter.
+    pub fn trim(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf.
+        unsafe { dpdk_sys::fl_pktmbuf_trim(self.0.as_ptr(), len) == 0 }
+    }
+
+    /// Bytes free after the data in the first segment.
+    pub fn tailroom(&self) -> usize {
+        // SAFETY: valid owned mbuf; read only.
+        unsafe { dpdk_sys::fl_pktmbuf_tailroom(self.0.as_ptr()) as usize }
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf; after this nobody references it.
+        unsafe { dpdk_sys::fl_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// A caller-owned, fixed-capacity array of mbufs for burst I/O. It owns what it holds:
+/// anything left in it is freed on drop, so nothing leaks when a transmit is partial.
+///
+/// No allocation happens after construction; workers create their bursts once.
+pub struct Burst {
+    slots: [*mut rte_mbuf; MAX_BURST],
+    len: usize,
+}
+
+// SAFETY: the burst exclusively owns the mbufs in slots[..len]; see Mbuf's Send.
+unsafe impl Send for Burst {}
+
+impl std::fmt::Debug for Burst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Burst").field("len", &self.len).finish()
+    }
+}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Burst {
+    /// An empty burst.
+    pub fn new() -> Burst {
+        Burst {
+            slots: [std::ptr::null_mut(); MAX_BURST],
+            len: 0,
+        }
+    }
+
+    /// Number of mbufs held.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Free slots.
+    #[inline]
+    pub fn room(&self) -> usize {
+        MAX_BURST - self.len
+    }
+
+    /// The held mbufs.
+    #[inline]
+    pub fn as_slice(&self) -> &[Mbuf] {
+        // SAFETY: slots[..len] are valid, owned, non-null mbuf pointers and Mbuf is a
+        // repr(transparent) NonNull<rte_mbuf>, so the layouts are identical.
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr() as *const Mbuf, self.len) }
+    }
+
+    /// The held mbufs, writable (to edit packet bytes in place).
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [Mbuf] {
+        // SAFETY: as in as_slice; &mut self gives exclusive access. Callers cannot move an
+        // Mbuf out through &mut [Mbuf] without putting one back (no null can appear).
+        unsafe { std::slice::from_raw_parts_mut(self.slots.as_mut_ptr() as *mut Mbuf, self.len) }
+    }
+
+    /// Adds an mbuf at the end; gives it back when full.
+    #[inline]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == MAX_BURST {
+            return Err(m);
+        }
+        self.slots[self.len] = m.into_raw().as_ptr();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes and returns the last mbuf.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Mbuf> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        let p = self.slots[self.len];
+        // SAFETY: slots[len] held a valid owned mbuf that we no longer count.
+        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+    }
+
+    /// Moves every mbuf out, in order, leaving the burst empty. Mbufs not consumed by the
+    /// iterator are freed when it is dropped.
+    pub fn drain(&mut self) -> Drain<'_> {
+        let len = self.len;
+        self.len = 0;
+        Drain {
+            slots: &self.slots[..len],
+            next: 0,
+        }
+    }
+
+    /// Frees every held mbuf.
+    pub fn clear(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        // SAFETY: slots[..len] are owned mbufs; after this call we hold none.
+        unsafe { dpdk_sys::rte_pktmbuf_free_bulk(self.slots.as_mut_ptr(), self.len as u32) };
+        self.len = 0;
+    }
+
+    /// Drops the first `n` entries from the array without freeing them (they were handed
+    /// to DPDK) and moves the rest to the front.
+    pub(crate) fn consume_front(&mut self, n: usize) {
+        debug_assert!(n <= self.len);
+        self.slots.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    pub(crate) fn spare_ptr(&mut self) -> *mut *mut rte_mbuf {
+        // SAFETY: len <= MAX_BURST, so the pointer is within or one past the array.
+        unsafe { self.slots.as_mut_ptr().add(self.len) }
+    }
+
+    pub(crate) fn front_ptr(&mut self) -> *mut *mut rte_mbuf {
+        self.slots.as_mut_ptr()
+    }
+
+    /// # Safety
+    /// `slots[..len]` must hold valid owned mbufs.
+    pub(crate) unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= MAX_BURST);
+        self.len = len;
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Owning iterator over a drained [`Burst`].
+pub struct Drain<'a> {
+    slots: &'a [*mut rte_mbuf],
+    next: usize,
+}
+
+impl Iterator for Drain<'_> {
+    type Item = Mbuf;
+
+    #[inline]
+    fn next(&mut self) -> Option<Mbuf> {
+        let p = *self.slots.get(self.next)?;
+        self.next += 1;
+        // SAFETY: each slot was an owned mbuf of the drained burst and is yielded once.
+        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.slots.len() - self.next;
+        (n, Some(n))
+    }
+}
+
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        for m in self.by_ref() {
+            drop(m);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The safe layer over DPDK. All `unsafe` code of fastlag lives in this module and in the
+//! `dpdk-sys` crate; each unsafe block states its invariant in a `// SAFETY:` comment.
+
+mod eal;
+mod error;
+mod mbuf;
+mod mempool;
+mod port;
+mod ring_link;
+
+pub use eal::{lcore_id, rdtsc, register_thread, unregister_thread, Eal};
+pub use error::{strerror, DpdkError};
+pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
+pub use mempool::Mempool;
+pub use port::{
+    device_name, link, mac, port_by_name, stats, Configured, Duplex, Link, MacAddr, Port,
+    PortId, PortInfo, PortSetup, PortStats, QueueId, RxQueue, Speed, Started, TxQueue,
+};
+pub use ring_link::ring_link;
