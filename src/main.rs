@@ -1,1 +1,168 @@
-fn main() {}
+//! fastlag: a userspace DPDK gateway fast path with native IEEE 802.1AX link aggregation.
+
+#![forbid(unsafe_code)]
+
+mod demo;
+mod eal_args;
+mod report;
+mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Userspace DPDK gateway fast path with native IEEE 802.1AX (802.3ad) link aggregation.
+#[derive(Debug, Parser)]
+#[command(name = "fastlag", version, about, long_about = None)]
+struct Cli {
+    /// Log verbosity (RUST_LOG, when set, overrides it).
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, global = true)]
+    log_level: LogLevel,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    fn level(self) -> tracing::Level {
+        match self {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the fast path described by a config file until SIGINT or SIGTERM.
+    Run {
+        /// Configuration file (TOML); see conf/*.toml for commented examples.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// On exit, write the final counters and the packet pool check as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Validate a config file: print a summary and exit 0, or the errors and exit 1.
+    CheckConfig {
+        /// Configuration file (TOML).
+        file: PathBuf,
+    },
+    /// Run the built-in demonstration on virtual devices (no NIC needed): fastlag forwards
+    /// between in-process links while a generator on their far ends sends test traffic.
+    Demo {
+        /// How long to run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Use this config instead of the embedded default (its unclaimed ring link ends
+        /// get the generator).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging(level: LogLevel) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{}", level.level()).to_lowercase())
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level);
+    let result = match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Run { config, report } => run(&config, report.as_deref(), cli.log_level.level()),
+        Command::Demo { seconds, config } => {
+            demo::run(config.as_deref(), Duration::from_secs(seconds), cli.log_level.level())
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fastlag: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyError = Box<dyn std::error::Error>;
+
+fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
+    match conf::load(file) {
+        Ok(cfg) => {
+            println!("{}: OK", file.display());
+            print!("{}", cfg.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprint!("{e}");
+            if !e.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            let n = e.diagnostics.len();
+            eprintln!("{}: {n} error{}", file.display(), if n == 1 { "" } else { "s" });
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run(file: &Path, report: Option<&Path>, log: tracing::Level) -> Result<ExitCode, AnyError> {
+    let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    let rt = runtime::Runtime::start(&cfg, log)?;
+    let stop = rt.stop_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    tracing::info!(
+        workers = cfg.dataplane.worker_cores.len(),
+        ports = cfg.ports.len(),
+        "fastlag running; SIGINT or SIGTERM stops it"
+    );
+    let interval = Duration::from_secs(cfg.dataplane.stats_interval_s as u64);
+    let mut next_stats = Instant::now() + interval;
+    let mut last = rt.snapshot();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if !interval.is_zero() && Instant::now() >= next_stats {
+            let now = rt.snapshot();
+            report::log_rates(&last, &now, interval);
+            last = now;
+            next_stats += interval;
+        }
+    }
+    tracing::info!("stopping");
+    let fin = rt.shutdown(Vec::new());
+    report::log_final(&fin);
+    if let Some(path) = report {
+        std::fs::write(path, serde_json::to_string_pretty(&fin)?)
+            .map_err(|e| format!("writing report {}: {e}", path.display()))?;
+    }
+    if fin.clean() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for e in &fin.errors {
+            tracing::error!("{e}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

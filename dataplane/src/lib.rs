@@ -6,3 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod dpdk;
+pub mod counters;
+pub mod testframe;
+pub mod worker;
+pub mod gen;

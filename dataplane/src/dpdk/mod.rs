@@ -17,3 +17,8 @@ pub use port::{
     PortId, PortInfo, PortSetup, PortStats, QueueId, RxQueue, Speed, Started, TxQueue,
 };
 pub use ring_link::ring_link;
+
+/// Headroom DPDK reserves before packet data in every mbuf.
+pub const PKTMBUF_HEADROOM: u32 = dpdk_sys::RTE_PKTMBUF_HEADROOM;
+/// DPDK's default mbuf buffer size (2 KB of data plus headroom).
+pub const DEFAULT_BUF_SIZE: u32 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE;

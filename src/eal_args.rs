@@ -1,0 +1,107 @@
+//! Builds DPDK EAL arguments from the configuration. Pure: unit-tested without DPDK.
+
+use conf::{Config, Device};
+
+/// How chatty DPDK's own logging is, from the operator's `--log-level`.
+pub fn dpdk_log_level(level: tracing::Level) -> u8 {
+    // DPDK levels: 4 error, 5 warning, 6 notice, 7 info, 8 debug. DPDK's INFO level is
+    // dozens of start-up lines, so fastlag's info maps to DPDK's notice.
+    match level {
+        tracing::Level::ERROR => 4,
+        tracing::Level::WARN => 5,
+        tracing::Level::INFO => 6,
+        tracing::Level::DEBUG => 7,
+        tracing::Level::TRACE => 8,
+    }
+}
+
+/// The EAL arguments for `cfg`. `pid` makes the default file prefix unique, so several
+/// fastlag (and other DPDK) processes can run on one machine.
+pub fn eal_args(cfg: &Config, pid: u32, log: tracing::Level) -> Vec<String> {
+    let dp = &cfg.dataplane;
+    let mut args = Vec::new();
+    // EAL's main thread is fastlag's main thread: keep it on the control core. Workers are
+    // our own threads, pinned explicitly and registered with rte_thread_register.
+    args.push(format!("--lcores=0@{}", dp.control_core));
+    args.push("--main-lcore=0".to_string());
+    let prefix = dp
+        .file_prefix
+        .clone()
+        .unwrap_or_else(|| format!("fastlag-{pid}"));
+    args.push(format!("--file-prefix={prefix}"));
+    if dp.hugepages {
+        // In-memory: no hugepage files or runtime config left behind after exit.
+        args.push("--in-memory".to_string());
+    } else {
+        args.push("--no-huge".to_string());
+        args.push("--no-shconf".to_string());
+    }
+    args.push("-m".to_string());
+    args.push(dp.memory_mb.to_string());
+    args.push("--no-telemetry".to_string());
+    args.push(format!("--log-level={}", dpdk_log_level(log)));
+    let mut any_pci = false;
+    for p in &cfg.ports {
+        match &p.device {
+            Device::Pci(addr) => {
+                any_pci = true;
+                args.push(format!("--allow={addr}"));
+            }
+            Device::Vdev { spec, .. } => args.push(format!("--vdev={spec}")),
+            Device::Ring { .. } => {}
+        }
+    }
+    if !any_pci {
+        args.push("--no-pci".to_string());
+    }
+    args.extend(dp.eal_args.iter().cloned());
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[dataplane]
+control_core = 0
+worker_cores = [1]
+[[port]]
+name = "p0"
+device = "net_memif0,role=server,socket=/tmp/x.sock"
+[[port]]
+name = "p1"
+device = "ring:l1:a"
+[forward]
+mode = "xconnect"
+pairs = [["p0", "p1"]]
+"#;
+
+    #[test]
+    fn no_huge_virtual_devices() {
+        let cfg = conf::parse(BASE, "t.toml").unwrap();
+        let a = eal_args(&cfg, 42, tracing::Level::INFO);
+        assert!(a.contains(&"--no-huge".to_string()));
+        assert!(a.contains(&"--no-shconf".to_string()));
+        assert!(a.contains(&"--no-pci".to_string()));
+        assert!(a.contains(&"--file-prefix=fastlag-42".to_string()));
+        assert!(a.contains(&"--vdev=net_memif0,role=server,socket=/tmp/x.sock".to_string()));
+        assert!(a.contains(&"--lcores=0@0".to_string()));
+        assert!(!a.iter().any(|x| x.contains("ring")), "ring links are made in-process");
+    }
+
+    #[test]
+    fn hugepages_and_pci() {
+        let text = BASE
+            .replace("worker_cores = [1]", "worker_cores = [1]\nhugepages = true\nfile_prefix = \"gw\"")
+            .replace("net_memif0,role=server,socket=/tmp/x.sock", "0000:03:00.1");
+        let cfg = conf::parse(&text, "t.toml").unwrap();
+        let a = eal_args(&cfg, 42, tracing::Level::WARN);
+        assert!(a.contains(&"--in-memory".to_string()));
+        assert!(!a.contains(&"--no-huge".to_string()));
+        assert!(!a.contains(&"--no-pci".to_string()));
+        assert!(a.contains(&"--allow=0000:03:00.1".to_string()));
+        assert!(a.contains(&"--file-prefix=gw".to_string()));
+        assert!(a.contains(&"--log-level=5".to_string()));
+    }
+}
