@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Installs every system package fastlag needs on Debian 12, idempotently.
-# Usage (as root): scripts/setup.sh
+# Installs everything fastlag needs on Debian 12, idempotently: the system DPDK (22.11 LTS),
+# what bindgen needs to read its headers, the test peers and tools, and a Rust toolchain
+# with cargo-nextest when missing. Run as root. Safe to run again.
 set -euo pipefail
 
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
 PKGS=(
-  # build: system DPDK 22.11 LTS and what bindgen needs to read its headers
-  dpdk libdpdk-dev pkg-config libclang1-14 libclang-common-14-dev clang-14 gcc
-  # tests: namespaces, peers and wire checks
-  iproute2 openvswitch-switch tshark tcpdump iputils-ping iperf3 procps
+  # build: system DPDK, bindgen's libclang with its headers, a C compiler for the shim
+  dpdk libdpdk-dev pkg-config libclang1-14 libclang-common-14-dev gcc libc6-dev make
+  # tests and benchmarks: dpdk-testpmd (reference forwarder, generator), namespaces, peers, wire checks
+  dpdk-dev
+  iproute2 openvswitch-switch tshark tcpdump iputils-ping iperf3 procps kmod
+  # toolchain bootstrap on a machine without Rust
+  curl ca-certificates
 )
 
 need=()
@@ -22,11 +31,21 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
-# Rust tools: cargo-nextest runs each test in its own process (EAL initialises once per process).
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo not found; install Rust (https://rustup.rs) and rerun" >&2
-  exit 1
+# Rust: Debian 12's rustc is too old; use rustup's stable toolchain when cargo is missing.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
 fi
+if ! command -v cargo >/dev/null 2>&1; then
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+    sh -s -- -y --profile minimal --component clippy,rustfmt
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+# cargo-nextest runs every test in its own process, which DPDK needs (EAL initialises
+# once per process).
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs what it needs first. Run as root (tests
+# create network namespaces, veth pairs and Open vSwitch daemons, and remove them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+. scripts/env.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo nextest run --workspace --release --profile ci "$@"
