@@ -17,7 +17,11 @@ use crate::AnyError;
 /// The embedded default configuration (also shipped as conf/default.toml).
 pub const DEFAULT_CONFIG: &str = include_str!("../conf/default.toml");
 
-pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Result<ExitCode, AnyError> {
+pub fn run(
+    config: Option<&Path>,
+    duration: Duration,
+    log: tracing::Level,
+) -> Result<ExitCode, AnyError> {
     let cfg = match config {
         Some(p) => conf::load(p).map_err(|e| format!("invalid configuration:\n{e}"))?,
         None => conf::parse(DEFAULT_CONFIG, "<embedded conf/default.toml>")
@@ -57,9 +61,11 @@ pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Re
     if streams.is_empty() {
         let returned = ports.into_iter().map(|p| (p.rx, p.tx)).collect();
         rt.shutdown(returned);
-        return Err("the demo needs an xconnect pair of ports on in-process ring links whose far ends \
+        return Err(
+            "the demo needs an xconnect pair of ports on in-process ring links whose far ends \
                     are not configured (see conf/default.toml)"
-            .into());
+                .into(),
+        );
     }
 
     let gen_cfg = GenConfig {
@@ -78,13 +84,15 @@ pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Re
     let gen_thread = {
         let (counters, gen_stop) = (counters.clone(), gen_stop.clone());
         let core = cfg.dataplane.control_core as usize;
-        std::thread::Builder::new().name("fl-demo-gen".into()).spawn(move || {
-            core_affinity::set_for_current(core_affinity::CoreId { id: core });
-            let _ = dataplane::dpdk::register_thread();
-            let report = gen::run(&gen_cfg, &mut ports, &pool, &counters, &gen_stop);
-            dataplane::dpdk::unregister_thread();
-            (report, ports)
-        })?
+        std::thread::Builder::new()
+            .name("fl-demo-gen".into())
+            .spawn(move || {
+                core_affinity::set_for_current(core_affinity::CoreId { id: core });
+                let _ = dataplane::dpdk::register_thread();
+                let report = gen::run(&gen_cfg, &mut ports, &pool, &counters, &gen_stop);
+                dataplane::dpdk::unregister_thread();
+                (report, ports)
+            })?
     };
 
     println!(
@@ -92,7 +100,10 @@ pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Re
         streams.len(),
         duration.as_secs()
     );
-    println!("{:>5}  {:>12}  {:>12}  {:>10}  {:>8}  {:>10}", "time", "sent Mpps", "recv Mpps", "fwd drops", "gaps", "cyc/pkt");
+    println!(
+        "{:>5}  {:>12}  {:>12}  {:>10}  {:>8}  {:>10}",
+        "time", "sent Mpps", "recv Mpps", "fwd drops", "gaps", "cyc/pkt"
+    );
     let start = Instant::now();
     let mut last_t = start;
     let (mut last_sent, mut last_recv) = (0u64, 0u64);
@@ -104,14 +115,30 @@ pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Re
         }
         let dt = last_t.elapsed();
         last_t = Instant::now();
-        let sent: u64 = counters.streams.iter().map(|c| c.sent.load(Ordering::Relaxed)).sum();
-        let recv: u64 = counters.streams.iter().map(|c| c.received.load(Ordering::Relaxed)).sum();
-        let gaps: u64 = counters.streams.iter().map(|c| c.gaps.load(Ordering::Relaxed)).sum();
+        let sent: u64 = counters
+            .streams
+            .iter()
+            .map(|c| c.sent.load(Ordering::Relaxed))
+            .sum();
+        let recv: u64 = counters
+            .streams
+            .iter()
+            .map(|c| c.received.load(Ordering::Relaxed))
+            .sum();
+        let gaps: u64 = counters
+            .streams
+            .iter()
+            .map(|c| c.gaps.load(Ordering::Relaxed))
+            .sum();
         let snap = rt.snapshot();
         let drops: u64 = snap.workers.iter().map(|w| w.drops).sum();
-        let (cyc, pk): (u64, u64) = snap.workers.iter().zip(&last_snap.workers).fold((0, 0), |acc, (n, o)| {
-            (acc.0 + n.busy_cycles - o.busy_cycles, acc.1 + n.tx - o.tx)
-        });
+        let (cyc, pk): (u64, u64) = snap
+            .workers
+            .iter()
+            .zip(&last_snap.workers)
+            .fold((0, 0), |acc, (n, o)| {
+                (acc.0 + n.busy_cycles - o.busy_cycles, acc.1 + n.tx - o.tx)
+            });
         println!(
             "{:>4}s  {:>12.3}  {:>12.3}  {:>10}  {:>8}  {:>10}",
             start.elapsed().as_secs(),
@@ -119,7 +146,11 @@ pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Re
             (recv - last_recv) as f64 / dt.as_secs_f64() / 1e6,
             drops,
             gaps,
-            if pk > 0 { format!("{:.1}", cyc as f64 / pk as f64) } else { "-".into() }
+            if pk > 0 {
+                format!("{:.1}", cyc as f64 / pk as f64)
+            } else {
+                "-".into()
+            }
         );
         last_sent = sent;
         last_recv = recv;
@@ -138,12 +169,19 @@ pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Re
         .stats
         .workers
         .iter()
-        .map(|w| w.cycles_per_packet.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()))
+        .map(|w| {
+            w.cycles_per_packet
+                .map(|c| format!("{c:.1}"))
+                .unwrap_or_else(|| "-".into())
+        })
         .collect();
     println!();
     println!("summary");
     println!("  frames sent      {sent}");
-    println!("  frames received  {received} ({:.3} Mpps average)", received as f64 / secs / 1e6);
+    println!(
+        "  frames received  {received} ({:.3} Mpps average)",
+        received as f64 / secs / 1e6
+    );
     println!("  in flight at stop {}", sent.saturating_sub(received));
     println!(
         "  gaps / corrupt   {} / {}",
@@ -157,9 +195,12 @@ pub fn run(config: Option<&Path>, duration: Duration, log: tracing::Level) -> Re
         fin.pool.size,
         if fin.clean() { "" } else { " — NOT CLEAN" }
     );
-    let ok = fin.clean()
-        && received > 0
-        && report.streams.iter().all(|s| s.gaps == 0 && s.corrupt == 0);
+    let ok =
+        fin.clean() && received > 0 && report.streams.iter().all(|s| s.gaps == 0 && s.corrupt == 0);
     println!("  result: {}", if ok { "OK" } else { "FAILED" });
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

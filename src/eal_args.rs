@@ -47,7 +47,9 @@ pub fn eal_args(cfg: &Config, pid: u32, log: tracing::Level) -> Vec<String> {
                 any_pci = true;
                 args.push(format!("--allow={addr}"));
             }
-            Device::Vdev { spec, .. } => args.push(format!("--vdev={spec}")),
+            Device::Vdev { spec, .. } => {
+                args.push(format!("--vdev={}", with_queue_args(cfg, p, spec)))
+            }
             Device::Ring { .. } => {}
         }
     }
@@ -58,6 +60,40 @@ pub fn eal_args(cfg: &Config, pid: u32, log: tracing::Level) -> Vec<String> {
     args
 }
 
+/// Queue pairs a port needs: one per worker, plus the control thread's TX queue on
+/// 802.3ad members.
+pub fn queues_needed(cfg: &Config, port: &conf::Port) -> u16 {
+    let lacp_member = cfg
+        .bond_of(&port.name)
+        .is_some_and(|b| b.mode == conf::BondMode::Lacp);
+    cfg.dataplane.worker_cores.len() as u16 + lacp_member as u16
+}
+
+/// Some PMDs fix their queue count at creation from a device argument (af_packet's
+/// `qpairs`, virtio-user's `queues`). Unless the operator set it, ask for what the port
+/// needs, so a bond member gets its control queue without extra configuration.
+fn with_queue_args(cfg: &Config, port: &conf::Port, spec: &str) -> String {
+    let need = queues_needed(cfg, port);
+    let has = |key: &str| {
+        spec.split(',')
+            .skip(1)
+            .any(|kv| kv.starts_with(&format!("{key}=")))
+    };
+    let name = spec.split(',').next().unwrap_or_default();
+    let key = if name.starts_with("net_af_packet") {
+        "qpairs"
+    } else if name.starts_with("net_virtio_user") {
+        "queues"
+    } else {
+        return spec.to_string();
+    };
+    if need > 1 && !has(key) {
+        format!("{spec},{key}={need}")
+    } else {
+        spec.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +102,7 @@ mod tests {
 [dataplane]
 control_core = 0
 worker_cores = [1]
+hugepages = false
 [[port]]
 name = "p0"
 device = "net_memif0,role=server,socket=/tmp/x.sock"
@@ -87,13 +124,61 @@ pairs = [["p0", "p1"]]
         assert!(a.contains(&"--file-prefix=fastlag-42".to_string()));
         assert!(a.contains(&"--vdev=net_memif0,role=server,socket=/tmp/x.sock".to_string()));
         assert!(a.contains(&"--lcores=0@0".to_string()));
-        assert!(!a.iter().any(|x| x.contains("ring")), "ring links are made in-process");
+        assert!(
+            !a.iter().any(|x| x.contains("ring")),
+            "ring links are made in-process"
+        );
+    }
+
+    #[test]
+    fn queue_device_arguments_for_bond_members() {
+        let text = r#"
+[dataplane]
+control_core = 0
+worker_cores = [1]
+[[port]]
+name = "m0"
+device = "net_af_packet0,iface=veth0"
+[[port]]
+name = "m1"
+device = "net_virtio_user0,path=/tmp/vh.sock"
+[[port]]
+name = "m2"
+device = "net_af_packet2,iface=veth2,qpairs=4"
+[[port]]
+name = "p"
+device = "net_af_packet1,iface=veth1"
+[[bond]]
+name = "b"
+members = ["m0", "m1", "m2"]
+[forward]
+mode = "xconnect"
+pairs = [["p", "b"]]
+"#;
+        let cfg = conf::parse(text, "t.toml").unwrap();
+        let a = eal_args(&cfg, 1, tracing::Level::INFO);
+        assert!(
+            a.contains(&"--vdev=net_af_packet0,iface=veth0,qpairs=2".to_string()),
+            "{a:?}"
+        );
+        assert!(a.contains(&"--vdev=net_virtio_user0,path=/tmp/vh.sock,queues=2".to_string()));
+        assert!(
+            a.contains(&"--vdev=net_af_packet2,iface=veth2,qpairs=4".to_string()),
+            "operator's value kept"
+        );
+        assert!(
+            a.contains(&"--vdev=net_af_packet1,iface=veth1".to_string()),
+            "one worker, no bond: 1 queue"
+        );
     }
 
     #[test]
     fn hugepages_and_pci() {
         let text = BASE
-            .replace("worker_cores = [1]", "worker_cores = [1]\nhugepages = true\nfile_prefix = \"gw\"")
+            .replace(
+                "hugepages = false",
+                "hugepages = true\nfile_prefix = \"gw\"",
+            )
             .replace("net_memif0,role=server,socket=/tmp/x.sock", "0000:03:00.1");
         let cfg = conf::parse(&text, "t.toml").unwrap();
         let a = eal_args(&cfg, 42, tracing::Level::WARN);

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod control_loop;
 mod demo;
 mod eal_args;
 mod report;
@@ -92,9 +93,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config, report } => run(&config, report.as_deref(), cli.log_level.level()),
-        Command::Demo { seconds, config } => {
-            demo::run(config.as_deref(), Duration::from_secs(seconds), cli.log_level.level())
-        }
+        Command::Demo { seconds, config } => demo::run(
+            config.as_deref(),
+            Duration::from_secs(seconds),
+            cli.log_level.level(),
+        ),
     };
     match result {
         Ok(code) => code,
@@ -120,7 +123,11 @@ fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
                 eprintln!();
             }
             let n = e.diagnostics.len();
-            eprintln!("{}: {n} error{}", file.display(), if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{}: {n} error{}",
+                file.display(),
+                if n == 1 { "" } else { "s" }
+            );
             Ok(ExitCode::FAILURE)
         }
     }

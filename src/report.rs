@@ -46,7 +46,10 @@ pub fn log_final(r: &ShutdownReport) {
             drops = w.drops,
             busy_polls = w.busy_polls,
             idle_polls = w.idle_polls,
-            cycles_per_packet = w.cycles_per_packet.map(|c| format!("{c:.1}")).unwrap_or_default(),
+            cycles_per_packet = w
+                .cycles_per_packet
+                .map(|c| format!("{c:.1}"))
+                .unwrap_or_default(),
             "final worker counters"
         );
     }

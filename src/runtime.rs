@@ -5,13 +5,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use conf::BondMode;
 use conf::{Config, Device, Forward, RingEnd};
+use dataplane::bond::{shared_down, HashPolicy};
 use dataplane::counters::{PortCounts, WorkerCounters, WorkerCounts};
 use dataplane::dpdk::{
-    self, DpdkError, Eal, Link, MacAddr, Mempool, Port, PortId, PortSetup, PortStats,
-    RxQueue, Started, TxQueue,
+    self, DpdkError, Eal, Link, MacAddr, Mempool, Port, PortId, PortSetup, PortStats, RxQueue,
+    Started, TxQueue,
 };
-use dataplane::worker::{self, Forwarding, WorkerError, WorkerSpec};
+use dataplane::dpdk::{Consumer, Producer};
+use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerError, WorkerQueues, WorkerSpec};
+
+use crate::control_loop::{kernel_iface_of, Bond, ControlLoop, Member};
 use serde::Serialize;
 
 /// Why the dataplane could not start or stop cleanly.
@@ -75,8 +80,13 @@ pub struct SpareEnd {
 
 /// The running dataplane.
 pub struct Runtime {
+    /// Set by signal handlers (or a caller) to ask for shutdown; the runtime itself stops
+    /// the control thread and the workers in order.
     stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<Result<(Vec<RxQueue>, Vec<TxQueue>), WorkerError>>>,
+    control_stop: Arc<AtomicBool>,
+    worker_stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<Result<WorkerQueues, WorkerError>>>,
+    control: Option<JoinHandle<Vec<TxQueue>>>,
     counters: Vec<Arc<WorkerCounters>>,
     ports: Vec<RunPort>,
     spare_ports: Vec<Port<Started>>,
@@ -243,7 +253,10 @@ impl ShutdownReport {
 }
 
 fn describe_cpus(ids: &[usize]) -> String {
-    ids.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+    ids.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Bytes of buffer each mbuf needs for the largest configured MTU (Ethernet header, two
@@ -282,33 +295,37 @@ impl Runtime {
         }
         let xconnect = match &cfg.forward {
             Forward::Xconnect { pairs } => pairs.clone(),
-            Forward::Router => {
-                return Err(RuntimeError::Unsupported(
-                    "forward.mode = \"router\" is not available in this build yet; use \"xconnect\"".into(),
-                ))
-            }
+            Forward::Router => return Err(RuntimeError::Unsupported(
+                "forward.mode = \"router\" is not available in this build yet; use \"xconnect\""
+                    .into(),
+            )),
         };
-        for (a, b) in &xconnect {
-            for e in [a, b] {
-                if cfg.bond(e).is_some() {
-                    return Err(RuntimeError::Unsupported(format!(
-                        "forward.pairs uses bond {e:?}, but bonds are not available in this build yet; pair ports"
-                    )));
-                }
-            }
-        }
 
         let args = crate::eal_args::eal_args(cfg, std::process::id(), log);
         tracing::debug!(?args, "EAL arguments");
         let eal = Eal::init(&args)?;
         let tsc_hz = eal.tsc_hz();
-        let pool = Arc::new(Mempool::new(&eal, "fl_pkt", dp.mbufs, dp.mbuf_cache, data_room(cfg))?);
-        tracing::info!(pool = pool.name(), mbufs = dp.mbufs, cache = dp.mbuf_cache, "packet pool created");
+        let pool = Arc::new(Mempool::new(
+            &eal,
+            "fl_pkt",
+            dp.mbufs,
+            dp.mbuf_cache,
+            data_room(cfg),
+        )?);
+        tracing::info!(
+            pool = pool.name(),
+            mbufs = dp.mbufs,
+            cache = dp.mbuf_cache,
+            "packet pool created"
+        );
 
         let workers = dp.worker_cores.len() as u16;
         let mut rt = Runtime {
             stop: Arc::new(AtomicBool::new(false)),
+            control_stop: Arc::new(AtomicBool::new(false)),
+            worker_stop: Arc::new(AtomicBool::new(false)),
             workers: Vec::new(),
+            control: None,
             counters: Vec::new(),
             ports: Vec::new(),
             spare_ports: Vec::new(),
@@ -338,8 +355,21 @@ impl Runtime {
         workers: u16,
         xconnect: &[(String, String)],
     ) -> Result<(), RuntimeError> {
-        // In-process links: create both ends of every link named in the config.
-        // (link, end, port id) of every in-process link end; claimed ends are removed.
+        let nports = cfg.ports.len();
+        // (bond index, is 802.3ad) of every member port.
+        let member_of: Vec<Option<(usize, bool)>> = cfg
+            .ports
+            .iter()
+            .map(|p| {
+                cfg.bonds
+                    .iter()
+                    .position(|b| b.has_member(&p.name))
+                    .map(|b| (b, cfg.bonds[b].mode == BondMode::Lacp))
+            })
+            .collect();
+
+        // In-process links: create both ends of every link named in the config, with one
+        // queue pair per worker plus one for the control thread.
         let mut ring_ids: Vec<(String, RingEnd, PortId)> = Vec::new();
         let mut links: Vec<String> = Vec::new();
         for p in &cfg.ports {
@@ -355,6 +385,7 @@ impl Runtime {
                 &format!("ring_{link}_a"),
                 &format!("ring_{link}_b"),
                 workers,
+                1,
                 1024,
             )?;
             ring_ids.push((link.clone(), RingEnd::A, a));
@@ -363,22 +394,21 @@ impl Runtime {
 
         let mut rx_by_port: Vec<Vec<RxQueue>> = Vec::new();
         let mut tx_by_port: Vec<Vec<TxQueue>> = Vec::new();
-        for p in &cfg.ports {
+        let mut control_tx: Vec<Option<TxQueue>> = Vec::new();
+        let mut macs: Vec<MacAddr> = Vec::new();
+        for (pi, p) in cfg.ports.iter().enumerate() {
+            let ctx = |source| RuntimeError::Port {
+                port: p.name.clone(),
+                source,
+            };
             let (id, device) = match &p.device {
                 Device::Pci(addr) => {
                     let name = addr.to_string();
-                    (dpdk::port_by_name(eal, &name).map_err(|source| RuntimeError::Port {
-                        port: p.name.clone(),
-                        source,
-                    })?, name)
+                    (dpdk::port_by_name(eal, &name).map_err(ctx)?, name)
                 }
-                Device::Vdev { name, spec } => (
-                    dpdk::port_by_name(eal, name).map_err(|source| RuntimeError::Port {
-                        port: p.name.clone(),
-                        source,
-                    })?,
-                    spec.clone(),
-                ),
+                Device::Vdev { name, spec } => {
+                    (dpdk::port_by_name(eal, name).map_err(ctx)?, spec.clone())
+                }
                 Device::Ring { link, end } => {
                     let at = ring_ids
                         .iter()
@@ -387,27 +417,52 @@ impl Runtime {
                     (ring_ids.remove(at).2, format!("ring:{link}:{end}"))
                 }
             };
+            let lacp_member = matches!(member_of[pi], Some((_, true)));
             let setup = PortSetup {
                 rx_queues: workers,
-                tx_queues: workers,
+                // 802.3ad members get one more TX queue: the control thread's.
+                tx_queues: workers + lacp_member as u16,
                 rx_descriptors: p.rx_descriptors,
                 tx_descriptors: p.tx_descriptors,
                 mtu: Some(p.mtu),
                 pool: self.pool.clone(),
             };
-            let ctx = |source| RuntimeError::Port {
-                port: p.name.clone(),
-                source,
-            };
-            let (port, rx, tx) = Port::configure(eal, id, &p.name, &setup).map_err(ctx)?;
+            let (port, rx, mut tx) = Port::configure(eal, id, &p.name, &setup).map_err(ctx)?;
             if let Some(mac) = p.mac {
-                port.set_mac(MacAddr(mac.0)).map_err(ctx)?;
+                if let Err(e) = port.set_mac(MacAddr(mac.0)) {
+                    tracing::warn!(port = %p.name, "the PMD refused MAC {}: {e}; using it for LACP anyway", MacAddr(mac.0));
+                }
+            }
+            // xconnect is a bump in the wire: every frame is forwarded, whatever its
+            // destination MAC.
+            if let Err(e) = port.set_promiscuous(true) {
+                if lacp_member {
+                    // Without promiscuous mode the member must at least accept the Slow
+                    // Protocols multicast address, or it never hears its partner.
+                    if let Err(e2) = port.set_allmulticast(true) {
+                        tracing::warn!(port = %p.name, "the PMD refuses promiscuous ({e}) and all-multicast ({e2}) mode: LACPDUs (01:80:c2:00:00:02) may never arrive");
+                    }
+                } else {
+                    tracing::warn!(port = %p.name, "the PMD refuses promiscuous mode ({e}); only frames for its own MAC arrive");
+                }
             }
             let port = port.start().map_err(|(_, e)| ctx(e))?;
             let info = port.info();
-            let mac = info.mac().map_err(ctx)?;
+            let pmd_mac = info.mac().map_err(ctx)?;
+            let mac = match p.mac {
+                Some(m) => MacAddr(m.0),
+                None if pmd_mac != MacAddr([0; 6]) => pmd_mac,
+                // Some PMDs (ring) have no address; LACPDUs need a real source.
+                None => derived_mac(&["port", &p.name]),
+            };
             let link = info.link().map_err(ctx)?;
             tracing::info!(port = %p.name, device = %device, dpdk_port = id.0, %mac, %link, "port started");
+            if lacp_member {
+                control_tx.push(tx.pop());
+            } else {
+                control_tx.push(None);
+            }
+            macs.push(mac);
             rx_by_port.push(rx);
             tx_by_port.push(tx);
             self.ports.push(RunPort {
@@ -419,7 +474,11 @@ impl Runtime {
 
         // Ends of in-process links that no port claims: handed to the demo's generator.
         for (link, end, id) in std::mem::take(&mut ring_ids) {
-            let peer_end = if end == RingEnd::A { RingEnd::B } else { RingEnd::A };
+            let peer_end = if end == RingEnd::A {
+                RingEnd::B
+            } else {
+                RingEnd::A
+            };
             let peer = cfg
                 .ports
                 .iter()
@@ -437,23 +496,201 @@ impl Runtime {
             };
             let (port, mut rx, mut tx) = Port::configure(eal, id, &name, &setup)?;
             let port = port.start().map_err(|(_, e)| e)?;
-            let mac = port.info().mac()?;
             self.spare_ends.push(SpareEnd {
-                link,
+                link: link.clone(),
                 peer,
                 rx: rx.pop().expect("one rx queue"),
                 tx: tx.pop().expect("one tx queue"),
-                mac,
+                mac: derived_mac(&["generator", &link]),
             });
             self.spare_ports.push(port);
         }
 
-        let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
-        let mut egress = vec![None; cfg.ports.len()];
+        // Forwarding: an xconnect pair joins two endpoints, each a port or a bond.
+        let endpoint = |name: &str| -> Egress {
+            if let Some(i) = cfg.ports.iter().position(|p| p.name == name) {
+                Egress::Port(i)
+            } else if let Some(b) = cfg.bonds.iter().position(|b| b.name == name) {
+                Egress::Bond(b)
+            } else {
+                Egress::Drop
+            }
+        };
+        let mut egress = vec![Egress::Drop; nports];
         for (a, b) in xconnect {
-            let (ia, ib) = (index_of(a).expect("validated"), index_of(b).expect("validated"));
-            egress[ia] = Some(ib);
-            egress[ib] = Some(ia);
+            for (from, to) in [(a, b), (b, a)] {
+                let to = endpoint(to);
+                match endpoint(from) {
+                    Egress::Port(i) => egress[i] = to,
+                    Egress::Bond(bi) => {
+                        for (pi, m) in member_of.iter().enumerate() {
+                            if matches!(m, Some((x, _)) if *x == bi) {
+                                egress[pi] = to;
+                            }
+                        }
+                    }
+                    Egress::Drop => {}
+                }
+            }
+        }
+        let tables: Vec<_> = cfg.bonds.iter().map(|_| shared_down(nports)).collect();
+        let bond_plans: Vec<BondPlan> = cfg
+            .bonds
+            .iter()
+            .zip(&tables)
+            .map(|(b, t)| BondPlan {
+                table: t.clone(),
+                hash: match b.hash {
+                    conf::HashPolicy::Layer2 => HashPolicy::Layer2,
+                    conf::HashPolicy::Layer23 => HashPolicy::Layer23,
+                    conf::HashPolicy::Layer34 => HashPolicy::Layer34,
+                },
+            })
+            .collect();
+        let plans: Vec<PortPlan> = (0..nports)
+            .map(|i| PortPlan {
+                member_of: member_of[i].map(|(b, _)| b),
+                divert_slow: matches!(member_of[i], Some((_, true))),
+                egress: egress[i],
+            })
+            .collect();
+
+        // Slow-protocol rings: one per (worker, 802.3ad member), so the ring names the port.
+        let mut producers: Vec<Vec<Option<Producer>>> = (0..workers)
+            .map(|_| (0..nports).map(|_| None).collect())
+            .collect();
+        let mut consumers: Vec<Vec<Consumer>> = (0..nports).map(|_| Vec::new()).collect();
+        for (pi, plan) in plans.iter().enumerate() {
+            if plan.divert_slow {
+                for w in producers.iter_mut() {
+                    let (tx, rx) = dpdk::mbuf_ring(eal, 1024)?;
+                    w[pi] = Some(tx);
+                    consumers[pi].push(rx);
+                }
+            }
+        }
+
+        // Control plane: the LACP engine with every 802.3ad bond, static bonds by link.
+        let mut engine = control::Engine::new();
+        let mut members = Vec::new();
+        let mut bonds = Vec::new();
+        let epoch = std::time::Instant::now();
+        for (bi, b) in cfg.bonds.iter().enumerate() {
+            let lacp_bond = match &b.lacp {
+                Some(l) => {
+                    let system_mac = l
+                        .system_id
+                        .map(|m| m.0)
+                        .unwrap_or_else(|| derived_mac(&["system", &machine_id(), &b.name]).0);
+                    let mut bc = control::BondConfig::new(
+                        b.name.clone(),
+                        control::MacAddr(system_mac),
+                        l.key,
+                    );
+                    bc.system.priority = l.system_priority;
+                    bc.activity = match l.activity {
+                        conf::LacpActivity::Active => control::Activity::Active,
+                        conf::LacpActivity::Passive => control::Activity::Passive,
+                    };
+                    bc.rate = match l.rate {
+                        conf::LacpRate::Fast => control::Rate::Fast,
+                        conf::LacpRate::Slow => control::Rate::Slow,
+                    };
+                    bc.selection = match l.selection {
+                        conf::Selection::Stable => control::SelectionPolicy::Stable,
+                        conf::Selection::Bandwidth => control::SelectionPolicy::Bandwidth,
+                        conf::Selection::Count => control::SelectionPolicy::Count,
+                    };
+                    bc.fallback = match l.fallback {
+                        conf::Fallback::None => control::Fallback::None,
+                        conf::Fallback::Individual => control::Fallback::Individual,
+                    };
+                    bc.mux = match l.mux {
+                        conf::MuxMode::Coupled => control::MuxControl::Coupled,
+                        conf::MuxMode::Independent => control::MuxControl::Independent,
+                    };
+                    bc.min_links = b.min_links;
+                    bc.max_active = l.max_active;
+                    let id = engine
+                        .add_bond(bc)
+                        .map_err(|e| RuntimeError::Unsupported(format!("bond {}: {e}", b.name)))?;
+                    tracing::info!(bond = %b.name, system = %control::MacAddr(system_mac), priority = l.system_priority, key = l.key, "LACP bond");
+                    Some(id)
+                }
+                None => None,
+            };
+            let mut idx = Vec::new();
+            for m in &b.members {
+                let pi = cfg
+                    .ports
+                    .iter()
+                    .position(|p| p.name == m.port)
+                    .expect("validated member");
+                let lacp = match lacp_bond {
+                    Some(bond_id) => {
+                        let mut pc = control::PortConfig::new(
+                            m.port.clone(),
+                            control::MacAddr(macs[pi].0),
+                            m.lacp_port_number,
+                        );
+                        pc.port_priority = m.lacp_port_priority;
+                        Some(
+                            engine
+                                .add_port(bond_id, pc, control::Instant::ZERO)
+                                .map_err(|e| {
+                                    RuntimeError::Unsupported(format!(
+                                        "bond {} member {}: {e}",
+                                        b.name, m.port
+                                    ))
+                                })?,
+                        )
+                    }
+                    None => None,
+                };
+                let p = &cfg.ports[pi];
+                idx.push(members.len());
+                let mut member = Member::new(
+                    pi,
+                    p.name.clone(),
+                    bi,
+                    self.ports[pi].port.info(),
+                    control_tx[pi].take(),
+                    std::mem::take(&mut consumers[pi]),
+                    lacp,
+                    p.speed_mbps,
+                    p.duplex,
+                );
+                if let Device::Vdev { spec, .. } = &p.device {
+                    member.kernel_iface = kernel_iface_of(spec);
+                }
+                members.push(member);
+            }
+            bonds.push(Bond::new(
+                b.name.clone(),
+                b.mode,
+                idx,
+                tables[bi].clone(),
+                lacp_bond,
+                b.min_links,
+                nports,
+            ));
+        }
+        if !bonds.is_empty() {
+            let control = ControlLoop {
+                engine,
+                members,
+                bonds,
+                pool: self.pool.clone(),
+                epoch,
+                port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+            };
+            let core = cfg.dataplane.control_core as usize;
+            let stop = self.control_stop.clone();
+            self.control = Some(
+                std::thread::Builder::new()
+                    .name("fl-control".into())
+                    .spawn(move || control.run(core, &stop))?,
+            );
         }
 
         // Hand queue i of every port to worker i.
@@ -467,21 +704,27 @@ impl Runtime {
                 per_worker_tx[i].push(q);
             }
         }
-        for (i, (rx, tx)) in per_worker_rx.into_iter().zip(per_worker_tx).enumerate() {
-            let counters = Arc::new(WorkerCounters::new(cfg.ports.len()));
+        for (i, ((rx, tx), slow)) in per_worker_rx
+            .into_iter()
+            .zip(per_worker_tx)
+            .zip(producers)
+            .enumerate()
+        {
+            let counters = Arc::new(WorkerCounters::new(nports));
             let spec = WorkerSpec {
                 index: i,
                 core: cfg.dataplane.worker_cores[i] as usize,
                 burst: cfg.dataplane.burst as usize,
                 rx,
                 tx,
-                forwarding: Forwarding::Xconnect {
-                    egress: egress.clone(),
-                },
+                ports: plans.clone(),
+                bonds: bond_plans.clone(),
+                slow,
                 counters: counters.clone(),
             };
             self.counters.push(counters);
-            self.workers.push(worker::spawn(spec, self.stop.clone())?);
+            self.workers
+                .push(worker::spawn(spec, self.worker_stop.clone())?);
         }
         Ok(())
     }
@@ -518,7 +761,10 @@ impl Runtime {
                 PortSnapshot {
                     name: p.name.clone(),
                     device: p.device.clone(),
-                    link: info.link().map(|l: Link| l.to_string()).unwrap_or_else(|e| e.to_string()),
+                    link: info
+                        .link()
+                        .map(|l: Link| l.to_string())
+                        .unwrap_or_else(|e| e.to_string()),
                     pmd: info.stats().map(PmdStats::from).unwrap_or_default(),
                     workers: w.into(),
                 }
@@ -541,7 +787,17 @@ impl Runtime {
     pub fn shutdown(mut self, returned: Vec<(RxQueue, TxQueue)>) -> ShutdownReport {
         self.stop.store(true, Ordering::SeqCst);
         let mut errors = Vec::new();
-        let mut queues = Vec::new();
+        let mut queues: Vec<WorkerQueues> = Vec::new();
+        // The control thread goes first: its members send their final out-of-sync LACPDUs
+        // while the workers still carry traffic, so partners move it away at once.
+        self.control_stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.control.take() {
+            match h.join() {
+                Ok(q) => queues.push((Vec::new(), q)),
+                Err(_) => errors.push("control thread panicked".to_string()),
+            }
+        }
+        self.worker_stop.store(true, Ordering::SeqCst);
         for (i, h) in self.workers.drain(..).enumerate() {
             match h.join() {
                 Ok(Ok(q)) => queues.push(q),
@@ -554,6 +810,11 @@ impl Runtime {
         // in-process links can be freed for good.
         let mut spare_rx: Vec<RxQueue> = returned.into_iter().map(|(rx, _)| rx).collect();
         spare_rx.extend(self.spare_ends.drain(..).map(|s| s.rx));
+        // In-process links hold frames sent after their receiver stopped (final LACPDUs):
+        // sweep every queue once more.
+        for (rx, _) in queues.iter_mut() {
+            spare_rx.append(rx);
+        }
         let mut burst = dataplane::dpdk::Burst::new();
         for rx in spare_rx.iter_mut() {
             while rx.rx_burst(&mut burst, dataplane::dpdk::MAX_BURST) > 0 {
@@ -592,9 +853,16 @@ impl Runtime {
         } else {
             let missing = pool.size - pool.available;
             tracing::error!(pool = %pool.name, missing, "mbufs missing from the pool at shutdown");
-            errors.push(format!("{missing} mbufs of pool {} were not returned", pool.name));
+            errors.push(format!(
+                "{missing} mbufs of pool {} were not returned",
+                pool.name
+            ));
         }
-        ShutdownReport { stats, pool, errors }
+        ShutdownReport {
+            stats,
+            pool,
+            errors,
+        }
     }
 }
 
@@ -603,8 +871,37 @@ impl Drop for Runtime {
         // shutdown() drains workers and ports; a Runtime dropped without it (a panic)
         // still stops the threads before EAL goes away.
         self.stop.store(true, Ordering::SeqCst);
+        self.control_stop.store(true, Ordering::SeqCst);
+        self.worker_stop.store(true, Ordering::SeqCst);
         for h in self.workers.drain(..) {
             let _ = h.join();
         }
+        if let Some(h) = self.control.take() {
+            let _ = h.join();
+        }
     }
+}
+
+/// A stable, locally administered unicast MAC derived from `parts` (FNV-1a): used where a
+/// PMD has no address of its own, and for default LACP system ids, which must not follow
+/// any member's MAC and must differ between machines.
+pub fn derived_mac(parts: &[&str]) -> MacAddr {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts
+        .iter()
+        .flat_map(|p| p.bytes().chain(std::iter::once(0)))
+    {
+        h ^= p as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    MacAddr([0x02, b[1], b[2], b[3], b[4], b[5]])
+}
+
+/// This machine's identity for default system ids: /etc/machine-id, else the host name.
+fn machine_id() -> String {
+    std::fs::read_to_string("/etc/machine-id")
+        .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }

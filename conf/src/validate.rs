@@ -1248,7 +1248,7 @@ impl Validator<'_> {
         };
         let candidates: Vec<&Interface> = interfaces
             .iter()
-            .filter(|x| interface.map_or(true, |name| x.name == name))
+            .filter(|x| interface.is_none_or(|name| x.name == name))
             .collect();
         if link_local {
             if interface.is_none() {

@@ -15,7 +15,12 @@ const PACKAGES_HINT: &str = "install it with `apt-get install dpdk libdpdk-dev p
 fn main() -> ExitCode {
     println!("cargo::rerun-if-changed=csrc/shim.h");
     println!("cargo::rerun-if-changed=csrc/shim.c");
-    for var in ["PKG_CONFIG", "PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR"] {
+    for var in [
+        "PKG_CONFIG",
+        "PKG_CONFIG_PATH",
+        "PKG_CONFIG_LIBDIR",
+        "PKG_CONFIG_SYSROOT_DIR",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     match build() {
@@ -31,7 +36,9 @@ fn main() -> ExitCode {
 fn pkg_config(args: &[&str]) -> Result<String, String> {
     let program = env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".to_string());
     let out = Command::new(program).args(args).output().map_err(|e| {
-        format!("pkg-config could not be run ({e}); DPDK >= {MIN_VERSION} is required: {PACKAGES_HINT}")
+        format!(
+            "pkg-config could not be run ({e}); DPDK >= {MIN_VERSION} is required: {PACKAGES_HINT}"
+        )
     })?;
     if !out.status.success() {
         return Err(format!(
@@ -129,7 +136,8 @@ fn generate_bindings(cflags: &[String]) -> Result<(), String> {
     // bindgen panics when libclang is missing; turn that into one actionable line.
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
+    let generated =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
     std::panic::set_hook(previous_hook);
     let bindings = match generated {
         Ok(Ok(b)) => b,

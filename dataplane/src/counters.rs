@@ -14,7 +14,10 @@ impl Counter {
     /// relaxed load and store suffice and no read-modify-write instruction is needed.
     #[inline(always)]
     pub fn add(&self, n: u64) {
-        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// Current value (from any thread).
@@ -35,6 +38,16 @@ pub struct PortCounters {
     pub drop_tx_full: Counter,
     /// Packets received on this port that had nowhere to go.
     pub drop_no_egress: Counter,
+    /// Packets received on a bond member that is not collecting (802.1AX: frames are
+    /// accepted only on collecting members).
+    pub drop_not_collecting: Counter,
+    /// Packets that should have left through a bond with no distributing member, counted
+    /// on the ingress port.
+    pub drop_bond_down: Counter,
+    /// Slow-protocol frames (LACP, Marker) handed to the control thread.
+    pub slow_to_control: Counter,
+    /// Slow-protocol frames dropped because the ring to the control thread was full.
+    pub drop_slow_ring_full: Counter,
 }
 
 /// Snapshot of [`PortCounters`].
@@ -48,6 +61,14 @@ pub struct PortCounts {
     pub drop_tx_full: u64,
     /// Drops: no egress for the ingress port.
     pub drop_no_egress: u64,
+    /// Drops: member not collecting.
+    pub drop_not_collecting: u64,
+    /// Drops: egress bond has no distributing member.
+    pub drop_bond_down: u64,
+    /// Slow-protocol frames passed to the control thread.
+    pub slow_to_control: u64,
+    /// Drops: ring to the control thread full.
+    pub drop_slow_ring_full: u64,
 }
 
 impl PortCounters {
@@ -58,6 +79,10 @@ impl PortCounters {
             tx: self.tx.get(),
             drop_tx_full: self.drop_tx_full.get(),
             drop_no_egress: self.drop_no_egress.get(),
+            drop_not_collecting: self.drop_not_collecting.get(),
+            drop_bond_down: self.drop_bond_down.get(),
+            slow_to_control: self.slow_to_control.get(),
+            drop_slow_ring_full: self.drop_slow_ring_full.get(),
         }
     }
 }
@@ -68,13 +93,21 @@ impl std::ops::AddAssign for PortCounts {
         self.tx += o.tx;
         self.drop_tx_full += o.drop_tx_full;
         self.drop_no_egress += o.drop_no_egress;
+        self.drop_not_collecting += o.drop_not_collecting;
+        self.drop_bond_down += o.drop_bond_down;
+        self.slow_to_control += o.slow_to_control;
+        self.drop_slow_ring_full += o.drop_slow_ring_full;
     }
 }
 
 impl PortCounts {
     /// All drops.
     pub fn drops(&self) -> u64 {
-        self.drop_tx_full + self.drop_no_egress
+        self.drop_tx_full
+            + self.drop_no_egress
+            + self.drop_not_collecting
+            + self.drop_bond_down
+            + self.drop_slow_ring_full
     }
 }
 

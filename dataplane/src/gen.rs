@@ -226,8 +226,8 @@ pub fn run(
         }
 
         let mut got_any = false;
-        for p in 0..ports.len() {
-            let n = ports[p].rx.rx_burst(&mut inb, burst);
+        for (p, port) in ports.iter_mut().enumerate() {
+            let n = port.rx.rx_burst(&mut inb, burst);
             if n == 0 {
                 continue;
             }
@@ -242,9 +242,10 @@ pub fn run(
         }
         if let Some(total) = cfg.count {
             let done = all_sent
-                && counters.streams.iter().all(|c| {
-                    c.received.load(Ordering::Relaxed) + c.gaps_lost() >= total
-                });
+                && counters
+                    .streams
+                    .iter()
+                    .all(|c| c.received.load(Ordering::Relaxed) + c.gaps_lost() >= total);
             if done || (all_sent && last_progress.elapsed() > cfg.drain_timeout) {
                 break;
             }
@@ -314,13 +315,15 @@ fn receive(
     if stamp.seq != state.expect_seq {
         c.gaps.fetch_add(1, Ordering::Relaxed);
         if stamp.seq > state.expect_seq {
-            c.lost.fetch_add(stamp.seq - state.expect_seq, Ordering::Relaxed);
+            c.lost
+                .fetch_add(stamp.seq - state.expect_seq, Ordering::Relaxed);
         }
     }
     state.expect_seq = state.expect_seq.max(stamp.seq + 1);
     if intact {
         c.received.fetch_add(1, Ordering::Relaxed);
-        c.received_bytes.fetch_add(pkt_len as u64, Ordering::Relaxed);
+        c.received_bytes
+            .fetch_add(pkt_len as u64, Ordering::Relaxed);
     } else {
         c.corrupt.fetch_add(1, Ordering::Relaxed);
         c.lost.fetch_add(1, Ordering::Relaxed);

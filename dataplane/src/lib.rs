@@ -5,8 +5,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod dpdk;
+pub mod bond;
 pub mod counters;
+pub mod dpdk;
+pub mod gen;
 pub mod testframe;
 pub mod worker;
-pub mod gen;

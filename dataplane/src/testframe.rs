@@ -40,7 +40,10 @@ fn mix(mut x: u64) -> u64 {
 /// destination and source MAC, EtherType, the sequence number, the stream id, then a
 /// pattern derived from the sequence number.
 pub fn fill(buf: &mut [u8], seq: u64, stream: u32, dst: [u8; 6], src: [u8; 6]) {
-    assert!(buf.len() >= HEADER, "test frames are at least {HEADER} bytes");
+    assert!(
+        buf.len() >= HEADER,
+        "test frames are at least {HEADER} bytes"
+    );
     buf[0..6].copy_from_slice(&dst);
     buf[6..12].copy_from_slice(&src);
     buf[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
@@ -140,8 +143,14 @@ mod tests {
         let mut buf = vec![0u8; 200];
         fill(&mut buf, 42, 0, [2; 6], [4; 6]);
         buf[150] ^= 1;
-        assert!(matches!(verify(&buf, 200), Err(FrameError::Corrupt { seq: 42, .. })));
-        assert!(matches!(verify(&buf[..100], 200), Err(FrameError::Corrupt { .. })));
+        assert!(matches!(
+            verify(&buf, 200),
+            Err(FrameError::Corrupt { seq: 42, .. })
+        ));
+        assert!(matches!(
+            verify(&buf[..100], 200),
+            Err(FrameError::Corrupt { .. })
+        ));
         buf[12] = 0x08;
         assert!(matches!(stamp(&buf), Err(FrameError::EtherType(_))));
         assert_eq!(stamp(&buf[..10]), Err(FrameError::Short(10)));

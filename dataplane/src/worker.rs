@@ -1,7 +1,7 @@
 //! Poll-mode workers: one pinned thread per worker core. Worker i owns RX queue i and TX
 //! queue i of every port. The loop takes no locks, allocates nothing and makes no
-//! syscalls: bursts are preallocated, counters are single-writer atomics, the stop flag is
-//! a relaxed load.
+//! syscalls: bursts are preallocated, counters are single-writer atomics, bond tables are
+//! loaded lock-free once per burst, the stop flag is a relaxed load.
 
 #![forbid(unsafe_code)]
 
@@ -9,18 +9,40 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::bond::{flow_hash, is_slow_protocol, HashPolicy, SharedTable};
 use crate::counters::WorkerCounters;
-use crate::dpdk::{self, Burst, RxQueue, TxQueue};
+use crate::dpdk::{self, Burst, Producer, RxQueue, TxQueue};
 
-/// Where frames go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Forwarding {
-    /// Frames received on port i leave unchanged on port `egress[i]` (None: dropped and
-    /// counted as "no egress").
-    Xconnect {
-        /// Egress port index per ingress port index.
-        egress: Vec<Option<usize>>,
-    },
+/// Where frames received on a port (or on the bond it belongs to) go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Egress {
+    /// Out of this port index, unchanged.
+    Port(usize),
+    /// Out of this bond index, through its distributor.
+    Bond(usize),
+    /// Nowhere: dropped and counted as "no egress".
+    Drop,
+}
+
+/// How a worker treats one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortPlan {
+    /// The bond this port is a member of.
+    pub member_of: Option<usize>,
+    /// Slow-protocol frames from this port go to the control thread (an 802.3ad member
+    /// whose NIC does not steer them to a queue of their own).
+    pub divert_slow: bool,
+    /// Where its ingress goes.
+    pub egress: Egress,
+}
+
+/// A bond as the workers see it.
+#[derive(Debug, Clone)]
+pub struct BondPlan {
+    /// Published member table.
+    pub table: SharedTable,
+    /// Distribution hash.
+    pub hash: HashPolicy,
 }
 
 /// Everything one worker owns.
@@ -36,8 +58,13 @@ pub struct WorkerSpec {
     pub rx: Vec<RxQueue>,
     /// TX queue `index` of each port, in port order.
     pub tx: Vec<TxQueue>,
-    /// Forwarding decision.
-    pub forwarding: Forwarding,
+    /// Per port, in port order.
+    pub ports: Vec<PortPlan>,
+    /// Per bond.
+    pub bonds: Vec<BondPlan>,
+    /// Per port: ring to the control thread for its slow-protocol frames (ports that
+    /// divert them); one ring per (worker, port) so the ring tells the port.
+    pub slow: Vec<Option<Producer>>,
     /// Shared counters, readable while the worker runs.
     pub counters: Arc<WorkerCounters>,
 }
@@ -63,18 +90,21 @@ pub enum WorkerError {
     },
 }
 
-/// Starts a worker thread. It runs until `stop` is set, then flushes, drains its RX
-/// queues, frees every mbuf it holds and returns its queues (so ports can be closed).
+/// What a worker hands back when it stops: its queues, so the ports can be closed.
+pub type WorkerQueues = (Vec<RxQueue>, Vec<TxQueue>);
+
+/// Starts a worker thread. It runs until `stop` is set, then drains its RX queues, frees
+/// every mbuf it holds and returns its queues.
 pub fn spawn(
     spec: WorkerSpec,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<Result<(Vec<RxQueue>, Vec<TxQueue>), WorkerError>>> {
+) -> std::io::Result<JoinHandle<Result<WorkerQueues, WorkerError>>> {
     std::thread::Builder::new()
         .name(format!("fl-worker{}", spec.index))
         .spawn(move || run(spec, &stop))
 }
 
-fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<(Vec<RxQueue>, Vec<TxQueue>), WorkerError> {
+fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, WorkerError> {
     // Threads inherit the main lcore's cpuset after EAL init: pin explicitly, then
     // register so DPDK gives us an lcore id (and with it a mempool cache).
     if !core_affinity::set_for_current(core_affinity::CoreId { id: spec.core }) {
@@ -94,64 +124,145 @@ fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<(Vec<RxQueue>, Vec<TxQ
         ports = spec.rx.len(),
         "worker started"
     );
-
-    match &spec.forwarding {
-        Forwarding::Xconnect { egress } => {
-            let egress = egress.clone();
-            xconnect_loop(&mut spec, &egress, stop);
-        }
-    }
-
+    let mut w = Worker {
+        burst: Burst::new(),
+        keep: Burst::new(),
+        stage: (0..spec.tx.len()).map(|_| Burst::new()).collect(),
+    };
+    w.run(&mut spec, stop);
     drain(&mut spec);
     tracing::info!(worker = spec.index, "worker stopped");
     dpdk::unregister_thread();
     Ok((spec.rx, spec.tx))
 }
 
+/// The worker's preallocated buffers.
+struct Worker {
+    /// What the RX poll returned.
+    burst: Burst,
+    /// Frames of `burst` that survive ingress filtering on a bond member.
+    keep: Burst,
+    /// Per egress port: frames the bond distributor put there this burst.
+    stage: Vec<Burst>,
+}
+
 /// How often (in loop iterations) the loop publishes its loop/idle counts.
 const PUBLISH_EVERY: u64 = 1024;
 
-fn xconnect_loop(spec: &mut WorkerSpec, egress: &[Option<usize>], stop: &AtomicBool) {
-    let mut burst = Burst::new();
-    let max = spec.burst;
-    let c = &*spec.counters;
-    let nports = spec.rx.len();
-    let (mut loops, mut idle) = (0u64, 0u64);
-    while !stop.load(Ordering::Relaxed) {
-        for p in 0..nports {
-            let t0 = dpdk::rdtsc();
-            let n = spec.rx[p].rx_burst(&mut burst, max);
-            if n == 0 {
-                idle += 1;
-                continue;
+impl Worker {
+    fn run(&mut self, spec: &mut WorkerSpec, stop: &AtomicBool) {
+        let counters = spec.counters.clone();
+        let c = &*counters;
+        let nports = spec.rx.len();
+        let (mut loops, mut idle) = (0u64, 0u64);
+        while !stop.load(Ordering::Relaxed) {
+            for p in 0..nports {
+                let t0 = dpdk::rdtsc();
+                let n = spec.rx[p].rx_burst(&mut self.burst, spec.burst);
+                if n == 0 {
+                    idle += 1;
+                    continue;
+                }
+                c.ports[p].rx.add(n as u64);
+                self.forward(spec, p);
+                c.busy_polls.add(1);
+                c.busy_cycles.add(dpdk::rdtsc().wrapping_sub(t0));
             }
-            c.ports[p].rx.add(n as u64);
-            match egress[p] {
-                Some(e) => {
-                    let sent = spec.tx[e].tx_burst(&mut burst);
-                    c.ports[e].tx.add(sent as u64);
-                    if !burst.is_empty() {
-                        c.ports[e].drop_tx_full.add(burst.len() as u64);
-                        burst.clear();
+            loops += 1;
+            if loops % PUBLISH_EVERY == 0 {
+                c.loops.add(PUBLISH_EVERY);
+                c.idle_polls.add(idle);
+                idle = 0;
+            }
+        }
+        c.loops.add(loops % PUBLISH_EVERY);
+        c.idle_polls.add(idle);
+    }
+
+    /// Handles one received burst from port `p` (in `self.burst`).
+    #[inline]
+    fn forward(&mut self, spec: &mut WorkerSpec, p: usize) {
+        let c = &*spec.counters;
+        let plan = spec.ports[p];
+        // Ingress on a bond member: slow-protocol frames to the control thread, the rest
+        // only while the member is collecting.
+        let frames = if let Some(b) = plan.member_of {
+            let table = spec.bonds[b].table.load();
+            let collects = table.collects(p);
+            let (mut not_collecting, mut slow, mut slow_full) = (0u64, 0u64, 0u64);
+            for m in self.burst.drain() {
+                if plan.divert_slow && is_slow_protocol(m.data()) {
+                    match spec.slow[p].as_mut().map(|r| r.push(m)) {
+                        Some(Ok(())) => slow += 1,
+                        _ => slow_full += 1,
+                    }
+                } else if collects {
+                    // Cannot fail: keep is as large as burst and was empty.
+                    let _ = self.keep.push(m);
+                } else {
+                    not_collecting += 1;
+                }
+            }
+            if not_collecting > 0 {
+                c.ports[p].drop_not_collecting.add(not_collecting);
+            }
+            if slow > 0 {
+                c.ports[p].slow_to_control.add(slow);
+            }
+            if slow_full > 0 {
+                c.ports[p].drop_slow_ring_full.add(slow_full);
+            }
+            if self.keep.is_empty() {
+                return;
+            }
+            &mut self.keep
+        } else {
+            &mut self.burst
+        };
+
+        match plan.egress {
+            Egress::Port(e) => {
+                let sent = spec.tx[e].tx_burst(frames);
+                c.ports[e].tx.add(sent as u64);
+                if !frames.is_empty() {
+                    c.ports[e].drop_tx_full.add(frames.len() as u64);
+                    frames.clear();
+                }
+            }
+            Egress::Bond(b) => {
+                let bond = &spec.bonds[b];
+                let table = bond.table.load();
+                if table.distributing.is_empty() {
+                    c.ports[p].drop_bond_down.add(frames.len() as u64);
+                    frames.clear();
+                    return;
+                }
+                for m in frames.drain() {
+                    // pick() is Some whenever distributing is non-empty.
+                    if let Some(member) = table.pick(flow_hash(m.data(), bond.hash)) {
+                        let _ = self.stage[member as usize].push(m);
                     }
                 }
-                None => {
-                    c.ports[p].drop_no_egress.add(n as u64);
-                    burst.clear();
+                for &member in table.distributing.iter() {
+                    let e = member as usize;
+                    let stage = &mut self.stage[e];
+                    if stage.is_empty() {
+                        continue;
+                    }
+                    let sent = spec.tx[e].tx_burst(stage);
+                    c.ports[e].tx.add(sent as u64);
+                    if !stage.is_empty() {
+                        c.ports[e].drop_tx_full.add(stage.len() as u64);
+                        stage.clear();
+                    }
                 }
             }
-            c.busy_polls.add(1);
-            c.busy_cycles.add(dpdk::rdtsc().wrapping_sub(t0));
-        }
-        loops += 1;
-        if loops % PUBLISH_EVERY == 0 {
-            c.loops.add(PUBLISH_EVERY);
-            c.idle_polls.add(idle);
-            idle = 0;
+            Egress::Drop => {
+                c.ports[p].drop_no_egress.add(frames.len() as u64);
+                frames.clear();
+            }
         }
     }
-    c.loops.add(loops % PUBLISH_EVERY);
-    c.idle_polls.add(idle);
 }
 
 /// After stop: receive until every queue is empty and free what arrives, so no mbuf is
@@ -170,7 +281,12 @@ fn drain(spec: &mut WorkerSpec) {
             burst.clear();
         }
         if freed > 0 {
-            tracing::info!(worker = spec.index, port = p, freed, "freed frames that arrived while stopping");
+            tracing::info!(
+                worker = spec.index,
+                port = p,
+                freed,
+                "freed frames that arrived while stopping"
+            );
         }
     }
 }

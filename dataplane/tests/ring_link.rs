@@ -23,12 +23,15 @@ fn eal() -> Eal {
 #[test]
 fn ring_link_round_trip_and_clean_stop() {
     let eal = eal();
-    assert!(matches!(Eal::init(&["--no-huge"]), Err(dpdk::DpdkError::AlreadyInitialised)));
+    assert!(matches!(
+        Eal::init(&["--no-huge"]),
+        Err(dpdk::DpdkError::AlreadyInitialised)
+    ));
     let pool = Arc::new(Mempool::new(&eal, "test_pool", 4095, 0, 2176).unwrap());
     assert_eq!(pool.available(), 4095);
 
     // Small rings so that a transmit can be partial.
-    let (a, b) = dpdk::ring_link(&eal, "net_ring_a", "net_ring_b", 1, 64).unwrap();
+    let (a, b) = dpdk::ring_link(&eal, "net_ring_a", "net_ring_b", 1, 0, 64).unwrap();
     let setup = PortSetup {
         rx_queues: 1,
         tx_queues: 1,
@@ -61,7 +64,10 @@ fn ring_link_round_trip_and_clean_stop() {
     let sent = txa[0].tx_burst(&mut out);
     assert_eq!(sent, 63);
     assert_eq!(out.len(), 37);
-    assert_eq!(u16::from_be_bytes([out.as_slice()[0].data()[0], out.as_slice()[0].data()[1]]), 63);
+    assert_eq!(
+        u16::from_be_bytes([out.as_slice()[0].data()[0], out.as_slice()[0].data()[1]]),
+        63
+    );
 
     let mut got = Burst::new();
     let n = rxb[0].rx_burst(&mut got, 32);
@@ -99,6 +105,15 @@ fn ring_link_round_trip_and_clean_stop() {
     };
     drop((_rxa, txa, rxb, _txb));
     pa.close().map_err(|(_, e)| e).unwrap();
-    pb.stop().map_err(|(_, e)| e).unwrap().close().map_err(|(_, e)| e).unwrap();
-    assert_eq!(pool.available(), pool.size(), "every mbuf is back in the pool");
+    pb.stop()
+        .map_err(|(_, e)| e)
+        .unwrap()
+        .close()
+        .map_err(|(_, e)| e)
+        .unwrap();
+    assert_eq!(
+        pool.available(),
+        pool.size(),
+        "every mbuf is back in the pool"
+    );
 }

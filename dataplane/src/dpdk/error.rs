@@ -60,5 +60,7 @@ pub fn strerror(errno: i32) -> String {
         return format!("error {errno}");
     }
     // SAFETY: non-null pointer to a NUL-terminated string, see above.
-    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
 }

@@ -98,8 +98,7 @@ impl Mempool {
         let spare = burst.spare_ptr();
         // SAFETY: `spare` points at `want` free slots inside the burst's array; on success
         // DPDK writes `want` fresh mbuf pointers there, which the burst then owns.
-        let ret =
-            unsafe { dpdk_sys::fl_pktmbuf_alloc_bulk(self.ptr.as_ptr(), spare, want as u32) };
+        let ret = unsafe { dpdk_sys::fl_pktmbuf_alloc_bulk(self.ptr.as_ptr(), spare, want as u32) };
         if ret != 0 {
             return false;
         }

@@ -6,6 +6,7 @@ mod error;
 mod mbuf;
 mod mempool;
 mod port;
+mod ring;
 mod ring_link;
 
 pub use eal::{lcore_id, rdtsc, register_thread, unregister_thread, Eal};
@@ -13,9 +14,10 @@ pub use error::{strerror, DpdkError};
 pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{
-    device_name, link, mac, port_by_name, stats, Configured, Duplex, Link, MacAddr, Port,
-    PortId, PortInfo, PortSetup, PortStats, QueueId, RxQueue, Speed, Started, TxQueue,
+    device_name, link, mac, port_by_name, stats, Configured, ConfiguredPort, Duplex, Link, MacAddr,
+    Port, PortId, PortInfo, PortSetup, PortStats, QueueId, RxQueue, Speed, Started, TxQueue,
 };
+pub use ring::{mbuf_ring, Consumer, Producer};
 pub use ring_link::ring_link;
 
 /// Headroom DPDK reserves before packet data in every mbuf.

@@ -143,6 +143,9 @@ struct PortInner {
     name: String,
 }
 
+/// A configured port with one handle per queue, as [`Port::configure`] returns it.
+pub type ConfiguredPort = (Port<Configured>, Vec<RxQueue>, Vec<TxQueue>);
+
 /// Marker: configured, not started.
 #[derive(Debug)]
 pub enum Configured {}
@@ -172,7 +175,8 @@ pub struct PortInfo {
 
 /// Finds a probed port by its DPDK device name (a PCI address or the vdev name).
 pub fn port_by_name(_eal: &Eal, name: &str) -> Result<PortId, DpdkError> {
-    let c = CString::new(name).map_err(|_| DpdkError::Invalid(format!("bad port name {name:?}")))?;
+    let c =
+        CString::new(name).map_err(|_| DpdkError::Invalid(format!("bad port name {name:?}")))?;
     let mut id = 0u16;
     // SAFETY: valid C string and out pointer; EAL is initialised.
     let ret = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) };
@@ -196,7 +200,7 @@ impl Port<Configured> {
         id: PortId,
         name: &str,
         setup: &PortSetup,
-    ) -> Result<(Port<Configured>, Vec<RxQueue>, Vec<TxQueue>), DpdkError> {
+    ) -> Result<ConfiguredPort, DpdkError> {
         let info = dev_info(id)?;
         let what = |op: &str| format!("{op} on port {name}");
         if setup.rx_queues > info.max_rx_queues || setup.tx_queues > info.max_tx_queues {
@@ -208,8 +212,9 @@ impl Port<Configured> {
         }
         let mut conf = dpdk_sys::rte_eth_conf::default();
         if setup.rx_queues > 1 {
-            let hf = (dpdk_sys::RTE_ETH_RSS_IP | dpdk_sys::RTE_ETH_RSS_UDP | dpdk_sys::RTE_ETH_RSS_TCP)
-                as u64
+            let hf = (dpdk_sys::RTE_ETH_RSS_IP
+                | dpdk_sys::RTE_ETH_RSS_UDP
+                | dpdk_sys::RTE_ETH_RSS_TCP) as u64
                 & info.flow_type_rss_offloads;
             if hf != 0 {
                 conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode::RTE_ETH_MQ_RX_RSS;
@@ -240,7 +245,11 @@ impl Port<Configured> {
                 // SAFETY: valid port id.
                 let ret = unsafe { dpdk_sys::rte_eth_dev_set_mtu(id.0, mtu) };
                 if ret == -(libc_enotsup()) {
-                    tracing::warn!(port = name, mtu, "the PMD cannot set the MTU; keeping its own");
+                    tracing::warn!(
+                        port = name,
+                        mtu,
+                        "the PMD cannot set the MTU; keeping its own"
+                    );
                 } else {
                     DpdkError::check(&what(&format!("setting MTU {mtu}")), ret)?;
                 }
@@ -394,8 +403,11 @@ impl<S> Port<S> {
                 dpdk_sys::rte_eth_promiscuous_disable(id)
             }
         };
-        DpdkError::check(&format!("setting promiscuous mode on port {}", self.name()), ret)
-            .map(drop)
+        DpdkError::check(
+            &format!("setting promiscuous mode on port {}", self.name()),
+            ret,
+        )
+        .map(drop)
     }
 
     /// Enables or disables reception of all multicast frames.
@@ -409,8 +421,11 @@ impl<S> Port<S> {
                 dpdk_sys::rte_eth_allmulticast_disable(id)
             }
         };
-        DpdkError::check(&format!("setting all-multicast on port {}", self.name()), ret)
-            .map(drop)
+        DpdkError::check(
+            &format!("setting all-multicast on port {}", self.name()),
+            ret,
+        )
+        .map(drop)
     }
 
     /// Sets the port's primary MAC address.
@@ -462,7 +477,9 @@ pub fn device_name(id: PortId) -> Result<String, DpdkError> {
     let ret = unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id.0, buf.as_mut_ptr()) };
     DpdkError::check("rte_eth_dev_get_name_by_port", ret)?;
     // SAFETY: DPDK wrote a NUL-terminated name into buf.
-    Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+    Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned())
 }
 
 /// Counters of port `id`.
@@ -590,7 +607,8 @@ impl TxQueue {
         let front = burst.front_ptr();
         // SAFETY: exclusive owner of (port, queue); `front` points at `n` owned mbufs;
         // DPDK takes ownership of the first `sent`, which we then forget.
-        let sent = unsafe { dpdk_sys::fl_tx_burst(self.port.0, self.queue.0, front, n as u16) } as usize;
+        let sent =
+            unsafe { dpdk_sys::fl_tx_burst(self.port.0, self.queue.0, front, n as u16) } as usize;
         burst.consume_front(sent);
         sent
     }

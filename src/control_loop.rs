@@ -1,0 +1,469 @@
+//! The control thread: pinned to the control core, it owns one extra TX queue on every
+//! 802.3ad member (LACPDUs and marker responses never wait for data traffic or a worker),
+//! receives slow-protocol frames from the workers' rings, polls member links every 10 ms,
+//! drives the LACP engine on a monotonic clock and publishes each bond's member table to
+//! the workers. Static bond modes (active-backup, balance-xor) are decided here from link
+//! state alone.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use conf::BondMode;
+use control::config::{Duplex as LDuplex, LinkStatus, Speed as LSpeed};
+use control::info::{Event, TxKind};
+use control::time::Instant;
+use control::{BondId, Engine, PortId as LacpPort};
+use dataplane::bond::{BondTable, SharedTable};
+use dataplane::dpdk::{self, Burst, Consumer, Duplex, Link, Mempool, PortInfo, Speed, TxQueue};
+
+/// How often member links are read.
+pub const LINK_POLL: Duration = Duration::from_millis(10);
+/// Longest sleep between iterations (bounds the latency of slow-protocol frames).
+const MAX_SLEEP: Duration = Duration::from_millis(1);
+
+/// A bond member as the control thread sees it.
+pub struct Member {
+    /// Runtime port index.
+    pub port: usize,
+    /// Port name.
+    pub name: String,
+    /// Index into [`ControlLoop::bonds`].
+    pub bond: usize,
+    /// Reads link state.
+    pub info: PortInfo,
+    /// The control thread's own TX queue (802.3ad members).
+    pub tx: Option<TxQueue>,
+    /// Rings from the workers carrying this member's slow-protocol frames.
+    pub slow: Vec<Consumer>,
+    /// Its LACP engine port (802.3ad members).
+    pub lacp: Option<LacpPort>,
+    /// Configured speed override (Mb/s).
+    pub speed_override: Option<u32>,
+    /// Configured duplex override.
+    pub duplex_override: Option<conf::Duplex>,
+    /// Kernel interface under the PMD (af_packet, af_xdp), whose carrier the PMD does
+    /// not report: read from sysfs and combined with the PMD's view.
+    pub kernel_iface: Option<String>,
+    last_link: Option<LinkStatus>,
+    warned_unknown: bool,
+    tx_dropped: u64,
+}
+
+impl Member {
+    /// A member; `tx`/`lacp` are set for 802.3ad bonds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        port: usize,
+        name: String,
+        bond: usize,
+        info: PortInfo,
+        tx: Option<TxQueue>,
+        slow: Vec<Consumer>,
+        lacp: Option<LacpPort>,
+        speed_override: Option<u32>,
+        duplex_override: Option<conf::Duplex>,
+    ) -> Member {
+        Member {
+            port,
+            name,
+            bond,
+            info,
+            tx,
+            slow,
+            lacp,
+            speed_override,
+            duplex_override,
+            kernel_iface: None,
+            last_link: None,
+            warned_unknown: false,
+            tx_dropped: 0,
+        }
+    }
+}
+
+/// A bond as the control thread sees it.
+pub struct Bond {
+    /// Name.
+    pub name: String,
+    /// Mode.
+    pub mode: BondMode,
+    /// Indices into [`ControlLoop::members`], in config order.
+    pub members: Vec<usize>,
+    /// The table workers read.
+    pub table: SharedTable,
+    /// The engine's bond (802.3ad).
+    pub lacp: Option<BondId>,
+    /// Nothing distributes below this many usable members (static modes; the engine
+    /// enforces it for 802.3ad).
+    pub min_links: u16,
+    distributing: Vec<usize>,
+    collecting: Vec<bool>,
+    version: u64,
+    dirty: bool,
+}
+
+impl Bond {
+    /// A bond whose table starts down.
+    pub fn new(
+        name: String,
+        mode: BondMode,
+        members: Vec<usize>,
+        table: SharedTable,
+        lacp: Option<BondId>,
+        min_links: u16,
+        nports: usize,
+    ) -> Bond {
+        Bond {
+            name,
+            mode,
+            members,
+            table,
+            lacp,
+            min_links,
+            distributing: Vec::new(),
+            collecting: vec![false; nports],
+            version: 0,
+            dirty: true,
+        }
+    }
+}
+
+/// Everything the control thread owns.
+pub struct ControlLoop {
+    /// The LACP engine.
+    pub engine: Engine,
+    /// Bond members.
+    pub members: Vec<Member>,
+    /// Bonds.
+    pub bonds: Vec<Bond>,
+    /// Pool for LACPDUs and marker responses.
+    pub pool: Arc<Mempool>,
+    /// Monotonic origin of engine time.
+    pub epoch: std::time::Instant,
+    /// Runtime port names by index (for logs).
+    pub port_names: Vec<String>,
+}
+
+fn link_status(l: &Link, m: &Member) -> LinkStatus {
+    let speed = match (m.speed_override, l.speed) {
+        (Some(s), _) => LSpeed::Known(s),
+        (None, Speed::Mbps(s)) => LSpeed::Known(s),
+        (None, Speed::Unknown) => LSpeed::Unknown,
+    };
+    let duplex = match (m.duplex_override, l.duplex) {
+        (Some(conf::Duplex::Full), _) => LDuplex::Full,
+        (Some(conf::Duplex::Half), _) => LDuplex::Half,
+        (None, Duplex::Full) => LDuplex::Full,
+        (None, Duplex::Half) => LDuplex::Half,
+        (None, Duplex::Unknown) => LDuplex::Unknown,
+    };
+    LinkStatus {
+        up: l.up,
+        speed,
+        duplex,
+    }
+}
+
+/// Carrier of a kernel network interface (false when it is gone or unreadable).
+fn kernel_carrier(iface: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/carrier"))
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+}
+
+/// The kernel interface a vdev spec sits on, for PMDs that do not report its carrier.
+pub fn kernel_iface_of(spec: &str) -> Option<String> {
+    let mut parts = spec.split(',');
+    let name = parts.next()?;
+    if !(name.starts_with("net_af_packet") || name.starts_with("net_af_xdp")) {
+        return None;
+    }
+    parts.find_map(|kv| kv.strip_prefix("iface=").map(str::to_string))
+}
+
+impl ControlLoop {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
+    }
+
+    /// Runs on the calling thread until `stop` is set; then every 802.3ad member sends a
+    /// final out-of-sync LACPDU so the partner moves traffic away at once. Returns the
+    /// queues it owned (so the ports can be closed).
+    pub fn run(mut self, core: usize, stop: &AtomicBool) -> Vec<TxQueue> {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+            tracing::warn!(
+                cpu = core,
+                "control thread could not pin itself to its core"
+            );
+        }
+        if let Err(e) = dpdk::register_thread() {
+            tracing::warn!("control thread: {e}; LACPDU buffers come without a per-core cache");
+        }
+        let mut burst = Burst::new();
+        let mut next_link = std::time::Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let wall = std::time::Instant::now();
+            if wall >= next_link {
+                self.poll_links();
+                next_link = wall + LINK_POLL;
+            }
+            self.receive(&mut burst);
+            let now = self.now();
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle_timeout(now);
+            }
+            self.transmit(now);
+            self.events(now);
+            self.publish();
+            // Sleep until the next deadline, at most MAX_SLEEP (slow frames wait in rings).
+            let mut sleep =
+                MAX_SLEEP.min(next_link.saturating_duration_since(std::time::Instant::now()));
+            if let Some(t) = self.engine.poll_timeout() {
+                sleep = sleep.min(t.saturating_duration_since(self.now()));
+            }
+            if !sleep.is_zero() {
+                std::thread::sleep(sleep);
+            }
+        }
+        self.leave();
+        dpdk::unregister_thread();
+        self.members.into_iter().filter_map(|m| m.tx).collect()
+    }
+
+    /// Graceful stop: remove every member from the engine (which queues a final LACPDU
+    /// with synchronization, collecting and distributing cleared) and send those.
+    fn leave(&mut self) {
+        let now = self.now();
+        for m in &self.members {
+            if let Some(p) = m.lacp {
+                let _ = self.engine.remove_port(p, now);
+            }
+        }
+        self.transmit(now);
+        let sent = self.members.iter().filter(|m| m.lacp.is_some()).count();
+        if sent > 0 {
+            tracing::info!(members = sent, "sent final out-of-sync LACPDUs");
+        }
+    }
+
+    fn poll_links(&mut self) {
+        let now = self.now();
+        for i in 0..self.members.len() {
+            let m = &self.members[i];
+            let mut link = match m.info.link() {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(member = %m.name, "reading link state failed: {e}");
+                    continue;
+                }
+            };
+            if let Some(iface) = &m.kernel_iface {
+                link.up &= kernel_carrier(iface);
+            }
+            let status = link_status(&link, m);
+            if m.last_link == Some(status) {
+                continue;
+            }
+            let bond = m.bond;
+            let m = &mut self.members[i];
+            let was_up = m.last_link.map(|l| l.up);
+            m.last_link = Some(status);
+            if was_up != Some(status.up) {
+                tracing::info!(bond = %self.bonds[bond].name, member = %m.name, link = %link, "member link {}", if status.up { "up" } else { "down" });
+            }
+            if status.up
+                && !m.warned_unknown
+                && (status.speed == LSpeed::Unknown || status.duplex == LDuplex::Unknown)
+            {
+                m.warned_unknown = true;
+                tracing::warn!(
+                    bond = %self.bonds[bond].name,
+                    member = %m.name,
+                    speed = if status.speed == LSpeed::Unknown { "unknown" } else { "known" },
+                    duplex = if status.duplex == LDuplex::Unknown { "unknown" } else { "known" },
+                    "the PMD does not report link speed/duplex; LACP keeps running with the key from the config \
+                     (set speed/duplex on the port to override)"
+                );
+            }
+            if let Some(p) = m.lacp {
+                if let Err(e) = self.engine.handle_link(p, status, now) {
+                    tracing::warn!(member = %m.name, "LACP engine refused link state: {e}");
+                }
+            } else {
+                self.bonds[bond].dirty = true;
+            }
+        }
+        // Static modes decide from link state alone.
+        for b in 0..self.bonds.len() {
+            if self.bonds[b].lacp.is_none() && self.bonds[b].dirty {
+                self.static_tables(b);
+            }
+        }
+    }
+
+    fn static_tables(&mut self, b: usize) {
+        let bond = &self.bonds[b];
+        let up: Vec<usize> = bond
+            .members
+            .iter()
+            .filter(|&&m| self.members[m].last_link.is_some_and(|l| l.up))
+            .map(|&m| self.members[m].port)
+            .collect();
+        let chosen: Vec<usize> = match bond.mode {
+            BondMode::ActiveBackup => {
+                // Keep the current active member while it is up; otherwise the first up
+                // member in config order.
+                match bond.distributing.first() {
+                    Some(cur) if up.contains(cur) => vec![*cur],
+                    _ => up.first().copied().into_iter().collect(),
+                }
+            }
+            _ => up,
+        };
+        let chosen = if (chosen.len() as u16) < bond.min_links.max(1) {
+            Vec::new()
+        } else {
+            chosen
+        };
+        let bond = &mut self.bonds[b];
+        for c in bond.collecting.iter_mut() {
+            *c = false;
+        }
+        for &p in &chosen {
+            bond.collecting[p] = true;
+        }
+        bond.distributing = chosen;
+        bond.dirty = true;
+    }
+
+    fn receive(&mut self, burst: &mut Burst) {
+        let now = self.now();
+        for m in &mut self.members {
+            let Some(p) = m.lacp else { continue };
+            for ring in &mut m.slow {
+                while ring.pop_into(burst, 64) > 0 {
+                    for f in burst.as_slice() {
+                        if let Err(e) = self.engine.handle_frame(p, f.data(), now) {
+                            tracing::debug!(member = %m.name, "slow frame not handled: {e}");
+                        }
+                    }
+                    burst.clear();
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, now: Instant) {
+        while let Some(t) = self.engine.poll_transmit(now) {
+            let Some(m) = self.members.iter_mut().find(|m| m.lacp == Some(t.port)) else {
+                continue;
+            };
+            let Some(tx) = m.tx.as_mut() else { continue };
+            let bytes = t.frame.as_bytes();
+            let sent = self.pool.alloc().and_then(|mut mb| {
+                let d = mb.append(bytes.len() as u16)?;
+                d.copy_from_slice(bytes);
+                let mut out = Burst::new();
+                let _ = out.push(mb);
+                // A control queue is only ever this thread's: a full one means the PMD is
+                // stuck; retry briefly, then drop (the engine resends at the next period).
+                for _ in 0..3 {
+                    if tx.tx_burst(&mut out) == 1 {
+                        return Some(());
+                    }
+                }
+                None
+            });
+            if sent.is_none() {
+                m.tx_dropped += 1;
+                if m.tx_dropped.is_power_of_two() {
+                    tracing::warn!(member = %m.name, kind = ?t.kind, dropped = m.tx_dropped, "could not transmit a slow-protocol frame");
+                }
+            } else if t.kind == TxKind::FinalLacpdu {
+                tracing::debug!(member = %m.name, "final LACPDU sent");
+            }
+        }
+    }
+
+    fn events(&mut self, now: Instant) {
+        while let Some(ev) = self.engine.poll_event() {
+            match ev {
+                Event::Collecting { port, enabled } => {
+                    if let Some(m) = self.members.iter().find(|m| m.lacp == Some(port)) {
+                        let b = &mut self.bonds[m.bond];
+                        b.collecting[m.port] = enabled;
+                        b.dirty = true;
+                        tracing::info!(bond = %b.name, member = %m.name, "collecting {}", if enabled { "on" } else { "off" });
+                    }
+                }
+                Event::Distributing { port, enabled } => {
+                    if let Some(m) = self.members.iter().find(|m| m.lacp == Some(port)) {
+                        let b = &self.bonds[m.bond];
+                        if enabled {
+                            tracing::info!(bond = %b.name, member = %m.name, "member distributing");
+                        } else {
+                            let why = self
+                                .engine
+                                .reason(port, now)
+                                .ok()
+                                .flatten()
+                                .map(|r| r.to_string())
+                                .unwrap_or_else(|| "removed".into());
+                            tracing::info!(bond = %b.name, member = %m.name, reason = %why, "member stopped distributing");
+                        }
+                    }
+                }
+                Event::Distribution { bond, members } => {
+                    if let Some(bi) = self.bonds.iter().position(|b| b.lacp == Some(bond)) {
+                        let ports: Vec<usize> = members
+                            .iter()
+                            .filter_map(|p| {
+                                self.members
+                                    .iter()
+                                    .find(|m| m.lacp == Some(*p))
+                                    .map(|m| m.port)
+                            })
+                            .collect();
+                        let b = &mut self.bonds[bi];
+                        b.distributing = ports;
+                        b.dirty = true;
+                    }
+                }
+                other => tracing::info!(event = ?other, "LACP"),
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        for b in &mut self.bonds {
+            if !b.dirty {
+                continue;
+            }
+            b.dirty = false;
+            let current = b.table.load();
+            if current
+                .distributing
+                .iter()
+                .map(|&p| p as usize)
+                .eq(b.distributing.iter().copied())
+                && current.collecting == b.collecting
+            {
+                continue;
+            }
+            b.version += 1;
+            let dist: Vec<u16> = b.distributing.iter().map(|&p| p as u16).collect();
+            let names: Vec<&str> = b
+                .distributing
+                .iter()
+                .map(|&p| self.port_names[p].as_str())
+                .collect();
+            tracing::info!(bond = %b.name, version = b.version, distributing = ?names, "bond table published");
+            b.table.store(Arc::new(BondTable::new(
+                dist,
+                b.collecting.clone(),
+                b.version,
+            )));
+        }
+    }
+}
