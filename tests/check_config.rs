@@ -19,9 +19,16 @@ fn files(dir: &str) -> Vec<PathBuf> {
 #[test]
 fn shipped_configs_pass() {
     let shipped = files("conf");
-    assert!(shipped.len() >= 5, "expected the shipped example configs, found {shipped:?}");
+    assert!(
+        shipped.len() >= 5,
+        "expected the shipped example configs, found {shipped:?}"
+    );
     for f in shipped {
-        let out = common::fastlag().arg("check-config").arg(&f).output().unwrap();
+        let out = common::fastlag()
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -31,26 +38,40 @@ fn shipped_configs_pass() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(stdout.contains("OK"), "{stdout}");
-        assert!(stdout.lines().count() < 60, "summary should fit one screen:\n{stdout}");
+        assert!(
+            stdout.lines().count() < 60,
+            "summary should fit one screen:\n{stdout}"
+        );
     }
 }
 
 fn header(text: &str, key: &str) -> Option<String> {
     text.lines()
         .take_while(|l| l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(&format!("# {key}:")).map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix(&format!("# {key}:"))
+                .map(|v| v.trim().to_string())
+        })
 }
 
 #[test]
 fn broken_configs_fail_with_line_and_key_path() {
     let broken = files("conf/tests/broken");
-    assert!(broken.len() >= 13, "expected broken fixtures, found {}", broken.len());
+    assert!(
+        broken.len() >= 13,
+        "expected broken fixtures, found {}",
+        broken.len()
+    );
     for f in broken {
         let text = std::fs::read_to_string(&f).unwrap();
         let expect = header(&text, "expect").expect("fixture has # expect:");
         let line = header(&text, "line").expect("fixture has # line:");
         let key = header(&text, "key").expect("fixture has # key:");
-        let out = common::fastlag().arg("check-config").arg(&f).output().unwrap();
+        let out = common::fastlag()
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{} should fail", f.display());
         assert_eq!(out.status.code(), Some(1), "{}: {stderr}", f.display());
@@ -65,14 +86,21 @@ fn broken_configs_fail_with_line_and_key_path() {
             f.display()
         );
         if !key.is_empty() {
-            assert!(diag.contains(&key), "{}: expected key path {key} in {diag:?}", f.display());
+            assert!(
+                diag.contains(&key),
+                "{}: expected key path {key} in {diag:?}",
+                f.display()
+            );
         }
     }
 }
 
 #[test]
 fn missing_file_is_reported() {
-    let out = common::fastlag().args(["check-config", "/nonexistent/fastlag.toml"]).output().unwrap();
+    let out = common::fastlag()
+        .args(["check-config", "/nonexistent/fastlag.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/fastlag.toml"));
 }

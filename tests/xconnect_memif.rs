@@ -52,11 +52,16 @@ pairs = [["p0", "p1"]]
     let log = scratch.file("fastlag.log");
 
     let mut cmd = fastlag();
-    cmd.arg("run").arg("--config").arg(&cfg_path).arg("--report").arg(&report_path);
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&cfg_path)
+        .arg("--report")
+        .arg(&report_path);
     let mut fl = ChildGuard::spawn("fastlag", cmd, &log);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        wait_until(Duration::from_secs(20), || !fl.running() || (sock(0).exists() && sock(1).exists()))
+        wait_until(Duration::from_secs(20), || !fl.running()
+            || (sock(0).exists() && sock(1).exists()))
             && fl.running(),
         "fastlag did not create its memif sockets:\n{}",
         log_text()
@@ -65,11 +70,26 @@ pairs = [["p0", "p1"]]
     // This process is the traffic generator: memif clients on both sockets.
     let prefix = format!("--file-prefix=fl-gen-{}", std::process::id());
     let lcores = format!("--lcores=0@{}", cpus[0]);
-    let v0 = format!("--vdev=net_memif0,role=client,id=0,socket={},socket-abstract=no", sock(0).display());
-    let v1 = format!("--vdev=net_memif1,role=client,id=0,socket={},socket-abstract=no", sock(1).display());
+    let v0 = format!(
+        "--vdev=net_memif0,role=client,id=0,socket={},socket-abstract=no",
+        sock(0).display()
+    );
+    let v1 = format!(
+        "--vdev=net_memif1,role=client,id=0,socket={},socket-abstract=no",
+        sock(1).display()
+    );
     let eal = Eal::init(&[
-        "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry",
-        "--log-level=5", &prefix, &lcores, &v0, &v1,
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-pci",
+        "--no-shconf",
+        "--no-telemetry",
+        "--log-level=5",
+        &prefix,
+        &lcores,
+        &v0,
+        &v1,
     ])
     .expect("EAL init in the test process");
     let pool = Arc::new(Mempool::new(&eal, "gen_pool", 8191, 256, 2176).unwrap());
@@ -96,7 +116,11 @@ pairs = [["p0", "p1"]]
         started.push(p);
     }
     assert!(
-        wait_until(Duration::from_secs(20), || started.iter().all(|p| p.info().link().map(|l| l.up).unwrap_or(false))),
+        wait_until(Duration::from_secs(20), || started.iter().all(|p| p
+            .info()
+            .link()
+            .map(|l| l.up)
+            .unwrap_or(false))),
         "memif links did not come up:\n{}",
         log_text()
     );
@@ -130,21 +154,38 @@ pairs = [["p0", "p1"]]
 
     // Stop fastlag first (its ports see the clients go away), then our ports.
     fl.signal("TERM");
-    let status = fl.wait_timeout(Duration::from_secs(20)).expect("fastlag exits after SIGTERM");
+    let status = fl
+        .wait_timeout(Duration::from_secs(20))
+        .expect("fastlag exits after SIGTERM");
     let text = log_text();
     assert!(status.success(), "fastlag exit status {status:?}:\n{text}");
     drop(ports);
     for p in started {
-        p.stop().map_err(|(_, e)| e).unwrap().close().map_err(|(_, e)| e).unwrap();
+        p.stop()
+            .map_err(|(_, e)| e)
+            .unwrap()
+            .close()
+            .map_err(|(_, e)| e)
+            .unwrap();
     }
     assert_eq!(pool.available(), pool.size(), "generator pool leaked");
 
-    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     let pool = &rep["pool"];
-    assert_eq!(pool["available"], pool["size"], "fastlag's pool after SIGTERM: {pool}\n{text}");
+    assert_eq!(
+        pool["available"], pool["size"],
+        "fastlag's pool after SIGTERM: {pool}\n{text}"
+    );
     assert!(text.contains("every mbuf is back in the pool"), "{text}");
     let port = |name: &str| {
-        rep["stats"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap()
+        rep["stats"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
     };
     let (p0, p1) = (port("p0"), port("p1"));
     assert_eq!(p0["workers"]["rx"], FRAMES, "{p0}");
