@@ -16,6 +16,90 @@ use control::time::Instant;
 use control::{BondId, Engine, PortId as LacpPort};
 use dataplane::bond::{BondTable, SharedTable};
 use dataplane::dpdk::{self, Burst, Consumer, Duplex, Link, Mempool, PortInfo, Speed, TxQueue};
+use serde::Serialize;
+
+/// What the control thread knows, refreshed every [`STATUS_EVERY`]: read by the demo's
+/// live view and written to `--status FILE` for scripts and tests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// Milliseconds since the control thread started.
+    pub uptime_ms: u64,
+    /// Per bond.
+    pub bonds: Vec<BondStatus>,
+}
+
+/// One bond in [`Status`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BondStatus {
+    /// Name.
+    pub name: String,
+    /// "802.3ad", "active-backup" or "balance-xor".
+    pub mode: String,
+    /// Members carrying egress now, in table order.
+    pub distributing: Vec<String>,
+    /// Version of the table the workers use.
+    pub table_version: u64,
+    /// Per member.
+    pub members: Vec<MemberStatus>,
+}
+
+/// One member in [`BondStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberStatus {
+    /// Port name.
+    pub name: String,
+    /// Carrier.
+    pub link_up: bool,
+    /// Speed in Mb/s, when known.
+    pub speed_mbps: Option<u32>,
+    /// "full", "half" or "unknown".
+    pub duplex: &'static str,
+    /// Ingress accepted.
+    pub collecting: bool,
+    /// In the distribution table.
+    pub distributing: bool,
+    /// Why not distributing (802.3ad members), in plain words.
+    pub reason: Option<String>,
+    /// LACP details (802.3ad members).
+    pub lacp: Option<MemberLacp>,
+}
+
+/// LACP view of a member.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberLacp {
+    /// Actor state bits.
+    pub actor_state: u8,
+    /// Actor state decoded.
+    pub actor_state_names: String,
+    /// Partner state bits.
+    pub partner_state: u8,
+    /// Partner state decoded.
+    pub partner_state_names: String,
+    /// Partner system priority and MAC.
+    pub partner_system: String,
+    /// Partner key.
+    pub partner_key: u16,
+    /// Partner port number.
+    pub partner_port: u16,
+    /// Actor key and port number.
+    pub actor_key: u16,
+    /// Actor port number.
+    pub actor_port: u16,
+    /// Receive machine state.
+    pub rx_state: String,
+    /// Mux machine state.
+    pub mux_state: String,
+    /// LACPDUs received.
+    pub lacpdus_rx: u64,
+    /// LACPDUs sent.
+    pub lacpdus_tx: u64,
+}
+
+/// Where the control thread publishes [`Status`].
+pub type SharedStatus = Arc<arc_swap::ArcSwap<Status>>;
+
+/// How often [`Status`] is refreshed.
+pub const STATUS_EVERY: Duration = Duration::from_millis(100);
 
 /// How often member links are read.
 pub const LINK_POLL: Duration = Duration::from_millis(10);
@@ -143,6 +227,8 @@ pub struct ControlLoop {
     pub epoch: std::time::Instant,
     /// Runtime port names by index (for logs).
     pub port_names: Vec<String>,
+    /// Published status.
+    pub status: SharedStatus,
 }
 
 fn link_status(l: &Link, m: &Member) -> LinkStatus {
@@ -202,11 +288,16 @@ impl ControlLoop {
         }
         let mut burst = Burst::new();
         let mut next_link = std::time::Instant::now();
+        let mut next_status = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let wall = std::time::Instant::now();
             if wall >= next_link {
                 self.poll_links();
                 next_link = wall + LINK_POLL;
+            }
+            if wall >= next_status {
+                self.publish_status();
+                next_status = wall + STATUS_EVERY;
             }
             self.receive(&mut burst);
             let now = self.now();
@@ -433,6 +524,65 @@ impl ControlLoop {
                 other => tracing::info!(event = ?other, "LACP"),
             }
         }
+    }
+
+    fn publish_status(&self) {
+        let now = self.now();
+        let bonds = self
+            .bonds
+            .iter()
+            .map(|b| {
+                let table = b.table.load();
+                let members = b
+                    .members
+                    .iter()
+                    .map(|&mi| {
+                        let m = &self.members[mi];
+                        let link = m.last_link.unwrap_or(LinkStatus::down());
+                        let info = m.lacp.and_then(|p| self.engine.port_info(p, now).ok());
+                        MemberStatus {
+                            name: m.name.clone(),
+                            link_up: link.up,
+                            speed_mbps: link.speed.mbps(),
+                            duplex: match link.duplex {
+                                LDuplex::Full => "full",
+                                LDuplex::Half => "half",
+                                LDuplex::Unknown => "unknown",
+                            },
+                            collecting: table.collects(m.port),
+                            distributing: table.distributing.contains(&(m.port as u16)),
+                            reason: info.as_ref().and_then(|i| i.reason.as_ref()).map(|r| r.to_string()),
+                            lacp: info.map(|i| MemberLacp {
+                                actor_state: i.actor.state.bits(),
+                                actor_state_names: i.actor.state.to_string(),
+                                partner_state: i.partner.state.bits(),
+                                partner_state_names: i.partner.state.to_string(),
+                                partner_system: format!("{},{}", i.partner.system_priority, i.partner.system),
+                                partner_key: i.partner.key,
+                                partner_port: i.partner.port,
+                                actor_key: i.actor.key,
+                                actor_port: i.actor.port,
+                                rx_state: format!("{:?}", i.rx_state),
+                                mux_state: format!("{:?}", i.mux_state),
+                                lacpdus_rx: i.counters.lacpdus_rx,
+                                lacpdus_tx: i.counters.lacpdus_tx,
+                            }),
+                        }
+                    })
+                    .collect();
+                BondStatus {
+                    name: b.name.clone(),
+                    mode: b.mode.as_str().to_string(),
+                    distributing: table.distributing.iter().map(|&p| self.port_names[p as usize].clone()).collect(),
+                    table_version: table.version,
+                    members,
+                }
+            })
+            .collect();
+        self.status.store(Arc::new(Status {
+            uptime_ms: self.epoch.elapsed().as_millis() as u64,
+            bonds,
+        }));
     }
 
     fn publish(&mut self) {

@@ -57,6 +57,10 @@ enum Command {
         /// On exit, write the final counters and the packet pool check as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// While running, keep the bonds' state (members, LACP, reasons) in this JSON
+        /// file, rewritten atomically every 100 ms.
+        #[arg(long)]
+        status: Option<PathBuf>,
     },
     /// Validate a config file: print a summary and exit 0, or the errors and exit 1.
     CheckConfig {
@@ -92,7 +96,11 @@ fn main() -> ExitCode {
     init_logging(cli.log_level);
     let result = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Run { config, report } => run(&config, report.as_deref(), cli.log_level.level()),
+        Command::Run {
+            config,
+            report,
+            status,
+        } => run(&config, report.as_deref(), status.as_deref(), cli.log_level.level()),
         Command::Demo { seconds, config } => demo::run(
             config.as_deref(),
             Duration::from_secs(seconds),
@@ -133,7 +141,23 @@ fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
     }
 }
 
-fn run(file: &Path, report: Option<&Path>, log: tracing::Level) -> Result<ExitCode, AnyError> {
+fn write_status(rt: &runtime::Runtime, path: &Path) {
+    let tmp = path.with_extension("tmp");
+    let ok = serde_json::to_vec_pretty(&*rt.status())
+        .ok()
+        .and_then(|json| std::fs::write(&tmp, json).ok())
+        .and_then(|()| std::fs::rename(&tmp, path).ok());
+    if ok.is_none() {
+        tracing::warn!(path = %path.display(), "could not write the status file");
+    }
+}
+
+fn run(
+    file: &Path,
+    report: Option<&Path>,
+    status: Option<&Path>,
+    log: tracing::Level,
+) -> Result<ExitCode, AnyError> {
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
     let rt = runtime::Runtime::start(&cfg, log)?;
     let stop = rt.stop_flag();
@@ -150,6 +174,9 @@ fn run(file: &Path, report: Option<&Path>, log: tracing::Level) -> Result<ExitCo
     let mut last = rt.snapshot();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if let Some(path) = status {
+            write_status(&rt, path);
+        }
         if !interval.is_zero() && Instant::now() >= next_stats {
             let now = rt.snapshot();
             report::log_rates(&last, &now, interval);

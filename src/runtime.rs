@@ -16,7 +16,7 @@ use dataplane::dpdk::{
 use dataplane::dpdk::{Consumer, Producer};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerError, WorkerQueues, WorkerSpec};
 
-use crate::control_loop::{kernel_iface_of, Bond, ControlLoop, Member};
+use crate::control_loop::{kernel_iface_of, Bond, ControlLoop, Member, SharedStatus, Status};
 use serde::Serialize;
 
 /// Why the dataplane could not start or stop cleanly.
@@ -93,6 +93,7 @@ pub struct Runtime {
     spare_ends: Vec<SpareEnd>,
     pool: Arc<Mempool>,
     tsc_hz: u64,
+    status: SharedStatus,
     // Dropped last: rte_eal_cleanup.
     eal: Option<Eal>,
 }
@@ -332,6 +333,7 @@ impl Runtime {
             spare_ends: Vec::new(),
             pool,
             tsc_hz,
+            status: Arc::new(arc_swap::ArcSwap::from_pointee(Status::default())),
             eal: None,
         };
         // From here on, an error path still shuts down what was started.
@@ -683,6 +685,7 @@ impl Runtime {
                 pool: self.pool.clone(),
                 epoch,
                 port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+                status: self.status.clone(),
             };
             let core = cfg.dataplane.control_core as usize;
             let stop = self.control_stop.clone();
@@ -738,6 +741,25 @@ impl Runtime {
     /// queues must be dropped before [`Runtime::shutdown`].
     pub fn take_spare_ends(&mut self) -> Vec<SpareEnd> {
         std::mem::take(&mut self.spare_ends)
+    }
+
+    /// The control thread's latest status (bonds, members, LACP state).
+    pub fn status(&self) -> Arc<Status> {
+        self.status.load_full()
+    }
+
+    /// Forces a port's link up or down (where the PMD supports it; used by the demo to
+    /// fail an in-process link).
+    pub fn set_link(&self, port: &str, up: bool) -> Result<(), RuntimeError> {
+        let p = self
+            .ports
+            .iter()
+            .find(|p| p.name == port)
+            .ok_or_else(|| RuntimeError::Unsupported(format!("no port {port}")))?;
+        p.port.info().set_link(up).map_err(|source| RuntimeError::Port {
+            port: port.to_string(),
+            source,
+        })
     }
 
     /// The packet pool.

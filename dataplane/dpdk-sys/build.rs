@@ -69,6 +69,9 @@ fn build() -> Result<(), String> {
     }
     // rte_eth_from_rings() (in-process back-to-back links) lives in the ring PMD's library.
     println!("cargo::rustc-link-lib=dylib=rte_net_ring");
+    // The bonding PMD's 802.3ad introspection (test and benchmark peers use DPDK's own
+    // bonding as an independent LACP implementation).
+    println!("cargo::rustc-link-lib=dylib=rte_net_bond");
     println!("cargo::metadata=version={version}");
 
     let mut shim = cc::Build::new();
@@ -201,6 +204,11 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_dev_socket_id",
     "rte_eth_dev_is_valid_port",
     "rte_eth_dev_set_mtu",
+    "rte_eth_dev_set_link_up",
+    "rte_eth_dev_set_link_down",
+    "rte_eth_bond_8023ad_dedicated_queues_enable",
+    "rte_eth_bond_slaves_get",
+    "rte_eth_bond_active_slaves_get",
     "rte_eth_dev_get_mtu",
     "rte_eth_stats_get",
     "rte_eth_stats_reset",
@@ -244,6 +252,7 @@ const TYPES: &[&str] = &[
     "rte_flow_action_queue",
     "rte_flow_error",
     "fl_layout",
+    "fl_bond_member_info",
 ];
 
 const VARS: &[&str] = &[

@@ -1,5 +1,7 @@
 #include "shim.h"
 
+#include <string.h>
+
 uint16_t fl_rx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **rx_pkts, uint16_t nb_pkts)
 {
 	return rte_eth_rx_burst(port_id, queue_id, rx_pkts, nb_pkts);
@@ -83,6 +85,26 @@ unsigned int fl_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int
 unsigned int fl_ring_count(const struct rte_ring *r)
 {
 	return rte_ring_count(r);
+}
+
+int fl_bond_8023ad_member_info(uint16_t bond_port, uint16_t member_port, struct fl_bond_member_info *out)
+{
+	struct rte_eth_bond_8023ad_slave_info info;
+	int ret = rte_eth_bond_8023ad_slave_info(bond_port, member_port, &info);
+	if (ret < 0)
+		return ret;
+	out->selected = (int)info.selected;
+	out->actor_state = info.actor_state;
+	out->partner_state = info.partner_state;
+	/* DPDK keeps these in network byte order. */
+	out->actor_key = rte_be_to_cpu_16(info.actor.key);
+	out->actor_port_number = rte_be_to_cpu_16(info.actor.port_number);
+	out->partner_key = rte_be_to_cpu_16(info.partner.key);
+	out->partner_port_number = rte_be_to_cpu_16(info.partner.port_number);
+	out->partner_system_priority = rte_be_to_cpu_16(info.partner.system_priority);
+	memcpy(out->partner_system, info.partner.system.addr_bytes, 6);
+	out->agg_port_id = info.agg_port_id;
+	return 0;
 }
 
 void fl_layout(struct fl_layout *out)

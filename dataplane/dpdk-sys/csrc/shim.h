@@ -20,6 +20,8 @@
 #include <rte_ether.h>
 #include <rte_ethdev.h>
 #include <rte_eth_ring.h>
+#include <rte_eth_bond.h>
+#include <rte_eth_bond_8023ad.h>
 #include <rte_flow.h>
 #include <rte_version.h>
 
@@ -47,6 +49,22 @@ uint64_t fl_rdtsc(void);
 unsigned int fl_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n);
 unsigned int fl_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n);
 unsigned int fl_ring_count(const struct rte_ring *r);
+
+/* 802.3ad state of a member of DPDK's bonding PMD, flattened (DPDK's own struct is packed
+ * around an aligned type, which Rust cannot express). */
+struct fl_bond_member_info {
+	int selected;
+	uint8_t actor_state;
+	uint8_t partner_state;
+	uint16_t actor_key;
+	uint16_t actor_port_number;
+	uint16_t partner_key;
+	uint16_t partner_port_number;
+	uint16_t partner_system_priority;
+	uint8_t partner_system[6];
+	uint16_t agg_port_id;
+};
+int fl_bond_8023ad_member_info(uint16_t bond_port, uint16_t member_port, struct fl_bond_member_info *out);
 
 /* Layout facts as the C compiler sees them, compared against bindgen's view in tests. */
 struct fl_layout {
