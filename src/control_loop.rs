@@ -551,13 +551,19 @@ impl ControlLoop {
                             },
                             collecting: table.collects(m.port),
                             distributing: table.distributing.contains(&(m.port as u16)),
-                            reason: info.as_ref().and_then(|i| i.reason.as_ref()).map(|r| r.to_string()),
+                            reason: info
+                                .as_ref()
+                                .and_then(|i| i.reason.as_ref())
+                                .map(|r| r.to_string()),
                             lacp: info.map(|i| MemberLacp {
                                 actor_state: i.actor.state.bits(),
                                 actor_state_names: i.actor.state.to_string(),
                                 partner_state: i.partner.state.bits(),
                                 partner_state_names: i.partner.state.to_string(),
-                                partner_system: format!("{},{}", i.partner.system_priority, i.partner.system),
+                                partner_system: format!(
+                                    "{},{}",
+                                    i.partner.system_priority, i.partner.system
+                                ),
                                 partner_key: i.partner.key,
                                 partner_port: i.partner.port,
                                 actor_key: i.actor.key,
@@ -573,7 +579,11 @@ impl ControlLoop {
                 BondStatus {
                     name: b.name.clone(),
                     mode: b.mode.as_str().to_string(),
-                    distributing: table.distributing.iter().map(|&p| self.port_names[p as usize].clone()).collect(),
+                    distributing: table
+                        .distributing
+                        .iter()
+                        .map(|&p| self.port_names[p as usize].clone())
+                        .collect(),
                     table_version: table.version,
                     members,
                 }

@@ -1,6 +1,8 @@
-//! `fastlag demo`: the fast path on its embedded default config (in-process ring links, no
-//! NIC), with a traffic generator on the far ends of the links, a live view of rates, and
-//! a summary that checks every frame arrived byte-identical.
+//! `fastlag demo`: the README's main job, on the embedded default configuration. Two
+//! fastlag 802.3ad bonds run LACP against each other over in-process links (no NIC, no
+//! other software); a generator sends numbered frames through both bonds; one link fails
+//! and recovers; a live view shows every member's LACP state and the traffic; a summary
+//! checks that every frame that arrived was intact and that the pool got every mbuf back.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,20 +13,112 @@ use std::time::{Duration, Instant};
 use conf::Forward;
 use dataplane::gen::{self, GenConfig, GenCounters, GenPort, Sizes, Stream};
 
+use crate::control_loop::Status;
 use crate::runtime::Runtime;
 use crate::AnyError;
 
-/// The embedded default configuration (also shipped as conf/default.toml).
-pub const DEFAULT_CONFIG: &str = include_str!("../conf/default.toml");
+/// Flows per direction: each is one stream of numbered frames with its own addresses.
+const FLOWS: usize = 16;
+
+fn all_distributing(s: &Status) -> bool {
+    !s.bonds.is_empty()
+        && s.bonds
+            .iter()
+            .all(|b| b.members.iter().all(|m| m.distributing))
+}
+
+fn member_line(s: &Status) -> String {
+    s.bonds
+        .iter()
+        .map(|b| {
+            let ms: Vec<String> = b
+                .members
+                .iter()
+                .map(|m| {
+                    let state = if !m.link_up {
+                        "DOWN"
+                    } else if m.distributing {
+                        "DIST"
+                    } else if m.collecting {
+                        "COLL"
+                    } else {
+                        "wait"
+                    };
+                    format!("{} {:<4}", m.name, state)
+                })
+                .collect();
+            format!("{}: {}", b.name, ms.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+struct Live<'a> {
+    rt: &'a Runtime,
+    counters: &'a GenCounters,
+    start: Instant,
+    last_t: Instant,
+    last_recv: u64,
+}
+
+impl Live<'_> {
+    fn received(&self) -> u64 {
+        self.counters
+            .streams
+            .iter()
+            .map(|c| c.received.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Prints one line: time, member states, receive rate.
+    fn line(&mut self, note: &str) {
+        let recv = self.received();
+        let dt = self.last_t.elapsed().as_secs_f64().max(1e-3);
+        let mpps = (recv - self.last_recv) as f64 / dt / 1e6;
+        self.last_t = Instant::now();
+        self.last_recv = recv;
+        println!(
+            "{:>5.1}s  {}  {:>7.3} Mpps  {}",
+            self.start.elapsed().as_secs_f64(),
+            member_line(&self.rt.status()),
+            mpps,
+            note
+        );
+    }
+
+    /// Prints a line per second for `d`, or until `until` holds (checked every 50 ms).
+    fn run(
+        &mut self,
+        d: Duration,
+        stop: &AtomicBool,
+        until: impl Fn(&Status) -> bool,
+    ) -> Option<Duration> {
+        let t0 = Instant::now();
+        let mut next = Instant::now() + Duration::from_secs(1);
+        while t0.elapsed() < d && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            if until(&self.rt.status()) {
+                let took = t0.elapsed();
+                self.line("");
+                return Some(took);
+            }
+            if Instant::now() >= next {
+                next += Duration::from_secs(1);
+                self.line("");
+            }
+        }
+        None
+    }
+}
 
 pub fn run(
     config: Option<&Path>,
-    duration: Duration,
+    phase: Duration,
     log: tracing::Level,
 ) -> Result<ExitCode, AnyError> {
     let cfg = match config {
         Some(p) => conf::load(p).map_err(|e| format!("invalid configuration:\n{e}"))?,
-        None => conf::parse(DEFAULT_CONFIG, "<embedded conf/default.toml>")
+        None => conf::default_config()
             .map_err(|e| format!("embedded default config is invalid (a bug):\n{e}"))?,
     };
     let mut rt = Runtime::start(&cfg, log)?;
@@ -33,8 +127,8 @@ pub fn run(
         signal_hook::flag::register(sig, stop.clone())?;
     }
 
-    // The generator drives each unclaimed link end; a stream goes from the far end of one
-    // side of an xconnect pair to the far end of the other side, in both directions.
+    // The generator drives each unclaimed link end; streams go from the far end of one
+    // side of an xconnect pair chain to the far end of the other, in both directions.
     let spare = rt.take_spare_ends();
     let mut ports: Vec<GenPort> = Vec::new();
     let mut peer_of: Vec<String> = Vec::new();
@@ -47,40 +141,63 @@ pub fn run(
             mac: s.mac.0,
         });
     }
-    let mut streams = Vec::new();
-    if let Forward::Xconnect { pairs } = &cfg.forward {
-        for (a, b) in pairs {
-            let ga = peer_of.iter().position(|p| p == a);
-            let gb = peer_of.iter().position(|p| p == b);
-            if let (Some(ga), Some(gb)) = (ga, gb) {
-                streams.push(Stream { from: ga, to: gb });
-                streams.push(Stream { from: gb, to: ga });
-            }
-        }
-    }
-    if streams.is_empty() {
+    let ends = match &cfg.forward {
+        Forward::Xconnect { .. } if ports.len() == 2 => Some((0, 1)),
+        _ => None,
+    };
+    let Some((ga, gb)) = ends else {
         let returned = ports.into_iter().map(|p| (p.rx, p.tx)).collect();
         rt.shutdown(returned);
         return Err(
-            "the demo needs an xconnect pair of ports on in-process ring links whose far ends \
-                    are not configured (see conf/default.toml)"
+            "the demo needs exactly two in-process link ends left for its generator \
+                    (see conf/default.toml)"
                 .into(),
         );
+    };
+    let mut streams = Vec::new();
+    for _ in 0..FLOWS {
+        streams.push(Stream { from: ga, to: gb });
+        streams.push(Stream { from: gb, to: ga });
     }
-
     let gen_cfg = GenConfig {
         streams: streams.clone(),
         count: None,
-        // Below the ring size: lossless, and still enough in flight to keep the worker busy.
-        window: Some(512),
+        // Below the rings' size: nothing is lost to full queues, so a lost frame means a
+        // link or bond lost it.
+        window: Some(24),
         sizes: Sizes::Fixed(64 - 4),
-        verify_payload: false,
+        verify_payload: true,
         burst: 32,
         drain_timeout: Duration::from_millis(500),
     };
     let counters = GenCounters::new(streams.len());
     let gen_stop = Arc::new(AtomicBool::new(false));
     let pool = rt.pool().clone();
+
+    println!("fastlag demo: two 802.3ad bonds back to back over in-process links (no NIC needed)");
+    println!("  generator -> in -> bondA = {{m0, m1}} = bondB -> out -> generator, and back; {FLOWS} flows each way");
+    println!("  states: DIST distributing, COLL collecting only, wait negotiating, DOWN link down");
+    println!();
+    let start = Instant::now();
+    let mut live = Live {
+        rt: &rt,
+        counters: &counters,
+        start,
+        last_t: start,
+        last_recv: 0,
+    };
+
+    // 1. LACP converges before any traffic.
+    println!("[1] LACP negotiation");
+    let converge = live.run(Duration::from_secs(15), &stop, all_distributing);
+    match converge {
+        Some(t) => println!(
+            "      all members distributing after {:.2} s",
+            t.as_secs_f64()
+        ),
+        None => println!("      bonds did not converge within 15 s"),
+    }
+
     let gen_thread = {
         let (counters, gen_stop) = (counters.clone(), gen_stop.clone());
         let core = cfg.dataplane.control_core as usize;
@@ -95,109 +212,139 @@ pub fn run(
             })?
     };
 
-    println!(
-        "fastlag demo: xconnect over in-process links, {} stream(s) of 64-byte frames, {} s (Ctrl-C stops)",
-        streams.len(),
-        duration.as_secs()
-    );
-    println!(
-        "{:>5}  {:>12}  {:>12}  {:>10}  {:>8}  {:>10}",
-        "time", "sent Mpps", "recv Mpps", "fwd drops", "gaps", "cyc/pkt"
-    );
-    let start = Instant::now();
-    let mut last_t = start;
-    let (mut last_sent, mut last_recv) = (0u64, 0u64);
-    let mut last_snap = rt.snapshot();
-    while start.elapsed() < duration && !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(200));
-        if last_t.elapsed() < Duration::from_secs(1) {
-            continue;
+    // 2. Traffic over both members.
+    println!("[2] traffic through both bonds");
+    live.run(phase, &stop, |_| false);
+    let before_fail = rt.snapshot();
+
+    // 3. Link m1 fails (both ends see carrier loss).
+    println!("[3] link m1 fails");
+    let fail_at = Instant::now();
+    let mut failed_ok = true;
+    for p in ["a1", "b1"] {
+        if let Err(e) = rt.set_link(p, false) {
+            println!("      cannot fail {p}: {e}");
+            failed_ok = false;
         }
-        let dt = last_t.elapsed();
-        last_t = Instant::now();
-        let sent: u64 = counters
-            .streams
-            .iter()
-            .map(|c| c.sent.load(Ordering::Relaxed))
-            .sum();
-        let recv: u64 = counters
-            .streams
-            .iter()
-            .map(|c| c.received.load(Ordering::Relaxed))
-            .sum();
-        let gaps: u64 = counters
-            .streams
-            .iter()
-            .map(|c| c.gaps.load(Ordering::Relaxed))
-            .sum();
-        let snap = rt.snapshot();
-        let drops: u64 = snap.workers.iter().map(|w| w.drops).sum();
-        let (cyc, pk): (u64, u64) = snap
-            .workers
-            .iter()
-            .zip(&last_snap.workers)
-            .fold((0, 0), |acc, (n, o)| {
-                (acc.0 + n.busy_cycles - o.busy_cycles, acc.1 + n.tx - o.tx)
-            });
-        println!(
-            "{:>4}s  {:>12.3}  {:>12.3}  {:>10}  {:>8}  {:>10}",
-            start.elapsed().as_secs(),
-            (sent - last_sent) as f64 / dt.as_secs_f64() / 1e6,
-            (recv - last_recv) as f64 / dt.as_secs_f64() / 1e6,
-            drops,
-            gaps,
-            if pk > 0 {
-                format!("{:.1}", cyc as f64 / pk as f64)
-            } else {
-                "-".into()
-            }
-        );
-        last_sent = sent;
-        last_recv = recv;
-        last_snap = snap;
     }
+    let out = |s: &Status| {
+        s.bonds.iter().all(|b| {
+            b.members
+                .iter()
+                .filter(|m| m.name.ends_with('1'))
+                .all(|m| !m.distributing)
+        })
+    };
+    if let Some(t) = live.run(Duration::from_secs(5), &stop, out) {
+        println!(
+            "      m1 left both bonds {:.0} ms after the failure",
+            t.as_secs_f64() * 1e3
+        );
+    }
+    let failover = fail_at.elapsed();
+    live.run(phase.saturating_sub(failover), &stop, |_| false);
+
+    // 4. The link comes back and rejoins.
+    println!("[4] link m1 recovers");
+    for p in ["a1", "b1"] {
+        let _ = rt.set_link(p, true);
+    }
+    let rejoin = live.run(Duration::from_secs(15), &stop, all_distributing);
+    if let Some(t) = rejoin {
+        println!(
+            "      m1 distributing again after {:.2} s (aggregate wait 2 s)",
+            t.as_secs_f64()
+        );
+    }
+    live.run(phase, &stop, |_| false);
 
     gen_stop.store(true, Ordering::SeqCst);
     let (report, ports) = gen_thread.join().map_err(|_| "generator thread panicked")?;
+    let status = rt.status();
     let fin = rt.shutdown(ports.into_iter().map(|p| (p.rx, p.tx)).collect());
     crate::report::log_final(&fin);
 
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     let received = report.received();
     let sent = report.sent();
-    let cpp: Vec<String> = fin
-        .stats
-        .workers
-        .iter()
-        .map(|w| {
-            w.cycles_per_packet
-                .map(|c| format!("{c:.1}"))
-                .unwrap_or_else(|| "-".into())
-        })
-        .collect();
+    let corrupt: u64 = report.streams.iter().map(|s| s.corrupt).sum();
+    let gaps: u64 = report.streams.iter().map(|s| s.gaps).sum();
+    let per_member = |name: &str| {
+        fin.stats
+            .ports
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.workers.tx)
+            .unwrap_or(0)
+    };
+    let before = |name: &str| {
+        before_fail
+            .ports
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.workers.tx)
+            .unwrap_or(0)
+    };
     println!();
     println!("summary");
-    println!("  frames sent      {sent}");
+    match converge {
+        Some(t) => println!(
+            "  LACP converged        {:.2} s after start",
+            t.as_secs_f64()
+        ),
+        None => println!("  LACP converged        no"),
+    }
     println!(
-        "  frames received  {received} ({:.3} Mpps average)",
-        received as f64 / secs / 1e6
+        "  frames               {sent} sent, {received} received intact ({:.3} Mpps), {} in flight or lost",
+        received as f64 / secs / 1e6,
+        sent.saturating_sub(received)
     );
-    println!("  in flight at stop {}", sent.saturating_sub(received));
     println!(
-        "  gaps / corrupt   {} / {}",
-        report.streams.iter().map(|s| s.gaps).sum::<u64>(),
-        report.streams.iter().map(|s| s.corrupt).sum::<u64>()
+        "  per member (bondA)   a0 {} frames, a1 {} frames (before the failure: a0 {}, a1 {})",
+        per_member("a0"),
+        per_member("a1"),
+        before("a0"),
+        before("a1")
     );
-    println!("  worker busy cycles per packet: {}", cpp.join(", "));
+    println!("  reordered / corrupt  {gaps} / {corrupt}  (a flow moved to the other member at the failure)");
+    match rejoin {
+        Some(t) => println!(
+            "  m1 rejoined          {:.2} s after recovery",
+            t.as_secs_f64()
+        ),
+        None => println!("  m1 rejoined          no"),
+    }
     println!(
-        "  packet pool: {}/{} mbufs back{}",
+        "  LACP at the end      {}",
+        status
+            .bonds
+            .iter()
+            .flat_map(|b| b.members.iter())
+            .filter_map(|m| m.lacp.as_ref().map(|l| format!(
+                "{}: {} rx / {} tx LACPDUs",
+                m.name, l.lacpdus_rx, l.lacpdus_tx
+            )))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  packet pool          {}/{} mbufs back{}",
         fin.pool.available,
         fin.pool.size,
-        if fin.clean() { "" } else { " — NOT CLEAN" }
+        if fin.clean() { "" } else { " - NOT CLEAN" }
     );
-    let ok =
-        fin.clean() && received > 0 && report.streams.iter().all(|s| s.gaps == 0 && s.corrupt == 0);
-    println!("  result: {}", if ok { "OK" } else { "FAILED" });
+    let ok = failed_ok
+        && fin.clean()
+        && converge.is_some()
+        && rejoin.is_some()
+        && received > 0
+        && corrupt == 0
+        && before("a0") > 0
+        && before("a1") > 0;
+    println!(
+        "  result               {}",
+        if ok { "OK" } else { "FAILED" }
+    );
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

@@ -67,12 +67,13 @@ enum Command {
         /// Configuration file (TOML).
         file: PathBuf,
     },
-    /// Run the built-in demonstration on virtual devices (no NIC needed): fastlag forwards
-    /// between in-process links while a generator on their far ends sends test traffic.
+    /// Run the built-in demonstration on virtual devices (no NIC needed): two 802.3ad bonds
+    /// negotiate over in-process links, carry generated traffic, lose a link and get it
+    /// back, with a live view and a summary (about 30 s).
     Demo {
-        /// How long to run.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
+        /// Seconds of traffic in each phase (before, during and after the link failure).
+        #[arg(long, default_value_t = 4)]
+        phase_seconds: u64,
         /// Use this config instead of the embedded default (its unclaimed ring link ends
         /// get the generator).
         #[arg(long, short)]
@@ -100,10 +101,18 @@ fn main() -> ExitCode {
             config,
             report,
             status,
-        } => run(&config, report.as_deref(), status.as_deref(), cli.log_level.level()),
-        Command::Demo { seconds, config } => demo::run(
+        } => run(
+            &config,
+            report.as_deref(),
+            status.as_deref(),
+            cli.log_level.level(),
+        ),
+        Command::Demo {
+            phase_seconds,
+            config,
+        } => demo::run(
             config.as_deref(),
-            Duration::from_secs(seconds),
+            Duration::from_secs(phase_seconds),
             cli.log_level.level(),
         ),
     };

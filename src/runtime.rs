@@ -756,10 +756,13 @@ impl Runtime {
             .iter()
             .find(|p| p.name == port)
             .ok_or_else(|| RuntimeError::Unsupported(format!("no port {port}")))?;
-        p.port.info().set_link(up).map_err(|source| RuntimeError::Port {
-            port: port.to_string(),
-            source,
-        })
+        p.port
+            .info()
+            .set_link(up)
+            .map_err(|source| RuntimeError::Port {
+                port: port.to_string(),
+                source,
+            })
     }
 
     /// The packet pool.

@@ -16,8 +16,9 @@
 //!
 //! ```
 //! let config = conf::parse(conf::DEFAULT_TOML, "default.toml").expect("shipped default is valid");
-//! assert_eq!(config.ports.len(), 2);
-//! assert!(matches!(config.endpoint("p0"), Some(conf::Endpoint::Port(_))));
+//! assert_eq!(config.bonds.len(), 2);
+//! assert!(matches!(config.endpoint("bondA"), Some(conf::Endpoint::Bond(_))));
+//! assert!(matches!(config.endpoint("in"), Some(conf::Endpoint::Port(_))));
 //! ```
 
 mod error;
@@ -45,8 +46,9 @@ pub use types::{
 use raw::RawConfig;
 use span::SpanIndex;
 
-/// The configuration the binary runs when given none (`conf/default.toml`): xconnect between
-/// two in-process ring links whose other ends belong to the built-in traffic generator.
+/// The configuration the binary runs when given none (`conf/default.toml`): two 802.3ad
+/// bonds back to back over in-process ring links, cross-connected to two more ring links
+/// whose other ends belong to the built-in traffic generator.
 pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 
 /// Reads, parses and validates the configuration file at `path`.

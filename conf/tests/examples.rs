@@ -37,28 +37,39 @@ fn every_shipped_config_loads() {
 }
 
 #[test]
-fn default_is_a_ring_xconnect_without_hugepages() {
+fn default_is_two_bonds_back_to_back_on_rings_without_hugepages() {
     let config = load("default.toml");
     assert_eq!(config, conf::default_config().expect("embedded default"));
     assert!(!config.dataplane.hugepages);
     assert_eq!(config.dataplane.control_core, 0);
     assert_eq!(config.dataplane.worker_cores, vec![1]);
-    assert_eq!(config.ports.len(), 2);
-    for (port, link) in config.ports.iter().zip(["l0", "l1"]) {
-        assert_eq!(
-            port.device,
+    // Two 802.3ad bonds whose members are the two ends of the same links.
+    assert_eq!(config.bonds.len(), 2);
+    for b in &config.bonds {
+        assert_eq!(b.mode, conf::BondMode::Lacp);
+        assert_eq!(b.members.len(), 2);
+    }
+    let a0 = config.port("a0").unwrap();
+    assert_eq!(config.ring_peer(a0).map(|p| p.name.as_str()), Some("b0"));
+    // Traffic ports whose far ends belong to the built-in generator.
+    for name in ["in", "out"] {
+        let p = config.port(name).unwrap();
+        assert!(matches!(
+            p.device,
             Device::Ring {
-                link: link.into(),
-                end: conf::RingEnd::A
+                end: conf::RingEnd::A,
+                ..
             }
-        );
-        // The b ends belong to the built-in generator.
-        assert!(config.ring_peer(port).is_none());
+        ));
+        assert!(config.ring_peer(p).is_none());
     }
     assert_eq!(
         config.forward,
         Forward::Xconnect {
-            pairs: vec![("p0".into(), "p1".into())]
+            pairs: vec![
+                ("in".into(), "bondA".into()),
+                ("bondB".into(), "out".into())
+            ]
         }
     );
     assert!(config.summary().contains("built-in generator"));

@@ -203,7 +203,11 @@ pub fn run(
                 continue;
             }
             let dst = ports[s.to].mac;
-            let src = ports[s.from].mac;
+            // Each stream is its own flow (its own source MAC), so bond hashing spreads
+            // streams over members while every stream stays in order on one of them.
+            let mut src = ports[s.from].mac;
+            src[4] ^= (i >> 8) as u8;
+            src[5] ^= i as u8;
             for (k, m) in out.as_mut_slice().iter_mut().enumerate() {
                 let seq = state.next_seq + k as u64;
                 let len = frame_len(cfg.sizes, seq);
