@@ -39,6 +39,10 @@ pub struct BondStatus {
     pub distributing: Vec<String>,
     /// Version of the table the workers use.
     pub table_version: u64,
+    /// The bond's MAC address (configured, else its first member's).
+    pub mac: String,
+    /// LACP system id ("priority,mac") of an 802.3ad bond.
+    pub system: Option<String>,
     /// Per member.
     pub members: Vec<MemberStatus>,
 }
@@ -93,6 +97,45 @@ pub struct MemberLacp {
     pub lacpdus_rx: u64,
     /// LACPDUs sent.
     pub lacpdus_tx: u64,
+    /// Intervals between our LACPDU departures on this member.
+    pub tx_gaps: TxGaps,
+}
+
+/// Intervals between a member's LACPDU departures: the partner expires us if a gap
+/// reaches its timeout, so the largest gap is what an operator watches (under load too).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TxGaps {
+    /// LACPDUs sent.
+    pub count: u64,
+    /// Shortest interval between two LACPDUs, ms.
+    pub min_ms: f64,
+    /// Longest interval, ms.
+    pub max_ms: f64,
+    /// Mean interval, ms.
+    pub mean_ms: f64,
+    #[serde(skip)]
+    last: Option<std::time::Instant>,
+    #[serde(skip)]
+    sum_ms: f64,
+}
+
+impl TxGaps {
+    fn sent(&mut self, at: std::time::Instant) {
+        if let Some(prev) = self.last {
+            let gap = at.duration_since(prev).as_secs_f64() * 1e3;
+            let n = self.count as f64; // intervals so far = count - 1
+            self.min_ms = if self.count == 1 {
+                gap
+            } else {
+                self.min_ms.min(gap)
+            };
+            self.max_ms = self.max_ms.max(gap);
+            self.sum_ms += gap;
+            self.mean_ms = self.sum_ms / n;
+        }
+        self.last = Some(at);
+        self.count += 1;
+    }
 }
 
 /// Where the control thread publishes [`Status`].
@@ -132,6 +175,7 @@ pub struct Member {
     last_link: Option<LinkStatus>,
     warned_unknown: bool,
     tx_dropped: u64,
+    tx_gaps: TxGaps,
 }
 
 impl Member {
@@ -162,6 +206,7 @@ impl Member {
             last_link: None,
             warned_unknown: false,
             tx_dropped: 0,
+            tx_gaps: TxGaps::default(),
         }
     }
 }
@@ -181,6 +226,8 @@ pub struct Bond {
     /// Nothing distributes below this many usable members (static modes; the engine
     /// enforces it for 802.3ad).
     pub min_links: u16,
+    /// The bond's MAC address.
+    pub mac: dpdk::MacAddr,
     distributing: Vec<usize>,
     collecting: Vec<bool>,
     version: u64,
@@ -189,6 +236,7 @@ pub struct Bond {
 
 impl Bond {
     /// A bond whose table starts down.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
         mode: BondMode,
@@ -196,6 +244,7 @@ impl Bond {
         table: SharedTable,
         lacp: Option<BondId>,
         min_links: u16,
+        mac: dpdk::MacAddr,
         nports: usize,
     ) -> Bond {
         Bond {
@@ -205,6 +254,7 @@ impl Bond {
             table,
             lacp,
             min_links,
+            mac,
             distributing: Vec::new(),
             collecting: vec![false; nports],
             version: 0,
@@ -471,6 +521,8 @@ impl ControlLoop {
                 if m.tx_dropped.is_power_of_two() {
                     tracing::warn!(member = %m.name, kind = ?t.kind, dropped = m.tx_dropped, "could not transmit a slow-protocol frame");
                 }
+            } else if t.kind == TxKind::Lacpdu {
+                m.tx_gaps.sent(std::time::Instant::now());
             } else if t.kind == TxKind::FinalLacpdu {
                 tracing::debug!(member = %m.name, "final LACPDU sent");
             }
@@ -572,6 +624,7 @@ impl ControlLoop {
                                 mux_state: format!("{:?}", i.mux_state),
                                 lacpdus_rx: i.counters.lacpdus_rx,
                                 lacpdus_tx: i.counters.lacpdus_tx,
+                                tx_gaps: m.tx_gaps,
                             }),
                         }
                     })
@@ -585,6 +638,11 @@ impl ControlLoop {
                         .map(|&p| self.port_names[p as usize].clone())
                         .collect(),
                     table_version: table.version,
+                    mac: b.mac.to_string(),
+                    system: b
+                        .lacp
+                        .and_then(|id| self.engine.bond_info(id).ok())
+                        .map(|i| i.system.to_string()),
                     members,
                 }
             })

@@ -15,8 +15,7 @@ pub fn log_rates(before: &Snapshot, now: &Snapshot, dt: Duration) {
             port = %b.name,
             rx_mpps = format!("{:.3}", mpps(b.workers.rx - a.workers.rx, dt)),
             tx_mpps = format!("{:.3}", mpps(b.workers.tx - a.workers.tx, dt)),
-            drops = (b.workers.drop_tx_full + b.workers.drop_no_egress)
-                - (a.workers.drop_tx_full + a.workers.drop_no_egress),
+            drops = b.workers.drops() - a.workers.drops(),
             rx_missed = b.pmd.rx_missed - a.pmd.rx_missed,
             "rates"
         );
@@ -32,6 +31,10 @@ pub fn log_final(r: &ShutdownReport) {
             tx = p.workers.tx,
             drop_tx_full = p.workers.drop_tx_full,
             drop_no_egress = p.workers.drop_no_egress,
+            drop_not_collecting = p.workers.drop_not_collecting,
+            drop_bond_down = p.workers.drop_bond_down,
+            slow_to_control = p.workers.slow_to_control,
+            drop_slow_ring_full = p.workers.drop_slow_ring_full,
             pmd_rx = p.pmd.rx_packets,
             pmd_tx = p.pmd.tx_packets,
             pmd_rx_missed = p.pmd.rx_missed,

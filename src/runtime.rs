@@ -160,6 +160,25 @@ pub struct WorkerPortStats {
     pub drop_tx_full: u64,
     /// Dropped: nowhere to send.
     pub drop_no_egress: u64,
+    /// Dropped: received on a bond member that is not collecting.
+    pub drop_not_collecting: u64,
+    /// Dropped: the egress bond had no distributing member.
+    pub drop_bond_down: u64,
+    /// Slow-protocol frames handed to the control thread.
+    pub slow_to_control: u64,
+    /// Dropped: the ring to the control thread was full.
+    pub drop_slow_ring_full: u64,
+}
+
+impl WorkerPortStats {
+    /// Every drop.
+    pub fn drops(&self) -> u64 {
+        self.drop_tx_full
+            + self.drop_no_egress
+            + self.drop_not_collecting
+            + self.drop_bond_down
+            + self.drop_slow_ring_full
+    }
 }
 
 impl From<PortCounts> for WorkerPortStats {
@@ -169,6 +188,10 @@ impl From<PortCounts> for WorkerPortStats {
             tx: c.tx,
             drop_tx_full: c.drop_tx_full,
             drop_no_egress: c.drop_no_egress,
+            drop_not_collecting: c.drop_not_collecting,
+            drop_bond_down: c.drop_bond_down,
+            slow_to_control: c.slow_to_control,
+            drop_slow_ring_full: c.drop_slow_ring_full,
         }
     }
 }
@@ -445,7 +468,7 @@ impl Runtime {
                         tracing::warn!(port = %p.name, "the PMD refuses promiscuous ({e}) and all-multicast ({e2}) mode: LACPDUs (01:80:c2:00:00:02) may never arrive");
                     }
                 } else {
-                    tracing::warn!(port = %p.name, "the PMD refuses promiscuous mode ({e}); only frames for its own MAC arrive");
+                    tracing::warn!(port = %p.name, "the PMD refuses promiscuous mode ({e}); a device that filters by MAC will drop frames for other addresses");
                 }
             }
             let port = port.start().map_err(|(_, e)| ctx(e))?;
@@ -667,6 +690,16 @@ impl Runtime {
                 }
                 members.push(member);
             }
+            let first = cfg
+                .ports
+                .iter()
+                .position(|p| b.members.first().is_some_and(|m| m.port == p.name));
+            let bond_mac = b
+                .mac
+                .map(|m| MacAddr(m.0))
+                .or_else(|| first.map(|i| macs[i]))
+                .unwrap_or_default();
+            tracing::info!(bond = %b.name, mode = %b.mode.as_str(), mac = %bond_mac, "bond");
             bonds.push(Bond::new(
                 b.name.clone(),
                 b.mode,
@@ -674,6 +707,7 @@ impl Runtime {
                 tables[bi].clone(),
                 lacp_bond,
                 b.min_links,
+                bond_mac,
                 nports,
             ));
         }

@@ -107,11 +107,15 @@ pub fn flow_hash(frame: &[u8], policy: HashPolicy) -> u32 {
 
 #[inline(always)]
 fn finish(mut h: u64) -> u32 {
-    // A multiplicative finaliser spreads the XOR-folded fields over all bits.
+    // MurmurHash3's 64-bit finaliser: every input bit affects every output bit, so
+    // addresses that differ in a few bits still land in different slots (the slot is
+    // taken from the low bits).
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
-    (h ^ (h >> 29)) as u32
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h ^ (h >> 32)) as u32
 }
 
 /// Number of hash slots; a power of two so the slot is `hash & (SLOTS - 1)`.
@@ -263,6 +267,21 @@ mod tests {
         }
         assert!(count[3] > 800 && count[7] > 800, "{count:?}");
         assert_eq!(count[3] + count[7], 2000);
+    }
+
+    #[test]
+    fn addresses_differing_in_one_byte_spread() {
+        // Hosts on one segment differ in the last MAC/IP byte only: they must still spread.
+        let t = BondTable::new(vec![0, 1], vec![false; 2], 1);
+        let mut count = [0u32; 2];
+        for i in 0..64u8 {
+            let mut f = udp4([10, 0, 0, 1], [10, 0, 0, i], 1000, 80, None);
+            f[11] = i;
+            for p in [HashPolicy::Layer2, HashPolicy::Layer23] {
+                count[t.pick(flow_hash(&f, p)).unwrap() as usize] += 1;
+            }
+        }
+        assert!(count[0] > 40 && count[1] > 40, "{count:?}");
     }
 
     #[test]

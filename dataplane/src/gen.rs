@@ -162,6 +162,19 @@ pub fn run(
     counters: &GenCounters,
     stop: &AtomicBool,
 ) -> GenReport {
+    let all: Vec<usize> = (0..ports.len()).collect();
+    run_listening(cfg, ports, &all, pool, counters, stop)
+}
+
+/// [`run`], receiving only on the ports in `listen` (a stopped port must not be polled).
+pub fn run_listening(
+    cfg: &GenConfig,
+    ports: &mut [GenPort],
+    listen: &[usize],
+    pool: &Mempool,
+    counters: &GenCounters,
+    stop: &AtomicBool,
+) -> GenReport {
     let mut st: Vec<StreamState> = cfg
         .streams
         .iter()
@@ -180,6 +193,7 @@ pub fn run(
             break;
         }
         let mut all_sent = true;
+        let mut sent_any = false;
         for (i, s) in cfg.streams.iter().enumerate() {
             let state = &mut st[i];
             let c = &counters.streams[i];
@@ -226,12 +240,13 @@ pub fn run(
                 out.clear();
             }
             state.next_seq += sent as u64;
+            sent_any |= sent > 0;
             c.sent.store(state.next_seq, Ordering::Relaxed);
         }
 
         let mut got_any = false;
-        for (p, port) in ports.iter_mut().enumerate() {
-            let n = port.rx.rx_burst(&mut inb, burst);
+        for &p in listen {
+            let n = ports[p].rx.rx_burst(&mut inb, burst);
             if n == 0 {
                 continue;
             }
@@ -241,7 +256,7 @@ pub fn run(
             }
             inb.clear();
         }
-        if got_any {
+        if got_any || sent_any {
             last_progress = Instant::now();
         }
         if let Some(total) = cfg.count {
@@ -250,7 +265,9 @@ pub fn run(
                     .streams
                     .iter()
                     .all(|c| c.received.load(Ordering::Relaxed) + c.gaps_lost() >= total);
-            if done || (all_sent && last_progress.elapsed() > cfg.drain_timeout) {
+            // Nothing moved for drain_timeout: the rest is lost (or a window waits for
+            // frames that went elsewhere); stop rather than spin forever.
+            if done || last_progress.elapsed() > cfg.drain_timeout {
                 break;
             }
         }

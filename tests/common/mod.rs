@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod memif;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -129,4 +131,96 @@ pub fn cpus() -> Vec<usize> {
         .into_iter()
         .map(|c| c.id)
         .collect()
+}
+
+/// A running `fastlag run` with its config, log, `--status` and `--report` files in a
+/// scratch directory; stopped by PID when dropped.
+pub struct Fastlag {
+    pub child: ChildGuard,
+    pub log: PathBuf,
+    pub status: PathBuf,
+    pub report: PathBuf,
+}
+
+impl Fastlag {
+    /// Writes `config` into `scratch` and starts fastlag on it.
+    pub fn start(scratch: &Scratch, config: &str) -> Fastlag {
+        let cfg = scratch.file("fastlag.toml");
+        std::fs::write(&cfg, config).expect("write config");
+        let (log, status, report) = (
+            scratch.file("fastlag.log"),
+            scratch.file("status.json"),
+            scratch.file("report.json"),
+        );
+        let mut cmd = fastlag();
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--status")
+            .arg(&status)
+            .arg("--report")
+            .arg(&report);
+        Fastlag {
+            child: ChildGuard::spawn("fastlag", cmd, &log),
+            log,
+            status,
+            report,
+        }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The latest status, once written.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(&self.status).ok()?).ok()
+    }
+
+    /// A member's entry in the status.
+    pub fn member(&self, bond: &str, member: &str) -> Option<serde_json::Value> {
+        let s = self.status()?;
+        let b = s["bonds"]
+            .as_array()?
+            .iter()
+            .find(|b| b["name"] == bond)?
+            .clone();
+        b["members"]
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == member)
+            .cloned()
+    }
+
+    /// Waits for `paths` to exist while fastlag runs; panics with the log otherwise.
+    pub fn wait_for(&mut self, paths: &[PathBuf], timeout: Duration) {
+        let ok = wait_until(timeout, || {
+            !self.child.running() || paths.iter().all(|p| p.exists())
+        }) && self.child.running();
+        assert!(ok, "fastlag did not create {paths:?}:\n{}", self.log());
+    }
+
+    /// SIGTERM, wait for exit; returns (exited 0, report, log).
+    pub fn stop(mut self) -> (bool, serde_json::Value, String) {
+        self.child.signal("TERM");
+        let status = self
+            .child
+            .wait_timeout(Duration::from_secs(20))
+            .expect("fastlag exits after SIGTERM");
+        let log = self.log();
+        let report = std::fs::read_to_string(&self.report)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::Value::Null);
+        (status.success(), report, log)
+    }
+}
+
+/// A port's entry in a `--report`.
+pub fn report_port<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["stats"]["ports"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no port {name} in report {report}"))
 }
