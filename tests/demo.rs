@@ -16,7 +16,10 @@ fn demo_converges_fails_over_and_recovers() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    assert!(start.elapsed() < Duration::from_secs(60), "the demo must stay under a minute");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "the demo must stay under a minute"
+    );
     for expect in [
         "all members distributing after",
         "m1 left both bonds",
@@ -27,10 +30,22 @@ fn demo_converges_fails_over_and_recovers() {
         assert!(stdout.contains(expect), "missing {expect:?} in:\n{stdout}");
     }
     // Convergence within aggregate wait (2 s) plus a margin.
-    let line = stdout.lines().find(|l| l.contains("all members distributing after")).unwrap();
-    let secs: f64 = line.split_whitespace().rev().nth(1).unwrap().parse().unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("all members distributing after"))
+        .unwrap();
+    let secs: f64 = line
+        .split_whitespace()
+        .rev()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(secs < 4.0, "{line}");
     // Corrupt frames would be a forwarding bug.
-    let line = stdout.lines().find(|l| l.contains("reordered / corrupt")).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("reordered / corrupt"))
+        .unwrap();
     assert!(line.contains("/ 0"), "{line}");
 }
