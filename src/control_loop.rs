@@ -163,6 +163,10 @@ pub struct Member {
     pub tx: Option<TxQueue>,
     /// Rings from the workers carrying this member's slow-protocol frames.
     pub slow: Vec<Consumer>,
+    /// The member's own slow-protocol RX queue, when rte_flow steers them there.
+    pub slow_rx: Option<dpdk::RxQueue>,
+    /// Frames other than slow protocols found on that queue (dropped).
+    pub slow_rx_other: u64,
     /// Its LACP engine port (802.3ad members).
     pub lacp: Option<LacpPort>,
     /// Configured speed override (Mb/s).
@@ -203,6 +207,8 @@ impl Member {
             speed_override,
             duplex_override,
             kernel_iface: None,
+            slow_rx: None,
+            slow_rx_other: 0,
             last_link: None,
             warned_unknown: false,
             tx_dropped: 0,
@@ -326,7 +332,7 @@ impl ControlLoop {
     /// Runs on the calling thread until `stop` is set; then every 802.3ad member sends a
     /// final out-of-sync LACPDU so the partner moves traffic away at once. Returns the
     /// queues it owned (so the ports can be closed).
-    pub fn run(mut self, core: usize, stop: &AtomicBool) -> Vec<TxQueue> {
+    pub fn run(mut self, core: usize, stop: &AtomicBool) -> (Vec<dpdk::RxQueue>, Vec<TxQueue>) {
         if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
             tracing::warn!(
                 cpu = core,
@@ -369,7 +375,13 @@ impl ControlLoop {
         }
         self.leave();
         dpdk::unregister_thread();
-        self.members.into_iter().filter_map(|m| m.tx).collect()
+        let mut rx = Vec::new();
+        let mut tx = Vec::new();
+        for m in self.members {
+            rx.extend(m.slow_rx);
+            tx.extend(m.tx);
+        }
+        (rx, tx)
     }
 
     /// Graceful stop: remove every member from the engine (which queues a final LACPDU
@@ -482,6 +494,21 @@ impl ControlLoop {
         let now = self.now();
         for m in &mut self.members {
             let Some(p) = m.lacp else { continue };
+            if let Some(q) = m.slow_rx.as_mut() {
+                while q.rx_burst(burst, 32) > 0 {
+                    for f in burst.as_slice() {
+                        if dataplane::bond::is_slow_protocol(f.data()) {
+                            if let Err(e) = self.engine.handle_frame(p, f.data(), now) {
+                                tracing::debug!(member = %m.name, "slow frame not handled: {e}");
+                            }
+                        } else {
+                            // Only before the RSS table was narrowed; counted, dropped.
+                            m.slow_rx_other += 1;
+                        }
+                    }
+                    burst.clear();
+                }
+            }
             for ring in &mut m.slow {
                 while ring.pop_into(burst, 64) > 0 {
                     for f in burst.as_slice() {

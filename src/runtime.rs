@@ -7,13 +7,14 @@ use std::thread::JoinHandle;
 
 use conf::BondMode;
 use conf::{Config, Device, Forward, RingEnd};
+use dataplane::bond::ETH_P_SLOW;
 use dataplane::bond::{shared_down, HashPolicy};
 use dataplane::counters::{PortCounts, WorkerCounters, WorkerCounts};
 use dataplane::dpdk::{
     self, DpdkError, Eal, Link, MacAddr, Mempool, Port, PortId, PortSetup, PortStats, RxQueue,
     Started, TxQueue,
 };
-use dataplane::dpdk::{Consumer, Producer};
+use dataplane::dpdk::{device_limits, Consumer, FlowRule, Producer};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerError, WorkerQueues, WorkerSpec};
 
 use crate::control_loop::{kernel_iface_of, Bond, ControlLoop, Member, SharedStatus, Status};
@@ -61,6 +62,8 @@ struct RunPort {
     name: String,
     device: String,
     port: Port<Started>,
+    /// rte_flow rule steering slow-protocol frames to the control thread's queue.
+    flow: Option<FlowRule>,
 }
 
 /// The far end of an in-process link that no configured port claims. `fastlag demo` drives
@@ -86,7 +89,7 @@ pub struct Runtime {
     control_stop: Arc<AtomicBool>,
     worker_stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<Result<WorkerQueues, WorkerError>>>,
-    control: Option<JoinHandle<Vec<TxQueue>>>,
+    control: Option<JoinHandle<(Vec<RxQueue>, Vec<TxQueue>)>>,
     counters: Vec<Arc<WorkerCounters>>,
     ports: Vec<RunPort>,
     spare_ports: Vec<Port<Started>>,
@@ -420,6 +423,8 @@ impl Runtime {
         let mut rx_by_port: Vec<Vec<RxQueue>> = Vec::new();
         let mut tx_by_port: Vec<Vec<TxQueue>> = Vec::new();
         let mut control_tx: Vec<Option<TxQueue>> = Vec::new();
+        let mut control_rx: Vec<Option<RxQueue>> = Vec::new();
+        let mut steered: Vec<bool> = Vec::new();
         let mut macs: Vec<MacAddr> = Vec::new();
         for (pi, p) in cfg.ports.iter().enumerate() {
             let ctx = |source| RuntimeError::Port {
@@ -452,26 +457,17 @@ impl Runtime {
                 mtu: Some(p.mtu),
                 pool: self.pool.clone(),
             };
-            let (port, rx, mut tx) = Port::configure(eal, id, &p.name, &setup).map_err(ctx)?;
-            if let Some(mac) = p.mac {
-                if let Err(e) = port.set_mac(MacAddr(mac.0)) {
-                    tracing::warn!(port = %p.name, "the PMD refused MAC {}: {e}; using it for LACP anyway", MacAddr(mac.0));
-                }
-            }
-            // xconnect is a bump in the wire: every frame is forwarded, whatever its
-            // destination MAC.
-            if let Err(e) = port.set_promiscuous(true) {
-                if lacp_member {
-                    // Without promiscuous mode the member must at least accept the Slow
-                    // Protocols multicast address, or it never hears its partner.
-                    if let Err(e2) = port.set_allmulticast(true) {
-                        tracing::warn!(port = %p.name, "the PMD refuses promiscuous ({e}) and all-multicast ({e2}) mode: LACPDUs (01:80:c2:00:00:02) may never arrive");
-                    }
-                } else {
-                    tracing::warn!(port = %p.name, "the PMD refuses promiscuous mode ({e}); a device that filters by MAC will drop frames for other addresses");
-                }
-            }
-            let port = port.start().map_err(|(_, e)| ctx(e))?;
+            let (port, mut rx, mut tx, flow) = if lacp_member {
+                open_member(eal, id, p, setup, workers).map_err(ctx)?
+            } else {
+                let (port, rx, tx) = open_port(eal, id, p, &setup, false).map_err(ctx)?;
+                (port, rx, tx, None)
+            };
+            // With a flow rule, queue `workers` receives only slow-protocol frames and
+            // belongs to the control thread.
+            let slow_rx = if flow.is_some() { rx.pop() } else { None };
+            steered.push(flow.is_some());
+            control_rx.push(slow_rx);
             let info = port.info();
             let pmd_mac = info.mac().map_err(ctx)?;
             let mac = match p.mac {
@@ -494,6 +490,7 @@ impl Runtime {
                 name: p.name.clone(),
                 device,
                 port,
+                flow,
             });
         }
 
@@ -575,7 +572,7 @@ impl Runtime {
         let plans: Vec<PortPlan> = (0..nports)
             .map(|i| PortPlan {
                 member_of: member_of[i].map(|(b, _)| b),
-                divert_slow: matches!(member_of[i], Some((_, true))),
+                divert_slow: matches!(member_of[i], Some((_, true))) && !steered[i],
                 egress: egress[i],
             })
             .collect();
@@ -688,6 +685,7 @@ impl Runtime {
                 if let Device::Vdev { spec, .. } = &p.device {
                     member.kernel_iface = kernel_iface_of(spec);
                 }
+                member.slow_rx = control_rx[pi].take();
                 members.push(member);
             }
             let first = cfg
@@ -852,7 +850,7 @@ impl Runtime {
         self.control_stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.control.take() {
             match h.join() {
-                Ok(q) => queues.push((Vec::new(), q)),
+                Ok(q) => queues.push(q),
                 Err(_) => errors.push("control thread panicked".to_string()),
             }
         }
@@ -882,7 +880,12 @@ impl Runtime {
         }
         drop(spare_rx);
         let mut stopped = Vec::new();
-        for p in self.ports.drain(..) {
+        for mut p in self.ports.drain(..) {
+            if let Some(f) = p.flow.take() {
+                if let Err(e) = f.destroy() {
+                    errors.push(format!("port {}: {e}", p.name));
+                }
+            }
             match p.port.stop() {
                 Ok(s) => stopped.push((p.name, s)),
                 Err((_, e)) => errors.push(format!("port {}: {e}", p.name)),
@@ -939,6 +942,85 @@ impl Drop for Runtime {
             let _ = h.join();
         }
     }
+}
+
+/// Configures and starts a port: MAC override, promiscuous mode (xconnect is a bump in the
+/// wire), all-multicast as the fallback for LACP members (they must hear 01:80:c2:00:00:02).
+fn open_port(
+    eal: &Eal,
+    id: PortId,
+    p: &conf::Port,
+    setup: &PortSetup,
+    lacp_member: bool,
+) -> Result<(Port<Started>, Vec<RxQueue>, Vec<TxQueue>), DpdkError> {
+    let (port, rx, tx) = Port::configure(eal, id, &p.name, setup)?;
+    if let Some(mac) = p.mac {
+        if let Err(e) = port.set_mac(MacAddr(mac.0)) {
+            tracing::warn!(port = %p.name, "the PMD refused MAC {}: {e}; using it for LACP anyway", MacAddr(mac.0));
+        }
+    }
+    if let Err(e) = port.set_promiscuous(true) {
+        if lacp_member {
+            if let Err(e2) = port.set_allmulticast(true) {
+                tracing::warn!(port = %p.name, "the PMD refuses promiscuous ({e}) and all-multicast ({e2}) mode: LACPDUs (01:80:c2:00:00:02) may never arrive");
+            }
+        } else {
+            tracing::warn!(port = %p.name, "the PMD refuses promiscuous mode ({e}); a device that filters by MAC will drop frames for other addresses");
+        }
+    }
+    let port = port.start().map_err(|(_, e)| e)?;
+    Ok((port, rx, tx))
+}
+
+/// An 802.3ad member: where the PMD can steer EtherType 0x8809 to a queue of its own
+/// (rte_flow), that extra RX queue is the control thread's and the workers never see LACP
+/// frames; otherwise the workers divert them through rings. Either way the result works;
+/// the log says which path each member uses.
+#[allow(clippy::type_complexity)]
+fn open_member(
+    eal: &Eal,
+    id: PortId,
+    p: &conf::Port,
+    mut setup: PortSetup,
+    workers: u16,
+) -> Result<(Port<Started>, Vec<RxQueue>, Vec<TxQueue>, Option<FlowRule>), DpdkError> {
+    let capable = device_limits(id).is_ok_and(|l| l.max_rx_queues > workers);
+    if capable {
+        setup.rx_queues = workers + 1;
+        let (port, rx, tx) = Port::configure(eal, id, &p.name, &setup)?;
+        match port.validate_ethertype_steering(ETH_P_SLOW, workers) {
+            Ok(()) => {
+                drop((rx, tx));
+                let (port, rx, tx) = open_port(eal, id, p, &setup, true)?;
+                let steer = if workers > 1 {
+                    port.restrict_rss(workers)
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| port.steer_ethertype(ETH_P_SLOW, workers));
+                match steer {
+                    Ok(flow) => {
+                        tracing::info!(port = %p.name, queue = workers, "slow-protocol frames steered to the control thread's queue (rte_flow)");
+                        return Ok((port, rx, tx, Some(flow)));
+                    }
+                    Err(e) => {
+                        tracing::info!(port = %p.name, "rte_flow steering failed ({e}); the workers divert slow-protocol frames");
+                        drop((rx, tx));
+                        port.stop().map_err(|(_, e)| e)?;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::info!(port = %p.name, "the workers divert slow-protocol frames (the PMD cannot steer them: {e})");
+                drop((rx, tx, port));
+            }
+        }
+        setup.rx_queues = workers;
+    } else {
+        tracing::info!(port = %p.name, "the workers divert slow-protocol frames (no spare RX queue for a dedicated one)");
+    }
+    let (port, rx, tx) = open_port(eal, id, p, &setup, true)?;
+    Ok((port, rx, tx, None))
 }
 
 /// A stable, locally administered unicast MAC derived from `parts` (FNV-1a): used where a

@@ -1,5 +1,7 @@
 #include "shim.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 uint16_t fl_rx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **rx_pkts, uint16_t nb_pkts)
@@ -85,6 +87,96 @@ unsigned int fl_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int
 unsigned int fl_ring_count(const struct rte_ring *r)
 {
 	return rte_ring_count(r);
+}
+
+static void fl_ethertype_rule(uint16_t ethertype, uint16_t queue, struct rte_flow_attr *attr,
+			      struct rte_flow_item_eth *spec, struct rte_flow_item_eth *mask,
+			      struct rte_flow_item *pattern, struct rte_flow_action_queue *q,
+			      struct rte_flow_action *actions)
+{
+	memset(attr, 0, sizeof(*attr));
+	attr->ingress = 1;
+	memset(spec, 0, sizeof(*spec));
+	memset(mask, 0, sizeof(*mask));
+	spec->type = rte_cpu_to_be_16(ethertype);
+	mask->type = 0xffff;
+	memset(pattern, 0, 2 * sizeof(*pattern));
+	pattern[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+	pattern[0].spec = spec;
+	pattern[0].mask = mask;
+	pattern[1].type = RTE_FLOW_ITEM_TYPE_END;
+	memset(q, 0, sizeof(*q));
+	q->index = queue;
+	memset(actions, 0, 2 * sizeof(*actions));
+	actions[0].type = RTE_FLOW_ACTION_TYPE_QUEUE;
+	actions[0].conf = q;
+	actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+}
+
+static void fl_flow_message(const struct rte_flow_error *e, char *msg, size_t msg_len)
+{
+	if (msg_len == 0)
+		return;
+	snprintf(msg, msg_len, "%s", e->message ? e->message : "no message from the PMD");
+}
+
+int fl_flow_ethertype_validate(uint16_t port_id, uint16_t ethertype, uint16_t queue, char *msg, size_t msg_len)
+{
+	struct rte_flow_attr attr;
+	struct rte_flow_item_eth spec, mask;
+	struct rte_flow_item pattern[2];
+	struct rte_flow_action_queue q;
+	struct rte_flow_action actions[2];
+	struct rte_flow_error error;
+	int ret;
+
+	fl_ethertype_rule(ethertype, queue, &attr, &spec, &mask, pattern, &q, actions);
+	memset(&error, 0, sizeof(error));
+	ret = rte_flow_validate(port_id, &attr, pattern, actions, &error);
+	if (ret != 0)
+		fl_flow_message(&error, msg, msg_len);
+	return ret;
+}
+
+struct rte_flow *fl_flow_ethertype_create(uint16_t port_id, uint16_t ethertype, uint16_t queue, int *err,
+					  char *msg, size_t msg_len)
+{
+	struct rte_flow_attr attr;
+	struct rte_flow_item_eth spec, mask;
+	struct rte_flow_item pattern[2];
+	struct rte_flow_action_queue q;
+	struct rte_flow_action actions[2];
+	struct rte_flow_error error;
+	struct rte_flow *flow;
+
+	fl_ethertype_rule(ethertype, queue, &attr, &spec, &mask, pattern, &q, actions);
+	memset(&error, 0, sizeof(error));
+	flow = rte_flow_create(port_id, &attr, pattern, actions, &error);
+	*err = flow ? 0 : -rte_errno;
+	if (!flow)
+		fl_flow_message(&error, msg, msg_len);
+	return flow;
+}
+
+int fl_flow_destroy(uint16_t port_id, struct rte_flow *flow)
+{
+	struct rte_flow_error error;
+	return rte_flow_destroy(port_id, flow, &error);
+}
+
+int fl_rss_reta_spread(uint16_t port_id, uint16_t reta_size, uint16_t nb_queues)
+{
+	struct rte_eth_rss_reta_entry64 conf[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE];
+	uint16_t i;
+
+	if (nb_queues == 0 || reta_size == 0 || reta_size > RTE_ETH_RSS_RETA_SIZE_512)
+		return -EINVAL;
+	memset(conf, 0, sizeof(conf));
+	for (i = 0; i < reta_size; i++) {
+		conf[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+		conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = i % nb_queues;
+	}
+	return rte_eth_dev_rss_reta_update(port_id, conf, reta_size);
 }
 
 int fl_bond_8023ad_member_info(uint16_t bond_port, uint16_t member_port, struct fl_bond_member_info *out)

@@ -50,6 +50,18 @@ unsigned int fl_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsign
 unsigned int fl_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n);
 unsigned int fl_ring_count(const struct rte_ring *r);
 
+/* rte_flow: steer untagged frames of one EtherType to one RX queue (the control thread's
+ * slow-protocol queue). Return 0 / a flow on success; on failure -errno (in *err for create)
+ * with the PMD's message copied to msg. */
+int fl_flow_ethertype_validate(uint16_t port_id, uint16_t ethertype, uint16_t queue, char *msg, size_t msg_len);
+struct rte_flow *fl_flow_ethertype_create(uint16_t port_id, uint16_t ethertype, uint16_t queue, int *err,
+					  char *msg, size_t msg_len);
+int fl_flow_destroy(uint16_t port_id, struct rte_flow *flow);
+
+/* RSS: spread the whole redirection table (reta_size entries) over queues 0..nb_queues-1,
+ * so queues beyond them receive only what rte_flow steers there. */
+int fl_rss_reta_spread(uint16_t port_id, uint16_t reta_size, uint16_t nb_queues);
+
 /* 802.3ad state of a member of DPDK's bonding PMD, flattened (DPDK's own struct is packed
  * around an aligned type, which Rust cannot express). */
 struct fl_bond_member_info {

@@ -14,9 +14,9 @@ pub use error::{strerror, DpdkError};
 pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{
-    bond_member_info, device_name, link, mac, port_by_name, stats, BondMemberInfo, Configured,
-    ConfiguredPort, Duplex, Link, MacAddr, Port, PortId, PortInfo, PortSetup, PortStats, QueueId,
-    RxQueue, Speed, Started, TxQueue,
+    bond_member_info, device_limits, device_name, link, mac, port_by_name, stats, BondMemberInfo,
+    Configured, ConfiguredPort, DeviceLimits, Duplex, FlowRule, Link, MacAddr, Port, PortId,
+    PortInfo, PortSetup, PortStats, QueueId, RxQueue, Speed, Started, TxQueue,
 };
 pub use ring::{mbuf_ring, Consumer, Producer};
 pub use ring_link::ring_link;

@@ -192,6 +192,123 @@ fn dev_info(id: PortId) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
     Ok(info)
 }
 
+/// What a device can do, as far as fastlag's setup cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceLimits {
+    /// Most RX queues.
+    pub max_rx_queues: u16,
+    /// Most TX queues.
+    pub max_tx_queues: u16,
+    /// RSS redirection table size (0: no RSS).
+    pub reta_size: u16,
+}
+
+/// Limits of port `id`.
+pub fn device_limits(id: PortId) -> Result<DeviceLimits, DpdkError> {
+    let info = dev_info(id)?;
+    Ok(DeviceLimits {
+        max_rx_queues: info.max_rx_queues,
+        max_tx_queues: info.max_tx_queues,
+        reta_size: info.reta_size,
+    })
+}
+
+/// An rte_flow rule on a port. Destroy it before closing the port ([`FlowRule::destroy`]);
+/// closing the port also removes it.
+#[derive(Debug)]
+pub struct FlowRule {
+    port: PortId,
+    ptr: std::ptr::NonNull<dpdk_sys::rte_flow>,
+}
+
+// SAFETY: a flow handle is an opaque token DPDK accepts from any thread for destroy.
+unsafe impl Send for FlowRule {}
+
+impl FlowRule {
+    /// Removes the rule.
+    pub fn destroy(self) -> Result<(), DpdkError> {
+        // SAFETY: the rule was created on this port and is destroyed once (self is moved).
+        let ret = unsafe { dpdk_sys::fl_flow_destroy(self.port.0, self.ptr.as_ptr()) };
+        DpdkError::check("rte_flow_destroy", ret).map(drop)
+    }
+}
+
+fn flow_message(buf: &[std::ffi::c_char]) -> String {
+    // SAFETY: the shim NUL-terminates within the buffer (snprintf), which starts zeroed.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl<S> Port<S> {
+    /// Checks whether the PMD can steer untagged frames of `ethertype` to RX `queue`.
+    pub fn validate_ethertype_steering(&self, ethertype: u16, queue: u16) -> Result<(), DpdkError> {
+        let mut msg = [0 as std::ffi::c_char; 256];
+        // SAFETY: valid port; msg is a writable buffer of the given length.
+        let ret = unsafe {
+            dpdk_sys::fl_flow_ethertype_validate(
+                self.inner.id.0,
+                ethertype,
+                queue,
+                msg.as_mut_ptr(),
+                msg.len(),
+            )
+        };
+        if ret < 0 {
+            return Err(DpdkError::Call {
+                op: format!("rte_flow_validate (EtherType {ethertype:#06x} to queue {queue})"),
+                errno: -ret,
+                text: flow_message(&msg),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Port<Started> {
+    /// Steers untagged frames of `ethertype` to RX `queue` (rte_flow).
+    pub fn steer_ethertype(&self, ethertype: u16, queue: u16) -> Result<FlowRule, DpdkError> {
+        let mut msg = [0 as std::ffi::c_char; 256];
+        let mut err = 0;
+        // SAFETY: valid started port; err and msg are writable.
+        let flow = unsafe {
+            dpdk_sys::fl_flow_ethertype_create(
+                self.inner.id.0,
+                ethertype,
+                queue,
+                &mut err,
+                msg.as_mut_ptr(),
+                msg.len(),
+            )
+        };
+        match std::ptr::NonNull::new(flow) {
+            Some(ptr) => Ok(FlowRule {
+                port: self.inner.id,
+                ptr,
+            }),
+            None => Err(DpdkError::Call {
+                op: format!("rte_flow_create (EtherType {ethertype:#06x} to queue {queue})"),
+                errno: -err,
+                text: flow_message(&msg),
+            }),
+        }
+    }
+
+    /// Points the whole RSS redirection table at queues `0..queues`, so that further
+    /// queues receive only what a flow rule steers there.
+    pub fn restrict_rss(&self, queues: u16) -> Result<(), DpdkError> {
+        let limits = device_limits(self.inner.id)?;
+        // SAFETY: valid port; the shim bounds reta_size by its own table size.
+        let ret =
+            unsafe { dpdk_sys::fl_rss_reta_spread(self.inner.id.0, limits.reta_size, queues) };
+        DpdkError::check(
+            &format!("rte_eth_dev_rss_reta_update on port {}", self.name()),
+            ret,
+        )
+        .map(drop)
+    }
+}
+
 impl Port<Configured> {
     /// Configures port `id` with `setup`: queues, descriptors, MTU, RSS when there is more
     /// than one receive queue. Returns the port and one handle per queue.
