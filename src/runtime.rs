@@ -457,11 +457,10 @@ impl Runtime {
                 mtu: Some(p.mtu),
                 pool: self.pool.clone(),
             };
-            let (port, mut rx, mut tx, flow) = if lacp_member {
+            let ((port, mut rx, mut tx), flow) = if lacp_member {
                 open_member(eal, id, p, setup, workers).map_err(ctx)?
             } else {
-                let (port, rx, tx) = open_port(eal, id, p, &setup, false).map_err(ctx)?;
-                (port, rx, tx, None)
+                (open_port(eal, id, p, &setup, false).map_err(ctx)?, None)
             };
             // With a flow rule, queue `workers` receives only slow-protocol frames and
             // belongs to the control thread.
@@ -944,6 +943,9 @@ impl Drop for Runtime {
     }
 }
 
+/// A started port with its queue handles.
+type StartedPort = (Port<Started>, Vec<RxQueue>, Vec<TxQueue>);
+
 /// Configures and starts a port: MAC override, promiscuous mode (xconnect is a bump in the
 /// wire), all-multicast as the fallback for LACP members (they must hear 01:80:c2:00:00:02).
 fn open_port(
@@ -952,7 +954,7 @@ fn open_port(
     p: &conf::Port,
     setup: &PortSetup,
     lacp_member: bool,
-) -> Result<(Port<Started>, Vec<RxQueue>, Vec<TxQueue>), DpdkError> {
+) -> Result<StartedPort, DpdkError> {
     let (port, rx, tx) = Port::configure(eal, id, &p.name, setup)?;
     if let Some(mac) = p.mac {
         if let Err(e) = port.set_mac(MacAddr(mac.0)) {
@@ -976,14 +978,13 @@ fn open_port(
 /// (rte_flow), that extra RX queue is the control thread's and the workers never see LACP
 /// frames; otherwise the workers divert them through rings. Either way the result works;
 /// the log says which path each member uses.
-#[allow(clippy::type_complexity)]
 fn open_member(
     eal: &Eal,
     id: PortId,
     p: &conf::Port,
     mut setup: PortSetup,
     workers: u16,
-) -> Result<(Port<Started>, Vec<RxQueue>, Vec<TxQueue>, Option<FlowRule>), DpdkError> {
+) -> Result<(StartedPort, Option<FlowRule>), DpdkError> {
     let capable = device_limits(id).is_ok_and(|l| l.max_rx_queues > workers);
     if capable {
         setup.rx_queues = workers + 1;
@@ -1001,7 +1002,7 @@ fn open_member(
                 match steer {
                     Ok(flow) => {
                         tracing::info!(port = %p.name, queue = workers, "slow-protocol frames steered to the control thread's queue (rte_flow)");
-                        return Ok((port, rx, tx, Some(flow)));
+                        return Ok(((port, rx, tx), Some(flow)));
                     }
                     Err(e) => {
                         tracing::info!(port = %p.name, "rte_flow steering failed ({e}); the workers divert slow-protocol frames");
@@ -1019,8 +1020,7 @@ fn open_member(
     } else {
         tracing::info!(port = %p.name, "the workers divert slow-protocol frames (no spare RX queue for a dedicated one)");
     }
-    let (port, rx, tx) = open_port(eal, id, p, &setup, true)?;
-    Ok((port, rx, tx, None))
+    Ok((open_port(eal, id, p, &setup, true)?, None))
 }
 
 /// A stable, locally administered unicast MAC derived from `parts` (FNV-1a): used where a

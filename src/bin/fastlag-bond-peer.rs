@@ -19,12 +19,9 @@
 //!   keeping queue indexes (vhost/virtio-user, memif) deliver to our queue 1, so all
 //!   queues are polled. Received frames are counted and freed.
 //! - `tx_burst` on bond queue 0 (the queue fastlag's worker polls on the other side):
-//!   generated flow frames when `--send-flows` is set, otherwise, every `--kick-ms`, one
-//!   small filler frame. The filler exists because `TxQueue::tx_burst` of the dataplane
-//!   crate returns early on an empty burst, so the zero-length `tx_burst` that would be
-//!   enough to flush the PMD's queued LACPDUs never reaches DPDK. While no member is
-//!   distributing the bond refuses the filler (after flushing its LACPDUs) and it is freed;
-//!   afterwards it leaves through one member and is counted in `traffic.kicks_sent`.
+//!   generated flow frames when `--send-flows` is set, otherwise, every `--kick-ms`, a
+//!   zero-length transmit (`TxQueue::flush`), which is where the bonding PMD sends its
+//!   queued LACPDUs. (`traffic.kicks` counts them; `kicks_sent` stays 0: no data leaves.)
 //! - Every `--status-interval-ms`, the JSON status file is rewritten atomically (write to a
 //!   temporary file, then rename).
 //!
@@ -155,7 +152,7 @@ struct Args {
     status_interval_ms: u64,
 
     /// Longest time without a transmit call on the bond. LACPDUs queued by the PMD wait
-    /// at most this long; without traffic one filler frame is sent this often.
+    /// at most this long; without traffic a zero-length transmit runs this often.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=90))]
     kick_ms: u64,
 
@@ -185,9 +182,6 @@ impl XmitPolicy {
     }
 }
 
-/// Ethertype of filler frames: IEEE 802 local experimental EtherType 2 (test frames of
-/// `dataplane::testframe` use type 1).
-const FILLER_ETHERTYPE: u16 = 0x88b6;
 /// Marks generated flow frames in the UDP payload.
 const FLOW_MAGIC: &[u8; 4] = b"FLBP";
 /// Frames read per rx_burst.
@@ -347,11 +341,10 @@ fn run(args: &Args) -> Result<bool, AnyError> {
     if args.rx_queues == 0 || args.tx_queues == 0 {
         return Err("--rx-queues and --tx-queues must be at least 1".into());
     }
-    let dst_mac = parse_mac(&args.dst_mac)?;
+    parse_mac(&args.dst_mac)?;
     if let Some(m) = &args.bond_mac {
         parse_mac(m)?;
     }
-    let sockets = server_sockets(&args.members);
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -361,99 +354,109 @@ fn run(args: &Args) -> Result<bool, AnyError> {
     let eal_args = eal_args(args);
     tracing::info!(args = ?eal_args, "EAL");
     let eal = Eal::init(&eal_args)?;
-    let ok = {
-        let pool = Arc::new(Mempool::new(
-            &eal,
-            "bond_peer_pool",
-            8191,
-            256,
-            dpdk::DEFAULT_BUF_SIZE as u16,
-        )?);
-        let members: Vec<Member> = args
-            .members
-            .iter()
-            .map(|spec| {
-                let name = vdev_name(spec).to_string();
-                dpdk::port_by_name(&eal, &name).map(|id| Member {
-                    name,
-                    spec: spec.clone(),
-                    id,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let bond_id = dpdk::port_by_name(&eal, &args.bond_name)?;
-        let setup = PortSetup {
-            rx_queues: args.rx_queues,
-            tx_queues: args.tx_queues,
-            rx_descriptors: 1024,
-            tx_descriptors: 1024,
-            mtu: None,
-            pool: pool.clone(),
-        };
-        let (port, rx, mut tx) = Port::configure(&eal, bond_id, &args.bond_name, &setup)?;
-        // Frames are accepted whatever their destination MAC (the bond otherwise drops
-        // unicast frames not addressed to it). Not needed for LACP itself.
-        if let Err(e) = port.set_promiscuous(true) {
-            tracing::warn!("bond refuses promiscuous mode: {e}");
-        }
-        let port = port.start().map_err(|(_, e)| e)?;
-        let bond_mac = port.info().mac()?;
-        tracing::info!(
-            bond = %args.bond_name,
-            port = bond_id.0,
-            mac = %bond_mac,
-            members = ?members.iter().map(|m| (&m.name, m.id.0)).collect::<Vec<_>>(),
-            xmit_policy = args.xmit_policy.devarg(),
-            "bond started (802.3ad); polling every {} us",
-            args.poll_us
-        );
-
-        // Data and fillers leave from queue 0 only: the partner may poll only its RX
-        // queue 0 (fastlag's single worker does).
-        let mut tx0 = tx.swap_remove(0);
-        drop(tx);
-        let mut peer = Peer {
-            args,
-            bond_id,
-            bond_mac,
-            dst_mac,
-            members,
-            rx,
-            pool: pool.clone(),
-            traffic: Traffic::default(),
-            start: Instant::now(),
-            seq: 0,
-            tokens: 0.0,
-        };
-        peer.poll_loop(&mut tx0, &stop);
-        // The last view, with member counters, before the bond stops its members.
-        let mut last = peer.status();
-        drop(tx0);
-        let Peer { rx, traffic, .. } = peer;
-        drop(rx);
-
-        let port = port.stop().map_err(|(_, e)| e)?;
-        port.close().map_err(|(_, e)| e)?;
-        let (size, available) = (pool.size(), pool.available());
-        let leaked = size - available;
-        if leaked == 0 {
-            tracing::info!(size, "every mbuf is back in the pool");
-        } else {
-            tracing::error!(size, available, "mbufs leaked");
-        }
-        tracing::info!(?traffic, "stopped");
-        if let Some(path) = &args.status {
-            last["running"] = json!(false);
-            last["pool"] = json!({ "size": size, "available": available, "leaked": leaked });
-            write_json(path, &last);
-        }
-        leaked == 0
-    };
+    let mut started = false;
+    let result = serve(args, &eal, &stop, &mut started);
     drop(eal);
-    for s in sockets {
-        let _ = std::fs::remove_file(s);
+    // Only once the bond started are the server sockets surely ours.
+    if started {
+        for s in server_sockets(&args.members) {
+            let _ = std::fs::remove_file(s);
+        }
     }
-    Ok(ok)
+    result
+}
+
+/// Sets the bond up, polls it until stopped, takes it down. `started` becomes true once
+/// the bond (and so its members) started.
+fn serve(args: &Args, eal: &Eal, stop: &AtomicBool, started: &mut bool) -> Result<bool, AnyError> {
+    let dst_mac = parse_mac(&args.dst_mac)?;
+    let pool = Arc::new(Mempool::new(
+        eal,
+        "bond_peer_pool",
+        8191,
+        256,
+        dpdk::DEFAULT_BUF_SIZE as u16,
+    )?);
+    let members: Vec<Member> = args
+        .members
+        .iter()
+        .map(|spec| {
+            let name = vdev_name(spec).to_string();
+            dpdk::port_by_name(eal, &name).map(|id| Member {
+                name,
+                spec: spec.clone(),
+                id,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let bond_id = dpdk::port_by_name(eal, &args.bond_name)?;
+    let setup = PortSetup {
+        rx_queues: args.rx_queues,
+        tx_queues: args.tx_queues,
+        rx_descriptors: 1024,
+        tx_descriptors: 1024,
+        mtu: None,
+        pool: pool.clone(),
+    };
+    let (port, rx, mut tx) = Port::configure(eal, bond_id, &args.bond_name, &setup)?;
+    // Frames are accepted whatever their destination MAC (the bond otherwise drops
+    // unicast frames not addressed to it). Not needed for LACP itself.
+    if let Err(e) = port.set_promiscuous(true) {
+        tracing::warn!("bond refuses promiscuous mode: {e}");
+    }
+    let port = port.start().map_err(|(_, e)| e)?;
+    *started = true;
+    let bond_mac = port.info().mac()?;
+    tracing::info!(
+        bond = %args.bond_name,
+        port = bond_id.0,
+        mac = %bond_mac,
+        members = ?members.iter().map(|m| (&m.name, m.id.0)).collect::<Vec<_>>(),
+        xmit_policy = args.xmit_policy.devarg(),
+        "bond started (802.3ad); polling every {} us",
+        args.poll_us
+    );
+
+    // Data leaves from queue 0 only: the partner may poll only its RX
+    // queue 0 (fastlag's single worker does).
+    let mut tx0 = tx.swap_remove(0);
+    drop(tx);
+    let mut peer = Peer {
+        args,
+        bond_id,
+        bond_mac,
+        dst_mac,
+        members,
+        rx,
+        pool: pool.clone(),
+        traffic: Traffic::default(),
+        start: Instant::now(),
+        seq: 0,
+        tokens: 0.0,
+    };
+    peer.poll_loop(&mut tx0, stop);
+    // The last view, with member counters, before the bond stops its members.
+    let mut last = peer.status();
+    drop(tx0);
+    let Peer { rx, traffic, .. } = peer;
+    drop(rx);
+
+    let port = port.stop().map_err(|(_, e)| e)?;
+    port.close().map_err(|(_, e)| e)?;
+    let (size, available) = (pool.size(), pool.available());
+    let leaked = size - available;
+    if leaked == 0 {
+        tracing::info!(size, "every mbuf is back in the pool");
+    } else {
+        tracing::error!(size, available, "mbufs leaked");
+    }
+    tracing::info!(?traffic, "stopped");
+    if let Some(path) = &args.status {
+        last["running"] = json!(false);
+        last["pool"] = json!({ "size": size, "available": available, "leaked": leaked });
+        write_json(path, &last);
+    }
+    Ok(leaked == 0)
 }
 
 /// The polling state.
@@ -551,18 +554,10 @@ impl Peer<'_> {
                 }
             }
             if !called_tx && now.duration_since(last_tx) >= kick {
-                if let Some(mut m) = self.pool.alloc() {
-                    let buf = m.append(60).expect("an mbuf holds 60 bytes");
-                    filler_frame(buf, self.dst_mac, self.bond_mac);
-                    if out.push(m).is_ok() {
-                        let sent = tx.tx_burst(&mut out);
-                        self.traffic.kicks += 1;
-                        self.traffic.kicks_sent += sent as u64;
-                        self.traffic.tx_calls += 1;
-                        out.clear();
-                        called_tx = true;
-                    }
-                }
+                tx.flush();
+                self.traffic.kicks += 1;
+                self.traffic.tx_calls += 1;
+                called_tx = true;
             }
             if called_tx {
                 last_tx = now;
@@ -812,17 +807,6 @@ fn ipv4_checksum(h: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// A 60-byte frame of EtherType 0x88b6 whose only purpose is to make DPDK's bonding PMD
-/// run its transmit path (which sends queued LACPDUs first).
-fn filler_frame(buf: &mut [u8], dst: MacAddr, src: MacAddr) {
-    buf.fill(0);
-    buf[0..6].copy_from_slice(&dst.0);
-    buf[6..12].copy_from_slice(&src.0);
-    buf[12..14].copy_from_slice(&FILLER_ETHERTYPE.to_be_bytes());
-    let text = b"fastlag-bond-peer keepalive";
-    buf[14..14 + text.len()].copy_from_slice(text);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -853,8 +837,7 @@ mod tests {
             ipv4_checksum(&a[14..34]),
             u16::from_be_bytes([a[24], a[25]])
         );
-        let mut f = [0u8; 60];
-        filler_frame(&mut f, d, s);
+        let f = [0u8; 60];
         assert!(!is_flow_frame(&f));
     }
 

@@ -737,6 +737,14 @@ impl TxQueue {
         self.queue
     }
 
+    /// Calls the PMD's transmit with zero packets. Some PMDs do work there (DPDK's bonding
+    /// PMD sends its queued LACPDUs only inside a transmit call).
+    pub fn flush(&mut self) {
+        let mut none: [*mut dpdk_sys::rte_mbuf; 1] = [std::ptr::null_mut()];
+        // SAFETY: exclusive owner of (port, queue); a zero-length burst reads no pointer.
+        unsafe { dpdk_sys::fl_tx_burst(self.port.0, self.queue.0, none.as_mut_ptr(), 0) };
+    }
+
     /// Transmits from the front of `burst`. Sent mbufs leave the burst; unsent ones stay,
     /// in order, for the caller to retry or free. Returns how many were sent.
     #[inline]
