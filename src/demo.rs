@@ -268,7 +268,7 @@ pub fn run(
     let received = report.received();
     let sent = report.sent();
     let corrupt: u64 = report.streams.iter().map(|s| s.corrupt).sum();
-    let gaps: u64 = report.streams.iter().map(|s| s.gaps).sum();
+    let reordered: u64 = report.streams.iter().map(|s| s.gaps).sum();
     let per_member = |name: &str| {
         fin.stats
             .ports
@@ -306,7 +306,7 @@ pub fn run(
         before("a0"),
         before("a1")
     );
-    println!("  reordered / corrupt  {gaps} / {corrupt}  (a flow moved to the other member at the failure)");
+    println!("  reordered / corrupt  {reordered} / {corrupt}");
     match rejoin {
         Some(t) => println!(
             "  m1 rejoined          {:.2} s after recovery",
@@ -326,6 +326,23 @@ pub fn run(
             )))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    let gaps: Vec<String> = status
+        .bonds
+        .iter()
+        .flat_map(|b| b.members.iter())
+        .filter_map(|m| {
+            m.lacp.as_ref().filter(|l| l.tx_gaps.count > 2).map(|l| {
+                format!(
+                    "{} {:.1}/{:.1}/{:.1}",
+                    m.name, l.tx_gaps.min_ms, l.tx_gaps.mean_ms, l.tx_gaps.max_ms
+                )
+            })
+        })
+        .collect();
+    println!(
+        "  LACPDU intervals     min/mean/max ms under load: {}",
+        gaps.join(", ")
     );
     println!(
         "  packet pool          {}/{} mbufs back{}",
