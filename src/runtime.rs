@@ -111,92 +111,9 @@ pub struct PortSnapshot {
     /// Link state as text.
     pub link: String,
     /// PMD counters.
-    pub pmd: PmdStats,
+    pub pmd: PortStats,
     /// Worker counters summed over workers.
-    pub workers: WorkerPortStats,
-}
-
-/// PMD counters (serializable mirror of [`PortStats`]).
-#[derive(Debug, Clone, Copy, Serialize, Default)]
-pub struct PmdStats {
-    /// Packets received.
-    pub rx_packets: u64,
-    /// Packets sent.
-    pub tx_packets: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// RX drops for lack of descriptors.
-    pub rx_missed: u64,
-    /// RX errors.
-    pub rx_errors: u64,
-    /// TX errors.
-    pub tx_errors: u64,
-    /// RX mbuf allocation failures.
-    pub rx_nombuf: u64,
-}
-
-impl From<PortStats> for PmdStats {
-    fn from(s: PortStats) -> Self {
-        PmdStats {
-            rx_packets: s.rx_packets,
-            tx_packets: s.tx_packets,
-            rx_bytes: s.rx_bytes,
-            tx_bytes: s.tx_bytes,
-            rx_missed: s.rx_missed,
-            rx_errors: s.rx_errors,
-            tx_errors: s.tx_errors,
-            rx_nombuf: s.rx_nombuf,
-        }
-    }
-}
-
-/// Worker-side counters of a port.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
-pub struct WorkerPortStats {
-    /// Received by workers.
-    pub rx: u64,
-    /// Transmitted by workers.
-    pub tx: u64,
-    /// Dropped: TX queue full.
-    pub drop_tx_full: u64,
-    /// Dropped: nowhere to send.
-    pub drop_no_egress: u64,
-    /// Dropped: received on a bond member that is not collecting.
-    pub drop_not_collecting: u64,
-    /// Dropped: the egress bond had no distributing member.
-    pub drop_bond_down: u64,
-    /// Slow-protocol frames handed to the control thread.
-    pub slow_to_control: u64,
-    /// Dropped: the ring to the control thread was full.
-    pub drop_slow_ring_full: u64,
-}
-
-impl WorkerPortStats {
-    /// Every drop.
-    pub fn drops(&self) -> u64 {
-        self.drop_tx_full
-            + self.drop_no_egress
-            + self.drop_not_collecting
-            + self.drop_bond_down
-            + self.drop_slow_ring_full
-    }
-}
-
-impl From<PortCounts> for WorkerPortStats {
-    fn from(c: PortCounts) -> Self {
-        WorkerPortStats {
-            rx: c.rx,
-            tx: c.tx,
-            drop_tx_full: c.drop_tx_full,
-            drop_no_egress: c.drop_no_egress,
-            drop_not_collecting: c.drop_not_collecting,
-            drop_bond_down: c.drop_bond_down,
-            slow_to_control: c.slow_to_control,
-            drop_slow_ring_full: c.drop_slow_ring_full,
-        }
-    }
+    pub workers: PortCounts,
 }
 
 /// Counters of one worker.
@@ -821,8 +738,8 @@ impl Runtime {
                         .link()
                         .map(|l: Link| l.to_string())
                         .unwrap_or_else(|e| e.to_string()),
-                    pmd: info.stats().map(PmdStats::from).unwrap_or_default(),
-                    workers: w.into(),
+                    pmd: info.stats().unwrap_or_default(),
+                    workers: w,
                 }
             })
             .collect();

@@ -51,7 +51,7 @@ pub struct PortCounters {
 }
 
 /// Snapshot of [`PortCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PortCounts {
     /// Packets received.
     pub rx: u64,
