@@ -57,8 +57,8 @@ enum Command {
         /// On exit, write the final counters and the packet pool check as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
-        /// While running, keep the bonds' state (members, LACP, reasons) in this JSON
-        /// file, rewritten atomically every 100 ms.
+        /// While running, keep the bonds' state (members, LACP, reasons) and the port and
+        /// worker counters in this JSON file, rewritten atomically every 100 ms.
         #[arg(long)]
         status: Option<PathBuf>,
     },
@@ -150,9 +150,25 @@ fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
     }
 }
 
+/// The `--status` file: the control thread's bond view plus live port and worker counters.
+#[derive(serde::Serialize)]
+struct StatusFile<'a> {
+    #[serde(flatten)]
+    control: &'a control_loop::Status,
+    ports: Vec<runtime::PortSnapshot>,
+    workers: Vec<runtime::WorkerSnapshot>,
+}
+
 fn write_status(rt: &runtime::Runtime, path: &Path) {
     let tmp = path.with_extension("tmp");
-    let ok = serde_json::to_vec_pretty(&*rt.status())
+    let control = rt.status();
+    let snap = rt.snapshot();
+    let file = StatusFile {
+        control: &control,
+        ports: snap.ports,
+        workers: snap.workers,
+    };
+    let ok = serde_json::to_vec_pretty(&file)
         .ok()
         .and_then(|json| std::fs::write(&tmp, json).ok())
         .and_then(|()| std::fs::rename(&tmp, path).ok());
