@@ -600,7 +600,40 @@ impl ControlLoop {
                         b.dirty = true;
                     }
                 }
-                other => tracing::info!(event = ?other, "LACP"),
+                Event::ActiveAggregator { bond, aggregator } => {
+                    if let Some(b) = self.bonds.iter().find(|b| b.lacp == Some(bond)) {
+                        match aggregator {
+                            Some(a) => {
+                                tracing::info!(bond = %b.name, aggregator = %a, "active aggregator selected")
+                            }
+                            None => tracing::info!(bond = %b.name, "no active aggregator"),
+                        }
+                    }
+                }
+                Event::Churn {
+                    port,
+                    side,
+                    detected,
+                } => {
+                    if let Some(m) = self.members.iter().find(|m| m.lacp == Some(port)) {
+                        if detected {
+                            tracing::warn!(member = %m.name, side = ?side, "LACP churn: synchronization has not settled for the churn detection time");
+                        } else {
+                            tracing::info!(member = %m.name, side = ?side, "LACP churn cleared");
+                        }
+                    }
+                }
+                Event::Loopback { port, detected } => {
+                    if let Some(m) = self.members.iter().find(|m| m.lacp == Some(port)) {
+                        if detected {
+                            tracing::warn!(member = %m.name, "loopback: LACPDUs from our own system arrive on this member; it is kept out");
+                        } else {
+                            tracing::info!(member = %m.name, "loopback cleared");
+                        }
+                    }
+                }
+                // Warned about from the link poll, for every bond mode.
+                Event::LinkAttributesUnknown { .. } => {}
             }
         }
     }
