@@ -69,6 +69,26 @@ pub fn queues_needed(cfg: &Config, port: &conf::Port) -> u16 {
     cfg.dataplane.worker_cores.len() as u16 + lacp_member as u16
 }
 
+/// RX queues to configure on a port: one per worker, except on PMDs whose queue count is
+/// fixed at creation and couples RX with TX (af_packet's `qpairs`: one socket per pair,
+/// and the kernel spreads received frames over every socket), where every queue must be
+/// configured and polled.
+pub fn rx_queues_needed(cfg: &Config, port: &conf::Port) -> u16 {
+    let workers = cfg.dataplane.worker_cores.len() as u16;
+    match &port.device {
+        Device::Vdev { spec, name } if name.starts_with("net_af_packet") => {
+            let spec = with_queue_args(cfg, port, spec);
+            let qpairs = spec
+                .split(',')
+                .skip(1)
+                .find_map(|kv| kv.strip_prefix("qpairs=")?.parse::<u16>().ok())
+                .unwrap_or(1);
+            qpairs.max(workers)
+        }
+        _ => workers,
+    }
+}
+
 /// Some PMDs fix their queue count at creation from a device argument (af_packet's
 /// `qpairs`, virtio-user's `queues`). Unless the operator set it, ask for what the port
 /// needs, so a bond member gets its control queue without extra configuration.

@@ -18,6 +18,7 @@ use dataplane::dpdk::{device_limits, Consumer, FlowRule, Producer};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerError, WorkerQueues, WorkerSpec};
 
 use crate::control_loop::{kernel_iface_of, Bond, ControlLoop, Member, SharedStatus, Status};
+use crate::eal_args::rx_queues_needed;
 use serde::Serialize;
 
 /// Why the dataplane could not start or stop cleanly.
@@ -366,7 +367,7 @@ impl Runtime {
             };
             let lacp_member = matches!(member_of[pi], Some((_, true)));
             let setup = PortSetup {
-                rx_queues: workers,
+                rx_queues: rx_queues_needed(cfg, p),
                 // 802.3ad members get one more TX queue: the control thread's.
                 tx_queues: workers + lacp_member as u16,
                 rx_descriptors: p.rx_descriptors,
@@ -375,7 +376,7 @@ impl Runtime {
                 pool: self.pool.clone(),
             };
             let ((port, mut rx, mut tx), flow) = if lacp_member {
-                open_member(eal, id, p, setup, workers).map_err(ctx)?
+                open_member(eal, id, p, setup).map_err(ctx)?
             } else {
                 (open_port(eal, id, p, &setup, false).map_err(ctx)?, None)
             };
@@ -645,11 +646,14 @@ impl Runtime {
         }
 
         // Hand queue i of every port to worker i.
-        let mut per_worker_rx: Vec<Vec<RxQueue>> = (0..workers).map(|_| Vec::new()).collect();
+        // Queue q of a port goes to worker q; queues beyond the workers (af_packet opens one
+        // socket per queue pair and the kernel spreads frames over all) are shared out.
+        let mut per_worker_rx: Vec<Vec<(usize, RxQueue)>> =
+            (0..workers).map(|_| Vec::new()).collect();
         let mut per_worker_tx: Vec<Vec<TxQueue>> = (0..workers).map(|_| Vec::new()).collect();
-        for (rx, tx) in rx_by_port.into_iter().zip(tx_by_port) {
+        for (pi, (rx, tx)) in rx_by_port.into_iter().zip(tx_by_port).enumerate() {
             for (i, q) in rx.into_iter().enumerate() {
-                per_worker_rx[i].push(q);
+                per_worker_rx[i % workers as usize].push((pi, q));
             }
             for (i, q) in tx.into_iter().enumerate() {
                 per_worker_tx[i].push(q);
@@ -900,25 +904,26 @@ fn open_member(
     id: PortId,
     p: &conf::Port,
     mut setup: PortSetup,
-    workers: u16,
 ) -> Result<(StartedPort, Option<FlowRule>), DpdkError> {
-    let capable = device_limits(id).is_ok_and(|l| l.max_rx_queues > workers);
+    // The dedicated queue comes after the ones the workers poll.
+    let base = setup.rx_queues;
+    let capable = device_limits(id).is_ok_and(|l| l.max_rx_queues > base);
     if capable {
-        setup.rx_queues = workers + 1;
+        setup.rx_queues = base + 1;
         let (port, rx, tx) = Port::configure(eal, id, &p.name, &setup)?;
-        match port.validate_ethertype_steering(ETH_P_SLOW, workers) {
+        match port.validate_ethertype_steering(ETH_P_SLOW, base) {
             Ok(()) => {
                 drop((rx, tx));
                 let (port, rx, tx) = open_port(eal, id, p, &setup, true)?;
-                let steer = if workers > 1 {
-                    port.restrict_rss(workers)
+                let steer = if base > 1 {
+                    port.restrict_rss(base)
                 } else {
                     Ok(())
                 }
-                .and_then(|()| port.steer_ethertype(ETH_P_SLOW, workers));
+                .and_then(|()| port.steer_ethertype(ETH_P_SLOW, base));
                 match steer {
                     Ok(flow) => {
-                        tracing::info!(port = %p.name, queue = workers, "slow-protocol frames steered to the control thread's queue (rte_flow)");
+                        tracing::info!(port = %p.name, queue = base, "slow-protocol frames steered to the control thread's queue (rte_flow)");
                         return Ok(((port, rx, tx), Some(flow)));
                     }
                     Err(e) => {
@@ -933,7 +938,7 @@ fn open_member(
                 drop((rx, tx, port));
             }
         }
-        setup.rx_queues = workers;
+        setup.rx_queues = base;
     } else {
         tracing::info!(port = %p.name, "the workers divert slow-protocol frames (no spare RX queue for a dedicated one)");
     }

@@ -54,8 +54,10 @@ pub struct WorkerSpec {
     pub core: usize,
     /// Packets per RX poll.
     pub burst: usize,
-    /// RX queue `index` of each port, in port order.
-    pub rx: Vec<RxQueue>,
+    /// The RX queues this worker polls, with the port index each belongs to: queue
+    /// `index` of every port, plus any extra queue a PMD insists on having (af_packet opens
+    /// one socket per queue pair and spreads frames over all of them).
+    pub rx: Vec<(usize, RxQueue)>,
     /// TX queue `index` of each port, in port order.
     pub tx: Vec<TxQueue>,
     /// Per port, in port order.
@@ -93,6 +95,10 @@ pub enum WorkerError {
 /// What a worker hands back when it stops: its queues, so the ports can be closed.
 pub type WorkerQueues = (Vec<RxQueue>, Vec<TxQueue>);
 
+fn into_queues(spec: WorkerSpec) -> WorkerQueues {
+    (spec.rx.into_iter().map(|(_, q)| q).collect(), spec.tx)
+}
+
 /// Starts a worker thread. It runs until `stop` is set, then drains its RX queues, frees
 /// every mbuf it holds and returns its queues.
 pub fn spawn(
@@ -121,7 +127,7 @@ fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, WorkerEr
         worker = spec.index,
         cpu = spec.core,
         lcore,
-        ports = spec.rx.len(),
+        queues = spec.rx.len(),
         "worker started"
     );
     let mut w = Worker {
@@ -133,7 +139,7 @@ fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, WorkerEr
     drain(&mut spec);
     tracing::info!(worker = spec.index, "worker stopped");
     dpdk::unregister_thread();
-    Ok((spec.rx, spec.tx))
+    Ok(into_queues(spec))
 }
 
 /// The worker's preallocated buffers.
@@ -153,12 +159,13 @@ impl Worker {
     fn run(&mut self, spec: &mut WorkerSpec, stop: &AtomicBool) {
         let counters = spec.counters.clone();
         let c = &*counters;
-        let nports = spec.rx.len();
+        let nqueues = spec.rx.len();
         let (mut loops, mut idle) = (0u64, 0u64);
         while !stop.load(Ordering::Relaxed) {
-            for p in 0..nports {
+            for i in 0..nqueues {
                 let t0 = dpdk::rdtsc();
-                let n = spec.rx[p].rx_burst(&mut self.burst, spec.burst);
+                let p = spec.rx[i].0;
+                let n = spec.rx[i].1.rx_burst(&mut self.burst, spec.burst);
                 if n == 0 {
                     idle += 1;
                     continue;
@@ -269,7 +276,8 @@ impl Worker {
 /// left inside a queue this worker owns.
 fn drain(spec: &mut WorkerSpec) {
     let mut burst = Burst::new();
-    for (p, rx) in spec.rx.iter_mut().enumerate() {
+    for (p, rx) in spec.rx.iter_mut() {
+        let p = *p;
         let mut freed = 0;
         // Bounded: a peer that keeps sending cannot keep us here forever.
         for _ in 0..1024 {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod memif;
+pub mod net;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
