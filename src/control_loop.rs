@@ -163,6 +163,12 @@ pub struct Member {
     pub tx: Option<TxQueue>,
     /// Rings from the workers carrying this member's slow-protocol frames.
     pub slow: Vec<Consumer>,
+    /// Ring to worker 0, for LACPDUs when the control TX queue does not reach the peer.
+    pub via_worker: Option<dpdk::Producer>,
+    /// LACPDUs go through worker 0 (the peer does not read our control queue).
+    pub use_worker: bool,
+    /// Consecutive failed transmits on the control queue.
+    tx_failures: u32,
     /// The member's own slow-protocol RX queue, when rte_flow steers them there.
     pub slow_rx: Option<dpdk::RxQueue>,
     /// Frames other than slow protocols found on that queue (dropped).
@@ -207,6 +213,9 @@ impl Member {
             speed_override,
             duplex_override,
             kernel_iface: None,
+            via_worker: None,
+            use_worker: false,
+            tx_failures: 0,
             slow_rx: None,
             slow_rx_other: 0,
             last_link: None,
@@ -304,6 +313,46 @@ fn link_status(l: &Link, m: &Member) -> LinkStatus {
         up: l.up,
         speed,
         duplex,
+    }
+}
+
+/// Consecutive failed transmits on the control thread's queue before its frames go through
+/// worker 0 instead.
+const TX_FAILURES_BEFORE_FALLBACK: u32 = 2;
+
+/// Sends one slow-protocol frame for member `m`: on the control thread's own TX queue, or
+/// through worker 0 once that queue has proven not to reach the peer (virtual links that
+/// keep queue indexes, e.g. a memif peer with a single queue, have no ring behind it).
+fn send_slow(m: &mut Member, mb: dpdk::Mbuf) -> bool {
+    let mut mb = Some(mb);
+    if !m.use_worker {
+        if let Some(tx) = m.tx.as_mut() {
+            let mut out = Burst::new();
+            let _ = out.push(mb.take().expect("set above"));
+            // The queue is only ever this thread's: a full one means the PMD is stuck or
+            // has no ring behind it; retry briefly.
+            for _ in 0..3 {
+                if tx.tx_burst(&mut out) == 1 {
+                    m.tx_failures = 0;
+                    return true;
+                }
+            }
+            mb = out.pop();
+            m.tx_failures += 1;
+            if m.tx_failures < TX_FAILURES_BEFORE_FALLBACK || m.via_worker.is_none() {
+                return false;
+            }
+            m.use_worker = true;
+            tracing::warn!(
+                member = %m.name,
+                "the peer does not receive on the control thread's TX queue (a virtual link that keeps \
+                 queue indexes and a peer with fewer queues); LACPDUs now leave through worker 0's queue"
+            );
+        }
+    }
+    match (m.via_worker.as_mut(), mb) {
+        (Some(ring), Some(f)) => ring.push(f).is_ok(),
+        _ => false,
     }
 }
 
@@ -527,31 +576,26 @@ impl ControlLoop {
             let Some(m) = self.members.iter_mut().find(|m| m.lacp == Some(t.port)) else {
                 continue;
             };
-            let Some(tx) = m.tx.as_mut() else { continue };
+            let Some(mut mb) = self.pool.alloc() else {
+                m.tx_dropped += 1;
+                tracing::warn!(member = %m.name, "no mbuf for a slow-protocol frame");
+                continue;
+            };
             let bytes = t.frame.as_bytes();
-            let sent = self.pool.alloc().and_then(|mut mb| {
-                let d = mb.append(bytes.len() as u16)?;
-                d.copy_from_slice(bytes);
-                let mut out = Burst::new();
-                let _ = out.push(mb);
-                // A control queue is only ever this thread's: a full one means the PMD is
-                // stuck; retry briefly, then drop (the engine resends at the next period).
-                for _ in 0..3 {
-                    if tx.tx_burst(&mut out) == 1 {
-                        return Some(());
-                    }
+            match mb.append(bytes.len() as u16) {
+                Some(d) => d.copy_from_slice(bytes),
+                None => continue,
+            }
+            let sent = send_slow(m, mb);
+            if sent {
+                if t.kind == TxKind::Lacpdu {
+                    m.tx_gaps.sent(std::time::Instant::now());
                 }
-                None
-            });
-            if sent.is_none() {
+            } else {
                 m.tx_dropped += 1;
                 if m.tx_dropped.is_power_of_two() {
                     tracing::warn!(member = %m.name, kind = ?t.kind, dropped = m.tx_dropped, "could not transmit a slow-protocol frame");
                 }
-            } else if t.kind == TxKind::Lacpdu {
-                m.tx_gaps.sent(std::time::Instant::now());
-            } else if t.kind == TxKind::FinalLacpdu {
-                tracing::debug!(member = %m.name, "final LACPDU sent");
             }
         }
     }

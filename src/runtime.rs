@@ -494,6 +494,17 @@ impl Runtime {
             })
             .collect();
 
+        // Control thread -> worker 0, per 802.3ad member: the fallback TX path for LACPDUs.
+        let mut control_to_worker: Vec<Option<Consumer>> = (0..nports).map(|_| None).collect();
+        let mut via_worker: Vec<Option<Producer>> = (0..nports).map(|_| None).collect();
+        for (pi, m) in member_of.iter().enumerate() {
+            if matches!(m, Some((_, true))) {
+                let (tx, rx) = dpdk::mbuf_ring(eal, 64)?;
+                via_worker[pi] = Some(tx);
+                control_to_worker[pi] = Some(rx);
+            }
+        }
+
         // Slow-protocol rings: one per (worker, 802.3ad member), so the ring names the port.
         let mut producers: Vec<Vec<Option<Producer>>> = (0..workers)
             .map(|_| (0..nports).map(|_| None).collect())
@@ -603,6 +614,7 @@ impl Runtime {
                     member.kernel_iface = kernel_iface_of(spec);
                 }
                 member.slow_rx = control_rx[pi].take();
+                member.via_worker = via_worker[pi].take();
                 members.push(member);
             }
             let first = cfg
@@ -675,6 +687,11 @@ impl Runtime {
                 ports: plans.clone(),
                 bonds: bond_plans.clone(),
                 slow,
+                control_tx: if i == 0 {
+                    std::mem::take(&mut control_to_worker)
+                } else {
+                    (0..nports).map(|_| None).collect()
+                },
                 counters: counters.clone(),
             };
             self.counters.push(counters);

@@ -528,8 +528,7 @@ fn dpdk_bonding_pmd_aggregates_with_fastlag_over_unknown_speed_links() {
     }
 }
 
-#[test]
-fn dpdk_bonding_pmd_aggregates_with_fastlag_over_memif() {
+fn aggregate_over_memif(peer_rx_queues: &str) -> String {
     let cpus = cpus();
     assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
     let mut run = Run {
@@ -575,7 +574,11 @@ fn dpdk_bonding_pmd_aggregates_with_fastlag_over_memif() {
     // A memif client may not have more TX rings than the server has RX queues (fastlag:
     // one per worker); the peer transmits on queue 0 only anyway.
     let t0 = Instant::now();
-    run.start_peer("memif", &members, &["--rx-queues", "2", "--tx-queues", "1"]);
+    run.start_peer(
+        "memif",
+        &members,
+        &["--rx-queues", peer_rx_queues, "--tx-queues", "1"],
+    );
     let took = run.wait_aggregated(t0);
     println!("aggregated with DPDK's bonding PMD over memif in {took:?}");
 
@@ -600,5 +603,27 @@ fn dpdk_bonding_pmd_aggregates_with_fastlag_over_memif() {
     assert!(
         !log.contains("the PMD does not report link speed/duplex"),
         "memif reports its speed:\n{log}"
+    );
+    log
+}
+
+#[test]
+fn dpdk_bonding_pmd_aggregates_with_fastlag_over_memif() {
+    let log = aggregate_over_memif("2");
+    assert!(
+        !log.contains("LACPDUs now leave through worker 0"),
+        "a peer reading queue 1 gets LACPDUs from the control queue:\n{log}"
+    );
+}
+
+/// A peer with a single memif queue never sees fastlag's control TX queue (there is no
+/// ring behind it): fastlag notices the failed transmits and sends its LACPDUs through
+/// worker 0's queue instead, and the bond still aggregates.
+#[test]
+fn single_queue_memif_peer_gets_lacpdus_through_the_worker_queue() {
+    let log = aggregate_over_memif("1");
+    assert!(
+        log.contains("LACPDUs now leave through worker 0"),
+        "expected the fallback to be logged:\n{log}"
     );
 }

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use crate::bond::{flow_hash, is_slow_protocol, HashPolicy, SharedTable};
 use crate::counters::WorkerCounters;
-use crate::dpdk::{self, Burst, Producer, RxQueue, TxQueue};
+use crate::dpdk::{self, Burst, Consumer, Producer, RxQueue, TxQueue};
 
 /// Where frames received on a port (or on the bond it belongs to) go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,10 @@ pub struct WorkerSpec {
     /// Per port: ring to the control thread for its slow-protocol frames (ports that
     /// divert them); one ring per (worker, port) so the ring tells the port.
     pub slow: Vec<Option<Producer>>,
+    /// Per port: frames the control thread could not send on its own TX queue (a virtual
+    /// link whose peer does not read that queue), to send on this worker's queue. Only
+    /// worker 0 has these.
+    pub control_tx: Vec<Option<Consumer>>,
     /// Shared counters, readable while the worker runs.
     pub counters: Arc<WorkerCounters>,
 }
@@ -152,6 +156,9 @@ struct Worker {
     stage: Vec<Burst>,
 }
 
+/// How often (in loop iterations) worker 0 looks for frames the control thread handed it.
+const CONTROL_TX_EVERY: u64 = 64;
+
 /// How often (in loop iterations) the loop publishes its loop/idle counts.
 const PUBLISH_EVERY: u64 = 1024;
 
@@ -176,6 +183,9 @@ impl Worker {
                 c.busy_cycles.add(dpdk::rdtsc().wrapping_sub(t0));
             }
             loops += 1;
+            if loops % CONTROL_TX_EVERY == 0 {
+                self.control_tx(spec);
+            }
             if loops % PUBLISH_EVERY == 0 {
                 c.loops.add(PUBLISH_EVERY);
                 c.idle_polls.add(idle);
@@ -184,6 +194,24 @@ impl Worker {
         }
         c.loops.add(loops % PUBLISH_EVERY);
         c.idle_polls.add(idle);
+    }
+
+    /// Sends what the control thread handed over for ports whose control queue does not
+    /// reach the peer. Rare: checked every CONTROL_TX_EVERY loops (microseconds apart).
+    fn control_tx(&mut self, spec: &mut WorkerSpec) {
+        let c = &*spec.counters;
+        for (p, ring) in spec.control_tx.iter_mut().enumerate() {
+            let Some(ring) = ring else { continue };
+            if ring.pop_into(&mut self.keep, 32) == 0 {
+                continue;
+            }
+            let sent = spec.tx[p].tx_burst(&mut self.keep);
+            c.ports[p].tx.add(sent as u64);
+            if !self.keep.is_empty() {
+                c.ports[p].drop_tx_full.add(self.keep.len() as u64);
+                self.keep.clear();
+            }
+        }
     }
 
     /// Handles one received burst from port `p` (in `self.burst`).
