@@ -326,7 +326,7 @@ gen_start() { # RUN-TAG
   GLOG=$W/gen-$1.log
   if [ "$GEN" = testpmd ]; then
     # shellcheck disable=SC2046,SC2086
-    tp_launch G "$GLOG" --lcores "0@(0-1),1@$GEN_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
+    tp_launch G "$GLOG" --lcores "0@$GEN_CPU,1@$GEN_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
       --file-prefix=flbond-gen-$$ $(vdevs client) $BONDS -- -i --disable-device-start \
       --forward-mode=flowgen --nb-cores=1 --rxq=2 --txq=1 --portmask=0x30
     # Members first (each connects once), then each bond (it restarts its members: a clean
@@ -470,7 +470,7 @@ run_testpmd() { # run
   rm -f "$W"/*.sock
   FLOG=$W/fwd-$RUN_TAG.log
   # shellcheck disable=SC2046,SC2086
-  tp_launch F "$FLOG" --lcores "0@(0-1),1@$FWD_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
+  tp_launch F "$FLOG" --lcores "0@$GEN_CPU,1@$FWD_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
     --file-prefix=flbond-fwd-$$ $(vdevs server) $BONDS -- -i --forward-mode=io --nb-cores=1 \
     --rxq=1 --txq=2 --portmask=0x30 --record-core-cycles --record-burst-stats
   FWD_PID=$F_PID

@@ -37,7 +37,7 @@ wait_sockets() {
 
 start_gen() { # log
   # shellcheck disable=SC2046
-  dpdk-testpmd --lcores "0@(0-1),1@$GEN_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
+  dpdk-testpmd --lcores "0@$GEN_CPU,1@$GEN_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
     --file-prefix=flbench-gen $(vdevs client) -- --forward-mode=flowgen --nb-cores=1 \
     --stats-period 1 >"$1" 2>&1 </dev/null &
   GEN=$!; PIDS+=("$GEN")
@@ -67,7 +67,7 @@ gen_mpps() {
 run_testpmd() { # run
   rm -f "$W"/*.sock
   # shellcheck disable=SC2046
-  dpdk-testpmd --lcores "0@(0-1),1@$FWD_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
+  dpdk-testpmd --lcores "0@$GEN_CPU,1@$FWD_CPU" --main-lcore 0 --no-pci --no-huge -m 1024 --no-shconf \
     --file-prefix=flbench-fwd $(vdevs server) -- --forward-mode=io --nb-cores=1 --stats-period 100 \
     --record-core-cycles --record-burst-stats >"$W/fwd-testpmd-$1.log" 2>&1 </dev/null &
   local fwd=$!; PIDS+=("$fwd"); disown "$fwd"
