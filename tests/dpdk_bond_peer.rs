@@ -42,24 +42,6 @@ fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// Log text without terminal colour sequences.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// fastlag's status of member `name` of its only bond.
 fn fl_member<'a>(st: &'a Value, name: &str) -> &'a Value {
     st["bonds"][0]["members"]
@@ -167,10 +149,10 @@ impl Run {
         read_json(&self.scratch.file("peer.json")).unwrap_or(Value::Null)
     }
     fn fl_log(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(self.scratch.file("fastlag.log")).unwrap_or_default())
+        std::fs::read_to_string(self.scratch.file("fastlag.log")).unwrap_or_default()
     }
     fn peer_log(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(self.scratch.file("peer.log")).unwrap_or_default())
+        std::fs::read_to_string(self.scratch.file("peer.log")).unwrap_or_default()
     }
     fn logs(&self) -> String {
         format!(
