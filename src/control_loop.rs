@@ -159,8 +159,6 @@ pub struct Member {
     pub bond: usize,
     /// Reads link state.
     pub info: PortInfo,
-    /// The control thread's own TX queue (802.3ad members).
-    pub tx: Option<TxQueue>,
     /// Rings from the workers carrying this member's slow-protocol frames.
     pub slow: Vec<Consumer>,
     /// Ring to worker 0, for LACPDUs when the control TX queue does not reach the peer.
@@ -196,7 +194,6 @@ impl Member {
         name: String,
         bond: usize,
         info: PortInfo,
-        tx: Option<TxQueue>,
         slow: Vec<Consumer>,
         lacp: Option<LacpPort>,
         speed_override: Option<u32>,
@@ -207,7 +204,6 @@ impl Member {
             name,
             bond,
             info,
-            tx,
             slow,
             lacp,
             speed_override,
@@ -286,6 +282,8 @@ pub struct ControlLoop {
     pub members: Vec<Member>,
     /// Bonds.
     pub bonds: Vec<Bond>,
+    /// The control thread's own TX queue on each port (by port index) that has one.
+    pub port_tx: Vec<Option<TxQueue>>,
     /// Pool for LACPDUs and marker responses.
     pub pool: Arc<Mempool>,
     /// Monotonic origin of engine time.
@@ -323,10 +321,10 @@ const TX_FAILURES_BEFORE_FALLBACK: u32 = 2;
 /// Sends one slow-protocol frame for member `m`: on the control thread's own TX queue, or
 /// through worker 0 once that queue has proven not to reach the peer (virtual links that
 /// keep queue indexes, e.g. a memif peer with a single queue, have no ring behind it).
-fn send_slow(m: &mut Member, mb: dpdk::Mbuf) -> bool {
+fn send_slow(m: &mut Member, port_tx: &mut Option<TxQueue>, mb: dpdk::Mbuf) -> bool {
     let mut mb = Some(mb);
     if !m.use_worker {
-        if let Some(tx) = m.tx.as_mut() {
+        if let Some(tx) = port_tx.as_mut() {
             let mut out = Burst::new();
             let _ = out.push(mb.take().expect("set above"));
             // The queue is only ever this thread's: a full one means the PMD is stuck or
@@ -424,13 +422,8 @@ impl ControlLoop {
         }
         self.leave();
         dpdk::unregister_thread();
-        let mut rx = Vec::new();
-        let mut tx = Vec::new();
-        for m in self.members {
-            rx.extend(m.slow_rx);
-            tx.extend(m.tx);
-        }
-        (rx, tx)
+        let rx = self.members.into_iter().filter_map(|m| m.slow_rx).collect();
+        (rx, self.port_tx.into_iter().flatten().collect())
     }
 
     /// Graceful stop: remove every member from the engine (which queues a final LACPDU
@@ -586,7 +579,7 @@ impl ControlLoop {
                 Some(d) => d.copy_from_slice(bytes),
                 None => continue,
             }
-            let sent = send_slow(m, mb);
+            let sent = send_slow(m, &mut self.port_tx[m.port], mb);
             if sent {
                 if t.kind == TxKind::Lacpdu {
                     m.tx_gaps.sent(std::time::Instant::now());
