@@ -19,6 +19,7 @@
 pub mod config;
 pub mod engine;
 pub mod info;
+pub mod kernel;
 pub mod sim;
 pub mod time;
 pub mod wire;
