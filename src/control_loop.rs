@@ -26,6 +26,9 @@ pub struct Status {
     pub uptime_ms: u64,
     /// Per bond.
     pub bonds: Vec<BondStatus>,
+    /// Router mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router: Option<crate::router::RouterStatus>,
 }
 
 /// One bond in [`Status`].
@@ -282,6 +285,8 @@ pub struct ControlLoop {
     pub members: Vec<Member>,
     /// Bonds.
     pub bonds: Vec<Bond>,
+    /// Router mode: exception path and FIB maintenance.
+    pub router: Option<crate::router::RouterControl>,
     /// The control thread's own TX queue on each port (by port index) that has one.
     pub port_tx: Vec<Option<TxQueue>>,
     /// Pool for LACPDUs and marker responses.
@@ -390,6 +395,9 @@ impl ControlLoop {
             tracing::warn!("control thread: {e}; LACPDU buffers come without a per-core cache");
         }
         let mut burst = Burst::new();
+        if let Some(r) = self.router.as_mut() {
+            r.start();
+        }
         let mut next_link = std::time::Instant::now();
         let mut next_status = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
@@ -403,6 +411,9 @@ impl ControlLoop {
                 next_status = wall + STATUS_EVERY;
             }
             self.receive(&mut burst);
+            if let Some(r) = self.router.as_mut() {
+                r.poll(&mut self.port_tx, &mut burst);
+            }
             let now = self.now();
             if self.engine.poll_timeout().is_some_and(|t| t <= now) {
                 self.engine.handle_timeout(now);
@@ -747,6 +758,7 @@ impl ControlLoop {
         self.status.store(Arc::new(Status {
             uptime_ms: self.epoch.elapsed().as_millis() as u64,
             bonds,
+            router: self.router.as_ref().map(|r| r.status()),
         }));
     }
 

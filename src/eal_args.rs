@@ -56,6 +56,16 @@ pub fn eal_args(cfg: &Config, pid: u32, log: tracing::Level) -> Vec<String> {
     if !any_pci {
         args.push("--no-pci".to_string());
     }
+    if cfg.forward == conf::Forward::Router {
+        for (i, iface) in cfg.interfaces.iter().enumerate() {
+            if iface.tap {
+                args.push(format!(
+                    "--vdev={}",
+                    crate::router::tap_vdev(i, &iface.tap_name)
+                ));
+            }
+        }
+    }
     args.extend(dp.eal_args.iter().cloned());
     args
 }
@@ -63,10 +73,16 @@ pub fn eal_args(cfg: &Config, pid: u32, log: tracing::Level) -> Vec<String> {
 /// Queue pairs a port needs: one per worker, plus the control thread's TX queue on
 /// 802.3ad members.
 pub fn queues_needed(cfg: &Config, port: &conf::Port) -> u16 {
-    let lacp_member = cfg
-        .bond_of(&port.name)
-        .is_some_and(|b| b.mode == conf::BondMode::Lacp);
-    cfg.dataplane.worker_cores.len() as u16 + lacp_member as u16
+    cfg.dataplane.worker_cores.len() as u16 + control_queue(cfg, port) as u16
+}
+
+/// Whether the control thread has a TX queue of its own on `port`: on 802.3ad members
+/// (LACPDUs) and, in router mode, on every port (what the kernel sends through the TAPs).
+pub fn control_queue(cfg: &Config, port: &conf::Port) -> bool {
+    cfg.forward == conf::Forward::Router
+        || cfg
+            .bond_of(&port.name)
+            .is_some_and(|b| b.mode == conf::BondMode::Lacp)
 }
 
 /// RX queues to configure on a port: one per worker, except on PMDs whose queue count is

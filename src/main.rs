@@ -6,6 +6,7 @@ mod control_loop;
 mod demo;
 mod eal_args;
 mod report;
+mod router;
 mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -158,6 +159,8 @@ struct StatusFile<'a> {
     #[serde(flatten)]
     control: &'a control_loop::Status,
     ports: Vec<runtime::PortSnapshot>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    interfaces: Vec<runtime::IfaceSnapshot>,
     workers: Vec<runtime::WorkerSnapshot>,
 }
 
@@ -168,6 +171,7 @@ fn write_status(rt: &runtime::Runtime, path: &Path) {
     let file = StatusFile {
         control: &control,
         ports: snap.ports,
+        interfaces: snap.interfaces,
         workers: snap.workers,
     };
     let ok = serde_json::to_vec_pretty(&file)

@@ -18,7 +18,10 @@ use dataplane::dpdk::{device_limits, Consumer, FlowRule, Producer};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerError, WorkerQueues, WorkerSpec};
 
 use crate::control_loop::{kernel_iface_of, Bond, ControlLoop, Member, SharedStatus, Status};
-use crate::eal_args::rx_queues_needed;
+use crate::eal_args::{control_queue, rx_queues_needed};
+use crate::router::{self, Iface, RouterControl, TapService};
+use dataplane::router::{DropReason, ExceptionClass, ExceptionPolicer, IfaceId};
+use dataplane::router_worker::{IfaceCounters, IfaceDevice, RouterPlan};
 use serde::Serialize;
 
 /// Why the dataplane could not start or stop cleanly.
@@ -98,6 +101,10 @@ pub struct Runtime {
     pool: Arc<Mempool>,
     tsc_hz: u64,
     status: SharedStatus,
+    /// Router mode: per worker, per interface counters.
+    iface_counters: Vec<Arc<[IfaceCounters]>>,
+    /// Router mode: interface names.
+    iface_names: Vec<String>,
     // Dropped last: rte_eal_cleanup.
     eal: Option<Eal>,
 }
@@ -157,11 +164,35 @@ impl WorkerSnapshot {
     }
 }
 
+/// Router counters of one interface, summed over workers.
+#[derive(Debug, Clone, Serialize)]
+pub struct IfaceSnapshot {
+    /// Interface name.
+    pub name: String,
+    /// Frames received on it.
+    pub rx: u64,
+    /// Frames routed out of it.
+    pub forwarded: u64,
+    /// Frames handed to the kernel, by exception class.
+    pub exceptions: std::collections::BTreeMap<&'static str, u64>,
+    /// Exception frames the policer dropped, by class.
+    pub policed: std::collections::BTreeMap<&'static str, u64>,
+    /// Exception frames dropped for a full ring (or no TAP).
+    pub exception_ring_full: u64,
+    /// Dropped frames, by reason.
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+    /// Frames that could not leave (no headroom for a VLAN tag, egress bond down).
+    pub egress_failed: u64,
+}
+
 /// Everything countable, at one instant.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
     /// Per port.
     pub ports: Vec<PortSnapshot>,
+    /// Router mode: per interface.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<IfaceSnapshot>,
     /// Per worker.
     pub workers: Vec<WorkerSnapshot>,
     /// TSC frequency, for converting cycles.
@@ -240,10 +271,7 @@ impl Runtime {
         }
         let xconnect = match &cfg.forward {
             Forward::Xconnect { pairs } => pairs.clone(),
-            Forward::Router => return Err(RuntimeError::Unsupported(
-                "forward.mode = \"router\" is not available in this build yet; use \"xconnect\""
-                    .into(),
-            )),
+            Forward::Router => Vec::new(),
         };
 
         let args = crate::eal_args::eal_args(cfg, std::process::id(), log);
@@ -278,6 +306,8 @@ impl Runtime {
             pool,
             tsc_hz,
             status: Arc::new(arc_swap::ArcSwap::from_pointee(Status::default())),
+            iface_counters: Vec::new(),
+            iface_names: Vec::new(),
             eal: None,
         };
         // From here on, an error path still shuts down what was started.
@@ -366,10 +396,11 @@ impl Runtime {
                 }
             };
             let lacp_member = matches!(member_of[pi], Some((_, true)));
+            let has_control_queue = control_queue(cfg, p);
             let setup = PortSetup {
                 rx_queues: rx_queues_needed(cfg, p),
-                // 802.3ad members get one more TX queue: the control thread's.
-                tx_queues: workers + lacp_member as u16,
+                // One more TX queue for the control thread (LACPDUs, kernel frames).
+                tx_queues: workers + has_control_queue as u16,
                 rx_descriptors: p.rx_descriptors,
                 tx_descriptors: p.tx_descriptors,
                 mtu: Some(p.mtu),
@@ -387,15 +418,31 @@ impl Runtime {
             control_rx.push(slow_rx);
             let info = port.info();
             let pmd_mac = info.mac().map_err(ctx)?;
+            // A kernel interface driven through af_packet/af_xdp stays a kernel netdev: take
+            // it away from the kernel's IP stack (in router mode fastlag also uses a MAC of
+            // its own there), or the kernel would answer ARP and accept frames to that MAC
+            // as well (duplicates).
+            let kernel_iface = match &p.device {
+                Device::Vdev { spec, .. } => kernel_iface_of(spec),
+                _ => None,
+            };
+            if let Some(iface) = &kernel_iface {
+                isolate_kernel_iface(iface);
+            }
             let mac = match p.mac {
                 Some(m) => MacAddr(m.0),
+                // A router interface must not share its MAC with a kernel netdev, or the
+                // kernel's stack would take its frames too.
+                None if kernel_iface.is_some() && cfg.forward == Forward::Router => {
+                    derived_mac(&["port", &p.name, &machine_id()])
+                }
                 None if pmd_mac != MacAddr([0; 6]) => pmd_mac,
                 // Some PMDs (ring) have no address; LACPDUs need a real source.
                 None => derived_mac(&["port", &p.name]),
             };
             let link = info.link().map_err(ctx)?;
             tracing::info!(port = %p.name, device = %device, dpdk_port = id.0, %mac, %link, "port started");
-            if lacp_member {
+            if has_control_queue {
                 control_tx.push(tx.pop());
             } else {
                 control_tx.push(None);
@@ -479,11 +526,7 @@ impl Runtime {
             .zip(&tables)
             .map(|(b, t)| BondPlan {
                 table: t.clone(),
-                hash: match b.hash {
-                    conf::HashPolicy::Layer2 => HashPolicy::Layer2,
-                    conf::HashPolicy::Layer23 => HashPolicy::Layer23,
-                    conf::HashPolicy::Layer34 => HashPolicy::Layer34,
-                },
+                hash: hash_policy(b.hash),
             })
             .collect();
         let plans: Vec<PortPlan> = (0..nports)
@@ -637,11 +680,24 @@ impl Runtime {
                 nports,
             ));
         }
-        if !bonds.is_empty() {
+        // Router mode: interfaces, their TAPs, the FIB, and each worker's view of them.
+        let mut router_plans: Vec<Option<RouterPlan>> = (0..workers).map(|_| None).collect();
+        let mut router_control = None;
+        if cfg.forward == Forward::Router {
+            let bond_macs: Vec<MacAddr> = bonds.iter().map(|b| b.mac).collect();
+            let ifaces = router::interfaces(cfg, &macs, &bond_macs);
+            let (control, plans) =
+                self.build_router(eal, cfg, ifaces, &member_of, &tables, workers)?;
+            router_control = Some(control);
+            router_plans = plans.into_iter().map(Some).collect();
+        }
+
+        if !bonds.is_empty() || router_control.is_some() {
             let control = ControlLoop {
                 engine,
                 members,
                 bonds,
+                router: router_control,
                 port_tx: std::mem::take(&mut control_tx),
                 pool: self.pool.clone(),
                 epoch,
@@ -687,6 +743,7 @@ impl Runtime {
                 ports: plans.clone(),
                 bonds: bond_plans.clone(),
                 slow,
+                router: router_plans[i].take(),
                 control_tx: if i == 0 {
                     std::mem::take(&mut control_to_worker)
                 } else {
@@ -699,6 +756,146 @@ impl Runtime {
                 .push(worker::spawn(spec, self.worker_stop.clone())?);
         }
         Ok(())
+    }
+
+    /// Router mode: opens a TAP per interface that has one, builds the FIB from the
+    /// config, the exception rings (one per worker and interface) and every worker's plan.
+    fn build_router(
+        &mut self,
+        eal: &Eal,
+        cfg: &Config,
+        ifaces: Vec<Iface>,
+        member_of: &[Option<(usize, bool)>],
+        tables: &[dataplane::bond::SharedTable],
+        workers: u16,
+    ) -> Result<(RouterControl, Vec<RouterPlan>), RuntimeError> {
+        let nports = cfg.ports.len();
+        let mut builder = router::fib_builder(cfg, &ifaces).map_err(RuntimeError::Unsupported)?;
+        let fib = Arc::new(arc_swap::ArcSwap::from_pointee(builder.build()));
+
+        let mut taps = Vec::new();
+        for (n, i) in ifaces.iter().enumerate() {
+            if i.tap.is_none() {
+                continue;
+            }
+            let name = router::tap_port_name(n);
+            let ctx = |source| RuntimeError::Port {
+                port: format!("{} (TAP of {})", name, i.name),
+                source,
+            };
+            let id = dpdk::port_by_name(eal, &name).map_err(ctx)?;
+            let setup = PortSetup {
+                rx_queues: 1,
+                tx_queues: 1,
+                rx_descriptors: 512,
+                tx_descriptors: 512,
+                mtu: Some(i.mtu),
+                pool: self.pool.clone(),
+            };
+            let (port, mut rx, mut tx) = Port::configure(eal, id, &name, &setup).map_err(ctx)?;
+            // The kernel answers ARP/ND with the TAP's MAC: it must be the interface's.
+            if let Err(e) = port.set_mac(i.mac) {
+                tracing::warn!(interface = %i.name, "cannot give the TAP the interface MAC {}: {e}", i.mac);
+            }
+            let port = port.start().map_err(|(_, e)| ctx(e))?;
+            taps.push(router::Tap {
+                iface: n,
+                rx: rx.pop().expect("one rx queue"),
+                tx: tx.pop().expect("one tx queue"),
+            });
+            self.spare_ports.push(port);
+        }
+
+        let mut from_workers: Vec<Vec<Consumer>> = ifaces.iter().map(|_| Vec::new()).collect();
+        let mut to_control: Vec<Vec<Option<Producer>>> = (0..workers)
+            .map(|_| ifaces.iter().map(|_| None).collect())
+            .collect();
+        for w in to_control.iter_mut() {
+            for (n, i) in ifaces.iter().enumerate() {
+                if i.tap.is_some() {
+                    let (tx, rx) = dpdk::mbuf_ring(eal, 1024)?;
+                    w[n] = Some(tx);
+                    from_workers[n].push(rx);
+                }
+            }
+        }
+
+        // A port receives for the interfaces on its device: itself, or its bond.
+        let device_of = |pi: usize| match member_of[pi] {
+            Some((b, _)) => router::Device::Bond(b),
+            None => router::Device::Port(pi),
+        };
+        let ingress: Vec<Vec<(Option<u16>, IfaceId)>> = (0..nports)
+            .map(|pi| {
+                ifaces
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.device == device_of(pi))
+                    .map(|(n, i)| (i.vlan, IfaceId(n as u16)))
+                    .collect()
+            })
+            .collect();
+        let egress: Vec<IfaceDevice> = ifaces
+            .iter()
+            .map(|i| match i.device {
+                router::Device::Port(p) => IfaceDevice::Port(p),
+                router::Device::Bond(b) => IfaceDevice::Bond(b),
+            })
+            .collect();
+        let mut plans = Vec::new();
+        for exceptions in to_control {
+            let counters: Arc<[IfaceCounters]> = (0..ifaces.len())
+                .map(|_| IfaceCounters::default())
+                .collect();
+            self.iface_counters.push(counters.clone());
+            plans.push(RouterPlan {
+                fib: fib.clone(),
+                ingress: ingress.clone(),
+                egress: egress.clone(),
+                exceptions,
+                policers: (0..ifaces.len())
+                    .map(|_| ExceptionPolicer::with_defaults(self.tsc_hz))
+                    .collect(),
+                counters,
+            });
+        }
+        self.iface_names = ifaces.iter().map(|i| i.name.clone()).collect();
+        let service = TapService {
+            taps,
+            from_workers,
+            egress: ifaces
+                .iter()
+                .map(|i| router::Egress {
+                    device: i.device,
+                    vlan: i.vlan,
+                })
+                .collect(),
+            bonds: cfg
+                .bonds
+                .iter()
+                .zip(tables)
+                .map(|(b, t)| router::BondEgress {
+                    table: t.clone(),
+                    hash: hash_policy(b.hash),
+                })
+                .collect(),
+            counters: vec![router::ExceptionCounters::default(); ifaces.len()],
+        };
+        for i in &ifaces {
+            tracing::info!(
+                interface = %i.name,
+                vlan = ?i.vlan,
+                mac = %i.mac,
+                tap = ?i.tap,
+                addresses = ?i.addresses,
+                "L3 interface"
+            );
+        }
+        let ports = self.ports.iter().map(|p| p.port.info()).collect();
+        Ok((
+            RouterControl::new(ifaces, builder, fib, service, ports),
+            plans,
+        ))
     }
 
     /// The flag that stops the workers (signal handlers set it).
@@ -764,8 +961,45 @@ impl Runtime {
                 }
             })
             .collect();
+        let interfaces =
+            self.iface_names
+                .iter()
+                .enumerate()
+                .map(|(n, name)| {
+                    let sum = |f: &dyn Fn(&IfaceCounters) -> u64| -> u64 {
+                        self.iface_counters.iter().map(|w| f(&w[n])).sum()
+                    };
+                    let by = |f: &dyn Fn(&IfaceCounters, usize) -> u64,
+                          names: &mut dyn Iterator<Item = (usize, &'static str)>| {
+                    names
+                        .map(|(k, name)| (name, sum(&|c| f(c, k))))
+                        .filter(|(_, v)| *v > 0)
+                        .collect()
+                };
+                    IfaceSnapshot {
+                        name: name.clone(),
+                        rx: sum(&|c| c.rx.get()),
+                        forwarded: sum(&|c| c.forwarded.get()),
+                        exceptions: by(
+                            &|c, k| c.exceptions[k].get(),
+                            &mut ExceptionClass::ALL.iter().map(|c| (c.index(), c.as_str())),
+                        ),
+                        policed: by(
+                            &|c, k| c.policed[k].get(),
+                            &mut ExceptionClass::ALL.iter().map(|c| (c.index(), c.as_str())),
+                        ),
+                        exception_ring_full: sum(&|c| c.exception_ring_full.get()),
+                        drops: by(
+                            &|c, k| c.drops[k].get(),
+                            &mut DropReason::ALL.iter().map(|r| (r.index(), r.as_str())),
+                        ),
+                        egress_failed: sum(&|c| c.egress_failed.get()),
+                    }
+                })
+                .collect();
         Snapshot {
             ports,
+            interfaces,
             workers: worker_counts
                 .iter()
                 .enumerate()
@@ -884,6 +1118,14 @@ impl Drop for Runtime {
 /// A started port with its queue handles.
 type StartedPort = (Port<Started>, Vec<RxQueue>, Vec<TxQueue>);
 
+fn hash_policy(h: conf::HashPolicy) -> HashPolicy {
+    match h {
+        conf::HashPolicy::Layer2 => HashPolicy::Layer2,
+        conf::HashPolicy::Layer23 => HashPolicy::Layer23,
+        conf::HashPolicy::Layer34 => HashPolicy::Layer34,
+    }
+}
+
 /// Configures and starts a port: MAC override, promiscuous mode (xconnect is a bump in the
 /// wire), all-multicast as the fallback for LACP members (they must hear 01:80:c2:00:00:02).
 fn open_port(
@@ -976,6 +1218,24 @@ pub fn derived_mac(parts: &[&str]) -> MacAddr {
     }
     let b = h.to_be_bytes();
     MacAddr([0x02, b[1], b[2], b[3], b[4], b[5]])
+}
+
+/// Keeps the kernel's IP stack off a netdev that fastlag drives through af_packet/af_xdp:
+/// no ARP replies, no IPv6, no forwarding of what arrives there. (The PMD keeps it up and
+/// promiscuous.) Failures are logged: the data path works without it, with duplicates.
+fn isolate_kernel_iface(iface: &str) {
+    for (key, value) in [
+        (format!("net/ipv4/conf/{iface}/arp_ignore"), "8"),
+        (format!("net/ipv4/conf/{iface}/forwarding"), "0"),
+        (format!("net/ipv6/conf/{iface}/disable_ipv6"), "1"),
+    ] {
+        if let Err(e) = std::fs::write(format!("/proc/sys/{key}"), value) {
+            tracing::warn!(
+                interface = iface,
+                "sysctl {key}={value} failed ({e}): the kernel may also answer on it"
+            );
+        }
+    }
 }
 
 /// This machine's identity for default system ids: /etc/machine-id, else the host name.

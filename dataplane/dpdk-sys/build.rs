@@ -123,6 +123,8 @@ fn generate_bindings(cflags: &[String]) -> Result<(), String> {
         .opaque_type("rte_eth_dev_data")
         .opaque_type("rte_mbuf_sched")
         .opaque_type("rte_mbuf_ext_shared_info")
+        .opaque_type("rte_lpm")
+        .opaque_type("rte_lpm6")
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .parse_callbacks(Box::new(EnumDefault));
 
@@ -229,6 +231,17 @@ const FUNCTIONS: &[&str] = &[
     "rte_flow_create",
     "rte_flow_destroy",
     "rte_flow_flush",
+    // LPM (the router's benchmark reference; lookups of rte_lpm go through fl_lpm_*).
+    "rte_lpm_create",
+    "rte_lpm_add",
+    "rte_lpm_delete",
+    "rte_lpm_free",
+    "rte_lpm6_create",
+    "rte_lpm6_add",
+    "rte_lpm6_delete",
+    "rte_lpm6_free",
+    "rte_lpm6_lookup",
+    "rte_lpm6_lookup_bulk_func",
 ];
 
 const TYPES: &[&str] = &[
@@ -253,6 +266,8 @@ const TYPES: &[&str] = &[
     "rte_flow_error",
     "fl_layout",
     "fl_bond_member_info",
+    "rte_lpm_config",
+    "rte_lpm6_config",
 ];
 
 const VARS: &[&str] = &[

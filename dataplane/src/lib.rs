@@ -9,5 +9,7 @@ pub mod bond;
 pub mod counters;
 pub mod dpdk;
 pub mod gen;
+pub mod router;
+pub mod router_worker;
 pub mod testframe;
 pub mod worker;

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use crate::bond::{flow_hash, is_slow_protocol, HashPolicy, SharedTable};
 use crate::counters::WorkerCounters;
 use crate::dpdk::{self, Burst, Consumer, Producer, RxQueue, TxQueue};
+use crate::router_worker::RouterPlan;
 
 /// Where frames received on a port (or on the bond it belongs to) go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,9 @@ pub struct WorkerSpec {
     /// link whose peer does not read that queue), to send on this worker's queue. Only
     /// worker 0 has these.
     pub control_tx: Vec<Option<Consumer>>,
+    /// Router mode: routes frames instead of cross-connecting them (`PortPlan::egress`
+    /// is then unused).
+    pub router: Option<RouterPlan>,
     /// Shared counters, readable while the worker runs.
     pub counters: Arc<WorkerCounters>,
 }
@@ -255,6 +259,21 @@ impl Worker {
             &mut self.burst
         };
 
+        if let Some(router) = spec.router.as_mut() {
+            router.route_burst(p, frames, &mut self.stage, &spec.bonds, dpdk::rdtsc());
+            for (e, stage) in self.stage.iter_mut().enumerate() {
+                if stage.is_empty() {
+                    continue;
+                }
+                let sent = spec.tx[e].tx_burst(stage);
+                c.ports[e].tx.add(sent as u64);
+                if !stage.is_empty() {
+                    c.ports[e].drop_tx_full.add(stage.len() as u64);
+                    stage.clear();
+                }
+            }
+            return;
+        }
         match plan.egress {
             Egress::Port(e) => {
                 let sent = spec.tx[e].tx_burst(frames);

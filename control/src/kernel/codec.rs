@@ -60,6 +60,7 @@ pub(crate) const RTNLGRP_IPV6_ROUTE: u32 = 11;
 const IFLA_ADDRESS: u16 = 1;
 pub(crate) const IFLA_IFNAME: u16 = 3;
 pub(crate) const IFLA_MTU: u16 = 4;
+pub(crate) const IFLA_CARRIER: u16 = 33;
 pub(crate) const IFF_UP: u32 = 0x1;
 const IFF_RUNNING: u32 = 0x40;
 const IFF_LOWER_UP: u32 = 0x1_0000;

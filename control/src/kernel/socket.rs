@@ -310,6 +310,23 @@ impl Kernel {
         Ok(r?)
     }
 
+    /// Sets the carrier of a device that lets user space drive it (TUN/TAP): without carrier
+    /// the kernel sends nothing on it and redoes IPv6 DAD, MLD and router solicitation when
+    /// it returns, unlike an administrative down, which would flush IPv6 addresses.
+    pub fn set_carrier(&mut self, ifindex: u32, carrier: bool) -> io::Result<()> {
+        let r = self.request(|seq| {
+            Builder::new(
+                codec::RTM_NEWLINK,
+                codec::NLM_F_REQUEST | codec::NLM_F_ACK,
+                seq,
+            )
+            .header(&codec::ifinfomsg(codec::AF_UNSPEC, ifindex, 0, 0))
+            .attr(codec::IFLA_CARRIER, &[carrier as u8])
+            .finish()
+        })?;
+        Ok(r?)
+    }
+
     /// Assigns `addr/prefix_len` to the interface. Idempotent: an address already there is
     /// success. IPv6 addresses are added with `IFA_F_NODAD`, so they are usable at once (no
     /// "tentative" second); IPv4 addresses get the subnet's broadcast address (like

@@ -218,3 +218,13 @@ void fl_layout(struct fl_layout *out)
 	out->version_year = RTE_VER_YEAR;
 	out->version_month = RTE_VER_MONTH;
 }
+
+int fl_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop)
+{
+	return rte_lpm_lookup(lpm, ip, next_hop);
+}
+
+int fl_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips, uint32_t *next_hops, unsigned int n)
+{
+	return rte_lpm_lookup_bulk(lpm, ips, next_hops, n);
+}

@@ -23,6 +23,8 @@
 #include <rte_eth_bond.h>
 #include <rte_eth_bond_8023ad.h>
 #include <rte_flow.h>
+#include <rte_lpm.h>
+#include <rte_lpm6.h>
 #include <rte_version.h>
 
 /* Burst I/O (rte_eth_rx_burst / rte_eth_tx_burst). */
@@ -77,6 +79,12 @@ struct fl_bond_member_info {
 	uint16_t agg_port_id;
 };
 int fl_bond_8023ad_member_info(uint16_t bond_port, uint16_t member_port, struct fl_bond_member_info *out);
+
+/* rte_lpm_lookup / rte_lpm_lookup_bulk (static inline in rte_lpm.h). fl_lpm_lookup returns 0
+ * on a hit (next hop in *next_hop), -ENOENT on a miss; the bulk form writes
+ * next_hops[i] with RTE_LPM_LOOKUP_SUCCESS (bit 24) set on a hit. */
+int fl_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop);
+int fl_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips, uint32_t *next_hops, unsigned int n);
 
 /* Layout facts as the C compiler sees them, compared against bindgen's view in tests. */
 struct fl_layout {

@@ -3,6 +3,7 @@
 
 mod eal;
 mod error;
+mod lpm;
 mod mbuf;
 mod mempool;
 mod port;
@@ -11,6 +12,7 @@ mod ring_link;
 
 pub use eal::{lcore_id, rdtsc, register_thread, unregister_thread, Eal};
 pub use error::{strerror, DpdkError};
+pub use lpm::{RteLpm, RteLpm6, LPM_LOOKUP_SUCCESS};
 pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{

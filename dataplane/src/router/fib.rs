@@ -1,0 +1,888 @@
+//! The forwarding information base: interfaces, routes, local addresses and neighbors,
+//! compiled into an immutable [`Fib`] snapshot that workers read lock-free.
+//!
+//! The control thread owns a [`FibBuilder`], applies changes (config, kernel routes and
+//! neighbors mirrored over rtnetlink), calls [`FibBuilder::build`] and publishes the result
+//! whole (arc-swap). A build recompiles an address family's LPM table only when its
+//! routes or addresses changed; neighbor changes only rebuild the (small) next-hop and
+//! neighbor tables and share the LPM tables with the previous snapshot.
+
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crate::dpdk::MacAddr;
+
+use super::lpm::{Key, Lpm4, Lpm6, LpmError, Rules, Trie};
+use super::neigh::{NeighKey, NeighTable};
+use super::IfaceId;
+
+/// An L3 interface as the fast path sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interface {
+    /// Its MAC: frames to it are accepted, frames it sends carry it as source.
+    pub mac: MacAddr,
+    /// The 802.1Q VLAN id frames carry on it; `None` for untagged.
+    pub vlan: Option<u16>,
+    /// IP MTU (largest IPv4 total length / IPv6 header + payload it sends).
+    pub mtu: u16,
+}
+
+/// Where a route sends packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NextHop {
+    /// Egress interface.
+    pub iface: IfaceId,
+    /// The router to send to; `None` for a directly connected destination (the next hop
+    /// is the destination itself).
+    pub gateway: Option<IpAddr>,
+}
+
+/// Who installed a route. For the same prefix a static route wins over a kernel one, and
+/// each origin is replaced or cleared on its own (a netlink resync clears `Kernel` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    /// Mirrored from the kernel routing table on the TAP side (rtnetlink).
+    Kernel,
+    /// From the configuration.
+    Static,
+}
+
+/// The answer for a destination address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<A> {
+    /// No route covers it.
+    NoRoute,
+    /// One of our own addresses (or an IPv4 subnet broadcast of ours).
+    Local,
+    /// Send it out of `iface` to `next_hop`, whose MAC is `mac` when known.
+    Forward {
+        /// Egress interface.
+        iface: IfaceId,
+        /// The gateway, or the destination itself on a connected subnet.
+        next_hop: A,
+        /// The neighbor's MAC; `None` when unresolved.
+        mac: Option<MacAddr>,
+    },
+}
+
+/// A refused FIB change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FibError {
+    /// The interface id was never added.
+    #[error("interface {0} does not exist")]
+    UnknownInterface(IfaceId),
+    /// More interfaces than ids (u16::MAX is reserved).
+    #[error("too many interfaces (at most {max})", max = u16::MAX)]
+    TooManyInterfaces,
+    /// IPv4 prefix with an IPv6 gateway or the other way round.
+    #[error("the gateway's address family differs from the prefix's")]
+    GatewayFamily,
+    /// Bad prefix.
+    #[error(transparent)]
+    Prefix(#[from] LpmError),
+}
+
+/// An LPM table type a [`Fib`] can use for one address family.
+pub trait LpmTable<K: Key>: std::fmt::Debug + Send + Sync + Sized + 'static {
+    /// Compiles `rules`.
+    fn compile(rules: &Rules<K>) -> Self;
+    /// Next-hop id of the longest matching prefix.
+    fn lookup(&self, addr: K) -> Option<u32>;
+    /// Bytes of lookup tables.
+    fn memory_bytes(&self) -> usize;
+}
+
+impl<K: Key, const F: u32, const S: u32> LpmTable<K> for Trie<K, F, S> {
+    fn compile(rules: &Rules<K>) -> Self {
+        rules.compile()
+    }
+    #[inline(always)]
+    fn lookup(&self, addr: K) -> Option<u32> {
+        Trie::lookup(self, addr)
+    }
+    fn memory_bytes(&self) -> usize {
+        Trie::memory_bytes(self)
+    }
+}
+
+/// An address family's key with what the FIB needs to know about it.
+pub trait Family: Key + NeighKey {
+    /// The std address type.
+    type Addr: Copy + std::fmt::Debug;
+    /// To the std type.
+    fn to_addr(self) -> Self::Addr;
+    /// To `IpAddr`.
+    fn to_ip(self) -> IpAddr;
+    /// From an `IpAddr` of this family.
+    fn from_ip(ip: IpAddr) -> Option<Self>;
+    /// The subnet broadcast address that the kernel treats as local (IPv4, /30 and wider).
+    fn subnet_broadcast(self, len: u8) -> Option<Self>;
+}
+
+impl Family for u32 {
+    type Addr = Ipv4Addr;
+    fn to_addr(self) -> Ipv4Addr {
+        Ipv4Addr::from(self)
+    }
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V4(self.to_addr())
+    }
+    fn from_ip(ip: IpAddr) -> Option<u32> {
+        match ip {
+            IpAddr::V4(a) => Some(a.into()),
+            IpAddr::V6(_) => None,
+        }
+    }
+    fn subnet_broadcast(self, len: u8) -> Option<u32> {
+        (len <= 30).then(|| self | (u32::MAX >> len))
+    }
+}
+
+impl Family for u128 {
+    type Addr = Ipv6Addr;
+    fn to_addr(self) -> Ipv6Addr {
+        Ipv6Addr::from(self)
+    }
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V6(self.to_addr())
+    }
+    fn from_ip(ip: IpAddr) -> Option<u128> {
+        match ip {
+            IpAddr::V6(a) => Some(a.into()),
+            IpAddr::V4(_) => None,
+        }
+    }
+    fn subnet_broadcast(self, _len: u8) -> Option<u128> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum HopKey<K> {
+    Local,
+    Connected(IfaceId),
+    Gateway(IfaceId, K),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Hop<K> {
+    Local,
+    Connected(IfaceId),
+    Gateway {
+        iface: IfaceId,
+        addr: K,
+        mac: Option<MacAddr>,
+    },
+}
+
+/// One address family of a snapshot.
+#[derive(Debug, Clone)]
+struct Table<K: Family, T> {
+    lpm: Arc<T>,
+    hops: Box<[Hop<K>]>,
+    neigh: NeighTable<K>,
+}
+
+impl<K: Family, T: LpmTable<K>> Table<K, T> {
+    #[inline(always)]
+    fn resolve(&self, dst: K) -> Lookup<K> {
+        let Some(h) = self.lpm.lookup(dst) else {
+            return Lookup::NoRoute;
+        };
+        match self.hops.get(h as usize) {
+            Some(&Hop::Gateway { iface, addr, mac }) => Lookup::Forward {
+                iface,
+                next_hop: addr,
+                mac,
+            },
+            Some(&Hop::Connected(iface)) => Lookup::Forward {
+                iface,
+                next_hop: dst,
+                mac: self.neigh.get(iface, dst),
+            },
+            Some(Hop::Local) => Lookup::Local,
+            None => Lookup::NoRoute,
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.lpm.memory_bytes() + std::mem::size_of_val(&*self.hops) + self.neigh.memory_bytes()
+    }
+}
+
+/// An immutable forwarding snapshot: interfaces, both LPM tables, next hops, neighbors.
+#[derive(Debug, Clone)]
+pub struct Fib {
+    interfaces: Box<[Interface]>,
+    v4: Table<u32, Lpm4>,
+    v6: Table<u128, Lpm6>,
+    version: u64,
+}
+
+impl Fib {
+    /// The interface with this id.
+    #[inline(always)]
+    pub fn interface(&self, id: IfaceId) -> Option<&Interface> {
+        self.interfaces.get(id.0 as usize)
+    }
+
+    /// All interfaces, indexed by id.
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+
+    /// Where an IPv4 destination goes.
+    pub fn lookup_v4(&self, dst: Ipv4Addr) -> Lookup<Ipv4Addr> {
+        map_lookup(self.v4.resolve(dst.into()))
+    }
+
+    /// Where an IPv6 destination goes.
+    pub fn lookup_v6(&self, dst: Ipv6Addr) -> Lookup<Ipv6Addr> {
+        map_lookup(self.v6.resolve(dst.into()))
+    }
+
+    #[inline(always)]
+    pub(super) fn resolve_v4(&self, dst: u32) -> Lookup<u32> {
+        self.v4.resolve(dst)
+    }
+
+    #[inline(always)]
+    pub(super) fn resolve_v6(&self, dst: u128) -> Lookup<u128> {
+        self.v6.resolve(dst)
+    }
+
+    /// The MAC of an IPv4 neighbor.
+    pub fn neighbor_v4(&self, iface: IfaceId, addr: Ipv4Addr) -> Option<MacAddr> {
+        self.v4.neigh.get(iface, addr.into())
+    }
+
+    /// The MAC of an IPv6 neighbor.
+    pub fn neighbor_v6(&self, iface: IfaceId, addr: Ipv6Addr) -> Option<MacAddr> {
+        self.v6.neigh.get(iface, addr.into())
+    }
+
+    /// Build counter of the builder that made it (1 for the first).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Bytes of lookup tables (shared LPM tables counted in full).
+    pub fn memory_bytes(&self) -> usize {
+        self.v4.memory_bytes() + self.v6.memory_bytes()
+    }
+
+    /// True when both snapshots share the same IPv4 and IPv6 LPM tables (nothing but
+    /// neighbors or interfaces changed between them).
+    pub fn shares_lpm_with(&self, other: &Fib) -> bool {
+        Arc::ptr_eq(&self.v4.lpm, &other.v4.lpm) && Arc::ptr_eq(&self.v6.lpm, &other.v6.lpm)
+    }
+}
+
+fn map_lookup<K: Family>(l: Lookup<K>) -> Lookup<K::Addr> {
+    match l {
+        Lookup::NoRoute => Lookup::NoRoute,
+        Lookup::Local => Lookup::Local,
+        Lookup::Forward {
+            iface,
+            next_hop,
+            mac,
+        } => Lookup::Forward {
+            iface,
+            next_hop: next_hop.to_addr(),
+            mac,
+        },
+    }
+}
+
+/// A route's next hop inside a family: egress interface and gateway.
+type Via<K> = (IfaceId, Option<K>);
+
+#[derive(Debug, Clone)]
+struct FamilyBuilder<K: Family, T> {
+    /// Prefix -> next hop per origin (the highest origin wins).
+    routes: BTreeMap<(K, u8), BTreeMap<Origin, Via<K>>>,
+    /// Interface addresses: (iface, address) -> prefix length.
+    addresses: BTreeMap<(IfaceId, K), u8>,
+    /// Local addresses added on their own.
+    locals: BTreeMap<K, IfaceId>,
+    neighbors: HashMap<(IfaceId, K), MacAddr>,
+    /// The last compiled table and its hop list; `None` after a route/address change.
+    compiled: Option<(Arc<T>, Vec<HopKey<K>>)>,
+}
+
+impl<K: Family, T> Default for FamilyBuilder<K, T> {
+    fn default() -> Self {
+        FamilyBuilder {
+            routes: BTreeMap::new(),
+            addresses: BTreeMap::new(),
+            locals: BTreeMap::new(),
+            neighbors: HashMap::new(),
+            compiled: None,
+        }
+    }
+}
+
+impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
+    fn compile(&self) -> (Arc<T>, Vec<HopKey<K>>) {
+        let mut ids: HashMap<HopKey<K>, u32> = HashMap::new();
+        let mut hops = Vec::new();
+        let mut intern = |k: HopKey<K>| {
+            *ids.entry(k).or_insert_with(|| {
+                hops.push(k);
+                hops.len() as u32 - 1
+            })
+        };
+        let mut rules = Rules::new();
+        // Later inserts replace earlier ones for the same prefix: routes, then connected
+        // subnets, then local addresses (the kernel's local table is consulted first).
+        for (&(prefix, len), by_origin) in &self.routes {
+            if let Some((_, &(iface, gateway))) = by_origin.iter().next_back() {
+                let hop = match gateway {
+                    Some(g) => HopKey::Gateway(iface, g),
+                    None => HopKey::Connected(iface),
+                };
+                // Validated on insert.
+                let _ = rules.insert(prefix, len, intern(hop));
+            }
+        }
+        for (&(iface, addr), &len) in &self.addresses {
+            let _ = rules.insert(addr.masked(len), len, intern(HopKey::Connected(iface)));
+        }
+        let bits = K::BITS as u8;
+        for (&(_, addr), &len) in &self.addresses {
+            let _ = rules.insert(addr, bits, intern(HopKey::Local));
+            if let Some(b) = addr.masked(len).subnet_broadcast(len) {
+                let _ = rules.insert(b, bits, intern(HopKey::Local));
+            }
+        }
+        for &addr in self.locals.keys() {
+            let _ = rules.insert(addr, bits, intern(HopKey::Local));
+        }
+        (Arc::new(T::compile(&rules)), hops)
+    }
+
+    fn build(&mut self) -> Table<K, T> {
+        let (lpm, keys) = match &self.compiled {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.compile();
+                self.compiled = Some(c.clone());
+                c
+            }
+        };
+        let neigh = NeighTable::new(self.neighbors.iter().map(|(&(i, a), &m)| (i, a, m)));
+        let hops = keys
+            .iter()
+            .map(|&k| match k {
+                HopKey::Local => Hop::Local,
+                HopKey::Connected(i) => Hop::Connected(i),
+                HopKey::Gateway(iface, addr) => Hop::Gateway {
+                    iface,
+                    addr,
+                    mac: neigh.get(iface, addr),
+                },
+            })
+            .collect();
+        Table { lpm, hops, neigh }
+    }
+}
+
+/// The control plane's editable FIB. Not for workers: they get [`Fib`] snapshots.
+#[derive(Debug, Default)]
+pub struct FibBuilder {
+    interfaces: Vec<Interface>,
+    v4: FamilyBuilder<u32, Lpm4>,
+    v6: FamilyBuilder<u128, Lpm6>,
+    version: u64,
+}
+
+fn check_len(len: u8, bits: u32) -> Result<(), FibError> {
+    if len as u32 > bits {
+        return Err(LpmError::PrefixLength { len, bits }.into());
+    }
+    Ok(())
+}
+
+impl FibBuilder {
+    /// No interfaces, no routes.
+    pub fn new() -> FibBuilder {
+        FibBuilder::default()
+    }
+
+    /// Adds an interface; ids are handed out in order from 0.
+    pub fn add_interface(&mut self, iface: Interface) -> Result<IfaceId, FibError> {
+        let id = u16::try_from(self.interfaces.len())
+            .ok()
+            .filter(|&i| i != u16::MAX)
+            .ok_or(FibError::TooManyInterfaces)?;
+        self.interfaces.push(iface);
+        Ok(IfaceId(id))
+    }
+
+    /// Changes an interface's MAC, VLAN or MTU.
+    pub fn set_interface(&mut self, id: IfaceId, iface: Interface) -> Result<(), FibError> {
+        *self
+            .interfaces
+            .get_mut(id.0 as usize)
+            .ok_or(FibError::UnknownInterface(id))? = iface;
+        Ok(())
+    }
+
+    /// The interface with this id.
+    pub fn interface(&self, id: IfaceId) -> Option<&Interface> {
+        self.interfaces.get(id.0 as usize)
+    }
+
+    fn check_iface(&self, id: IfaceId) -> Result<(), FibError> {
+        if (id.0 as usize) < self.interfaces.len() {
+            Ok(())
+        } else {
+            Err(FibError::UnknownInterface(id))
+        }
+    }
+
+    /// Adds `addr/len` on `iface`: the connected route `addr/len` via `iface` and the local
+    /// address `addr` (for IPv4 /30 and wider also the subnet broadcast, as local).
+    pub fn add_interface_address(
+        &mut self,
+        iface: IfaceId,
+        addr: IpAddr,
+        len: u8,
+    ) -> Result<(), FibError> {
+        self.check_iface(iface)?;
+        match addr {
+            IpAddr::V4(a) => {
+                check_len(len, 32)?;
+                self.v4.addresses.insert((iface, a.into()), len);
+                self.v4.compiled = None;
+            }
+            IpAddr::V6(a) => {
+                check_len(len, 128)?;
+                self.v6.addresses.insert((iface, a.into()), len);
+                self.v6.compiled = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an interface address (and its connected route); false if absent.
+    pub fn remove_interface_address(&mut self, iface: IfaceId, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => {
+                let r = self.v4.addresses.remove(&(iface, a.into())).is_some();
+                if r {
+                    self.v4.compiled = None;
+                }
+                r
+            }
+            IpAddr::V6(a) => {
+                let r = self.v6.addresses.remove(&(iface, a.into())).is_some();
+                if r {
+                    self.v6.compiled = None;
+                }
+                r
+            }
+        }
+    }
+
+    /// Adds a local address without a connected route (e.g. a loopback/service address).
+    pub fn add_local(&mut self, addr: IpAddr, iface: IfaceId) -> Result<(), FibError> {
+        self.check_iface(iface)?;
+        match addr {
+            IpAddr::V4(a) => {
+                self.v4.locals.insert(a.into(), iface);
+                self.v4.compiled = None;
+            }
+            IpAddr::V6(a) => {
+                self.v6.locals.insert(a.into(), iface);
+                self.v6.compiled = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a local address added with [`FibBuilder::add_local`].
+    pub fn remove_local(&mut self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => {
+                let r = self.v4.locals.remove(&a.into()).is_some();
+                if r {
+                    self.v4.compiled = None;
+                }
+                r
+            }
+            IpAddr::V6(a) => {
+                let r = self.v6.locals.remove(&a.into()).is_some();
+                if r {
+                    self.v6.compiled = None;
+                }
+                r
+            }
+        }
+    }
+
+    /// Adds or replaces the `origin` route for `prefix/len`; returns the next hop it replaced.
+    /// Host bits after `len` are an error (write the network address).
+    pub fn add_route(
+        &mut self,
+        prefix: IpAddr,
+        len: u8,
+        next_hop: NextHop,
+        origin: Origin,
+    ) -> Result<Option<NextHop>, FibError> {
+        self.check_iface(next_hop.iface)?;
+        match prefix {
+            IpAddr::V4(p) => add_route(&mut self.v4, p.into(), len, next_hop, origin),
+            IpAddr::V6(p) => add_route(&mut self.v6, p.into(), len, next_hop, origin),
+        }
+    }
+
+    /// Removes the `origin` route for `prefix/len`; returns its next hop if it existed.
+    pub fn remove_route(&mut self, prefix: IpAddr, len: u8, origin: Origin) -> Option<NextHop> {
+        match prefix {
+            IpAddr::V4(p) => remove_route(&mut self.v4, p.into(), len, origin),
+            IpAddr::V6(p) => remove_route(&mut self.v6, p.into(), len, origin),
+        }
+    }
+
+    /// Removes every route of `origin` (e.g. before a full netlink resync).
+    pub fn clear_routes(&mut self, origin: Origin) {
+        fn clear<K: Family, T>(f: &mut FamilyBuilder<K, T>, origin: Origin) {
+            let mut changed = false;
+            f.routes.retain(|_, by| {
+                changed |= by.remove(&origin).is_some();
+                !by.is_empty()
+            });
+            if changed {
+                f.compiled = None;
+            }
+        }
+        clear(&mut self.v4, origin);
+        clear(&mut self.v6, origin);
+    }
+
+    /// Number of IPv4 and IPv6 prefixes with at least one route.
+    pub fn route_count(&self) -> (usize, usize) {
+        (self.v4.routes.len(), self.v6.routes.len())
+    }
+
+    /// Sets the MAC of neighbor `addr` on `iface` (a resolved ARP/ND entry).
+    pub fn add_neighbor(
+        &mut self,
+        iface: IfaceId,
+        addr: IpAddr,
+        mac: MacAddr,
+    ) -> Result<(), FibError> {
+        self.check_iface(iface)?;
+        match addr {
+            IpAddr::V4(a) => self.v4.neighbors.insert((iface, a.into()), mac),
+            IpAddr::V6(a) => self.v6.neighbors.insert((iface, a.into()), mac),
+        };
+        Ok(())
+    }
+
+    /// Forgets a neighbor; false if absent.
+    pub fn remove_neighbor(&mut self, iface: IfaceId, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => self.v4.neighbors.remove(&(iface, a.into())).is_some(),
+            IpAddr::V6(a) => self.v6.neighbors.remove(&(iface, a.into())).is_some(),
+        }
+    }
+
+    /// Forgets every neighbor (of one interface, or all).
+    pub fn clear_neighbors(&mut self, iface: Option<IfaceId>) {
+        let keep = |i: &IfaceId| iface.is_some_and(|x| x != *i);
+        self.v4.neighbors.retain(|(i, _), _| keep(i));
+        self.v6.neighbors.retain(|(i, _), _| keep(i));
+    }
+
+    /// Compiles a snapshot. LPM tables are recompiled only for a family whose routes or
+    /// addresses changed since the last build; otherwise the new snapshot shares them.
+    pub fn build(&mut self) -> Fib {
+        self.version += 1;
+        Fib {
+            interfaces: self.interfaces.clone().into_boxed_slice(),
+            v4: self.v4.build(),
+            v6: self.v6.build(),
+            version: self.version,
+        }
+    }
+}
+
+fn add_route<K: Family + std::hash::Hash, T>(
+    f: &mut FamilyBuilder<K, T>,
+    prefix: K,
+    len: u8,
+    nh: NextHop,
+    origin: Origin,
+) -> Result<Option<NextHop>, FibError> {
+    check_len(len, K::BITS)?;
+    if prefix.masked(len) != prefix {
+        return Err(LpmError::HostBits.into());
+    }
+    let gateway = match nh.gateway {
+        None => None,
+        Some(g) => Some(K::from_ip(g).ok_or(FibError::GatewayFamily)?),
+    };
+    let old = f
+        .routes
+        .entry((prefix, len))
+        .or_default()
+        .insert(origin, (nh.iface, gateway));
+    if old != Some((nh.iface, gateway)) {
+        f.compiled = None;
+    }
+    Ok(old.map(|(iface, g)| NextHop {
+        iface,
+        gateway: g.map(Family::to_ip),
+    }))
+}
+
+fn remove_route<K: Family, T>(
+    f: &mut FamilyBuilder<K, T>,
+    prefix: K,
+    len: u8,
+    origin: Origin,
+) -> Option<NextHop> {
+    let key = (prefix.masked(len), len);
+    let by = f.routes.get_mut(&key)?;
+    let (iface, g) = by.remove(&origin)?;
+    if by.is_empty() {
+        f.routes.remove(&key);
+    }
+    f.compiled = None;
+    Some(NextHop {
+        iface,
+        gateway: g.map(Family::to_ip),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn iface(n: u8, vlan: Option<u16>) -> Interface {
+        Interface {
+            mac: MacAddr([2, 0, 0, 0, 0, n]),
+            vlan,
+            mtu: 1500,
+        }
+    }
+
+    fn nmac(n: u8) -> MacAddr {
+        MacAddr([0x0a, 0, 0, 0, 0, n])
+    }
+
+    #[test]
+    fn connected_local_and_gateway_routes() {
+        let mut b = FibBuilder::new();
+        let a = b.add_interface(iface(1, None)).unwrap();
+        let c = b.add_interface(iface(2, Some(100))).unwrap();
+        b.add_interface_address(a, ip("10.0.0.1"), 24).unwrap();
+        b.add_interface_address(c, ip("10.1.0.1"), 16).unwrap();
+        b.add_interface_address(a, ip("2001:db8::1"), 64).unwrap();
+        b.add_route(
+            ip("0.0.0.0"),
+            0,
+            NextHop {
+                iface: c,
+                gateway: Some(ip("10.1.0.254")),
+            },
+            Origin::Static,
+        )
+        .unwrap();
+        b.add_neighbor(a, ip("10.0.0.7"), nmac(7)).unwrap();
+        let f = b.build();
+        assert_eq!(f.version(), 1);
+        let v4 = |s: &str| f.lookup_v4(s.parse().unwrap());
+        assert_eq!(v4("10.0.0.1"), Lookup::Local);
+        assert_eq!(v4("10.0.0.255"), Lookup::Local, "subnet broadcast");
+        assert_eq!(v4("10.1.255.255"), Lookup::Local);
+        assert_eq!(
+            v4("10.0.0.7"),
+            Lookup::Forward {
+                iface: a,
+                next_hop: "10.0.0.7".parse().unwrap(),
+                mac: Some(nmac(7))
+            }
+        );
+        assert_eq!(
+            v4("10.0.0.8"),
+            Lookup::Forward {
+                iface: a,
+                next_hop: "10.0.0.8".parse().unwrap(),
+                mac: None
+            },
+            "unresolved neighbor"
+        );
+        assert_eq!(
+            v4("8.8.8.8"),
+            Lookup::Forward {
+                iface: c,
+                next_hop: "10.1.0.254".parse().unwrap(),
+                mac: None
+            }
+        );
+        assert_eq!(f.lookup_v6("2001:db8::1".parse().unwrap()), Lookup::Local);
+        assert_eq!(f.lookup_v6("2001:db9::1".parse().unwrap()), Lookup::NoRoute);
+
+        // A neighbor change re-resolves gateways and keeps the LPM tables.
+        b.add_neighbor(c, ip("10.1.0.254"), nmac(254)).unwrap();
+        let g = b.build();
+        assert!(g.shares_lpm_with(&f));
+        assert_eq!(
+            g.lookup_v4("8.8.8.8".parse().unwrap()),
+            Lookup::Forward {
+                iface: c,
+                next_hop: "10.1.0.254".parse().unwrap(),
+                mac: Some(nmac(254))
+            }
+        );
+        assert_eq!(
+            g.neighbor_v4(c, "10.1.0.254".parse().unwrap()),
+            Some(nmac(254))
+        );
+        assert_eq!(g.neighbor_v4(a, "10.1.0.254".parse().unwrap()), None);
+
+        // A route change recompiles.
+        b.remove_route(ip("0.0.0.0"), 0, Origin::Static).unwrap();
+        let h = b.build();
+        assert!(!h.shares_lpm_with(&g));
+        assert_eq!(h.lookup_v4("8.8.8.8".parse().unwrap()), Lookup::NoRoute);
+        assert!(b.remove_interface_address(a, ip("10.0.0.1")));
+        assert_eq!(
+            b.build().lookup_v4("10.0.0.1".parse().unwrap()),
+            Lookup::NoRoute
+        );
+    }
+
+    #[test]
+    fn precedence_local_connected_static_kernel() {
+        let mut b = FibBuilder::new();
+        let a = b.add_interface(iface(1, None)).unwrap();
+        let c = b.add_interface(iface(2, None)).unwrap();
+        let via = |i, g: &str| NextHop {
+            iface: i,
+            gateway: Some(ip(g)),
+        };
+        b.add_route(ip("10.9.0.0"), 16, via(a, "10.0.0.2"), Origin::Kernel)
+            .unwrap();
+        b.add_route(ip("10.9.0.0"), 16, via(c, "10.2.0.2"), Origin::Static)
+            .unwrap();
+        let fwd_iface = |f: &Fib, s: &str| match f.lookup_v4(s.parse().unwrap()) {
+            Lookup::Forward { iface, .. } => Some(iface),
+            _ => None,
+        };
+        assert_eq!(fwd_iface(&b.build(), "10.9.1.1"), Some(c), "static wins");
+        b.remove_route(ip("10.9.0.0"), 16, Origin::Static);
+        assert_eq!(fwd_iface(&b.build(), "10.9.1.1"), Some(a));
+        b.clear_routes(Origin::Kernel);
+        assert_eq!(b.route_count(), (0, 0));
+        assert_eq!(fwd_iface(&b.build(), "10.9.1.1"), None);
+
+        // A route for our own subnet or address does not hide them.
+        b.add_interface_address(a, ip("10.0.0.1"), 24).unwrap();
+        b.add_route(ip("10.0.0.0"), 24, via(c, "10.2.0.2"), Origin::Static)
+            .unwrap();
+        b.add_route(ip("10.0.0.1"), 32, via(c, "10.2.0.2"), Origin::Static)
+            .unwrap();
+        b.add_local(ip("192.0.2.1"), a).unwrap();
+        let f = b.build();
+        assert_eq!(fwd_iface(&f, "10.0.0.9"), Some(a));
+        assert_eq!(f.lookup_v4("10.0.0.1".parse().unwrap()), Lookup::Local);
+        assert_eq!(f.lookup_v4("192.0.2.1".parse().unwrap()), Lookup::Local);
+        assert!(b.remove_local(ip("192.0.2.1")));
+        assert_eq!(
+            b.build().lookup_v4("192.0.2.1".parse().unwrap()),
+            Lookup::NoRoute
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let mut b = FibBuilder::new();
+        let a = b.add_interface(iface(1, None)).unwrap();
+        let direct = NextHop {
+            iface: a,
+            gateway: None,
+        };
+        assert_eq!(
+            b.add_route(ip("10.0.0.1"), 24, direct, Origin::Static),
+            Err(FibError::Prefix(LpmError::HostBits))
+        );
+        assert!(matches!(
+            b.add_route(ip("10.0.0.0"), 33, direct, Origin::Static),
+            Err(FibError::Prefix(LpmError::PrefixLength { .. }))
+        ));
+        assert_eq!(
+            b.add_route(
+                ip("10.0.0.0"),
+                8,
+                NextHop {
+                    iface: a,
+                    gateway: Some(ip("2001:db8::1"))
+                },
+                Origin::Static
+            ),
+            Err(FibError::GatewayFamily)
+        );
+        assert_eq!(
+            b.add_route(
+                ip("10.0.0.0"),
+                8,
+                NextHop {
+                    iface: IfaceId(5),
+                    gateway: None
+                },
+                Origin::Static
+            ),
+            Err(FibError::UnknownInterface(IfaceId(5)))
+        );
+        assert_eq!(
+            b.add_neighbor(IfaceId(1), ip("10.0.0.1"), nmac(1)),
+            Err(FibError::UnknownInterface(IfaceId(1)))
+        );
+        assert!(b.add_interface_address(a, ip("10.0.0.1"), 33).is_err());
+        assert_eq!(
+            b.add_route(ip("10.0.0.0"), 8, direct, Origin::Static),
+            Ok(None)
+        );
+        assert_eq!(
+            b.add_route(ip("10.0.0.0"), 8, direct, Origin::Static),
+            Ok(Some(direct))
+        );
+        assert_eq!(
+            b.remove_route(ip("10.1.2.3"), 8, Origin::Static),
+            Some(direct)
+        );
+    }
+
+    #[test]
+    fn neighbors_per_interface_and_clearing() {
+        let mut b = FibBuilder::new();
+        let a = b.add_interface(iface(1, None)).unwrap();
+        let c = b.add_interface(iface(2, None)).unwrap();
+        let ll = ip("fe80::1");
+        b.add_neighbor(a, ll, nmac(1)).unwrap();
+        b.add_neighbor(c, ll, nmac(2)).unwrap();
+        let f = b.build();
+        assert_eq!(f.neighbor_v6(a, "fe80::1".parse().unwrap()), Some(nmac(1)));
+        assert_eq!(f.neighbor_v6(c, "fe80::1".parse().unwrap()), Some(nmac(2)));
+        b.clear_neighbors(Some(a));
+        let f = b.build();
+        assert_eq!(f.neighbor_v6(a, "fe80::1".parse().unwrap()), None);
+        assert_eq!(f.neighbor_v6(c, "fe80::1".parse().unwrap()), Some(nmac(2)));
+        assert!(b.remove_neighbor(c, ll));
+        assert!(!b.remove_neighbor(c, ll));
+        b.add_neighbor(a, ip("10.0.0.1"), nmac(3)).unwrap();
+        b.clear_neighbors(None);
+        assert_eq!(b.build().neighbor_v4(a, "10.0.0.1".parse().unwrap()), None);
+    }
+}
