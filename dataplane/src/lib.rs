@@ -9,6 +9,7 @@ pub mod bond;
 pub mod counters;
 pub mod dpdk;
 pub mod gen;
+pub mod loadgen;
 pub mod router;
 pub mod router_worker;
 pub mod testframe;
