@@ -118,7 +118,10 @@ pub fn spawn(
         .spawn(move || run(spec, &stop))
 }
 
-fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, WorkerError> {
+/// Runs a worker on the calling thread (what [`spawn`]'s thread does): pins it, registers
+/// it with DPDK, polls until `stop` is set. For callers that must be on the worker's thread
+/// themselves, such as the test that counts its heap allocations.
+pub fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, WorkerError> {
     // Threads inherit the main lcore's cpuset after EAL init: pin explicitly, then
     // register so DPDK gives us an lcore id (and with it a mempool cache).
     if !core_affinity::set_for_current(core_affinity::CoreId { id: spec.core }) {
