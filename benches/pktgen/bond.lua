@@ -37,11 +37,12 @@ side("0", "10.1.0.2", "10.2.0.2", "02:00:00:00:00:02")
 side("1", "10.2.0.2", "10.1.0.2", "02:00:00:00:00:01")
 pktgen.set_range("all", "on")
 
--- LACP first (DPDK's mode 4 needs rx/tx bursts to exchange LACPDUs), then traffic.
+-- LACP first: DPDK's mode 4 sends LACPDUs only inside TX bursts, so trickle traffic (1%)
+-- for 5 s while the bonds aggregate (aggregate wait 2 s), then full rate.
+pktgen.set("all", "rate", 1)
+pktgen.start("all")
 pktgen.delay(5000)
 pktgen.set("all", "rate", 100)
-pktgen.clr()
-pktgen.start("all")
 pktgen.delay(2000) -- warm-up
 local r0 = pktgen.portStats("all", "port")
 pktgen.delay(seconds * 1000)
