@@ -282,6 +282,9 @@ class Fastlag:
         if polls:
             r["empty"] = 100.0 * d["idle_polls"] / polls
         r["fwd_drop"] = d["rx"] - d["tx"]
+        if s1.get("interfaces"):
+            # Router counters (forwarded, exceptions, drops by reason) for the JSON output.
+            r["interfaces"] = s1["interfaces"]
         for w0, w1 in zip(self.s0["workers"], s1["workers"]):
             tx = w1["tx"] - w0["tx"]
             r["per_worker"].append((tx, (w1["busy_cycles"] - w0["busy_cycles"]) / tx if tx else None))
@@ -378,6 +381,14 @@ def med(v):
     return st.median(v) if v else None
 
 
+def stalled(g):
+    """A run with a second in its window below 10% of its best second: traffic stopped (on
+    this shared machine: another process on the worker's or the generator's CPU). Left out
+    of the medians and counted apart."""
+    v = g.get("rx_mpps_per_second") or []
+    return bool(v) and min(v) < 0.1 * max(v) or (bool(v) and max(v) == 0)
+
+
 LABEL = {"fastlag": "fastlag", "testpmd-io": "testpmd io", "testpmd-mac": "testpmd mac"}
 
 
@@ -457,13 +468,14 @@ def main():
     for sc, rows in results:
         ref = {}
         for f in sc.forwarders:
-            ok = [x for x in rows[f] if x]
+            ok = [x for x in rows[f] if x and not stalled(x[0])]
             mpps = [g["rx"]["mpps"] for g, _ in ok]
             cyc = [fw.get("cycles") for _, fw in ok]
             ref[f] = (med(mpps), med(cyc))
         for f in sc.forwarders:
-            ok = [x for x in rows[f] if x]
-            failed = len(rows[f]) - len(ok)
+            ok = [x for x in rows[f] if x and not stalled(x[0])]
+            failed = sum(1 for x in rows[f] if not x)
+            nstalled = sum(1 for x in rows[f] if x and stalled(x[0]))
             mpps = [g["rx"]["mpps"] for g, _ in ok]
             gbps = [g["rx"]["gbps"] for g, _ in ok]
             loss = [g["window_loss_pct"] for g, _ in ok]
@@ -485,7 +497,8 @@ def main():
                 ratio = "; ".join(parts)
             name = LABEL[f] + (" + bonding" if sc.kind == "bond" and f != "fastlag" else "")
             print("| %s | %s%s | %s | %s | %s | %d | %s | %s | %s | %s |" % (
-                sc.label(), name, " (%d failed)" % failed if failed else "", fmt(mpps, 3), fmt(gbps), fmt(loss, 3), reord,
+                sc.label(), name, (" (%d failed)" % failed if failed else "") + (
+                    " (%d stalled)" % nstalled if nstalled else ""), fmt(mpps, 3), fmt(gbps), fmt(loss, 3), reord,
                 "%.0f/%.0f" % (p50, p99) if p50 is not None else "n/a", fmt(cyc, 1), lim, ratio))
             out.append({"scenario": sc.label(), "forwarder": f, "runs": [
                 None if x is None else {"gen": x[0], "forwarder": {k: v for k, v in x[1].items()}} for x in rows[f]]})
@@ -497,7 +510,8 @@ def main():
     print("Mpps/Gbit/s: received back at the generator in the measurement window, both directions; Gbit/s "
           "counts frames with FCS (no preamble/IFG). busy cycles/pkt: forwarder TSC cycles in RX polls that "
           "returned packets / packets it forwarded, same window. Median of runs (min–max). IPv6 frames are "
-          "82 bytes (the smallest that holds headers and the generator's stamp).")
+          "82 bytes (the smallest that holds headers and the generator's stamp). Stalled: a run with a second "
+          "below 10% of its best (traffic stopped: another process on a CPU of ours), left out of the medians.")
     print("# %d runs of %g s each, %s, %d CPUs, generator CPU %d, worker CPUs %s, %.0f s in all" % (
         a.runs, a.seconds, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), a.gen_cpu,
         ",".join(map(str, a.fwd_cores)), elapsed))
