@@ -46,6 +46,8 @@ class Ctx:
         self.w = tempfile.mkdtemp(prefix="fastlag-e2e.")
         self.procs = []
         self.netns = None
+        self.afpacket = False
+        self.veths = []
         self.log = open(os.path.join(self.w, "harness.log"), "w")
 
     def note(self, *m):
@@ -68,11 +70,24 @@ class Ctx:
                 p.kill()
                 p.wait()
 
+    def veth(self, i, role):
+        """The end of veth pair i for `role` (client: generator, server: forwarder); the
+        pairs are ours (created here, deleted at cleanup)."""
+        base = "fle%d%d" % (os.getpid() % 10000, i)
+        if base not in self.veths:
+            subprocess.run(["ip", "link", "add", base + "g", "type", "veth", "peer", "name", base + "f"], check=True)
+            self.veths.append(base)
+            for end in ("g", "f"):
+                subprocess.run(["ip", "link", "set", base + end, "up"], check=True)
+        return base + ("g" if role == "client" else "f")
+
     def cleanup(self):
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for v in self.veths:
+            subprocess.run(["ip", "link", "del", v + "g"], stderr=subprocess.DEVNULL)
         if self.netns:
             subprocess.run(["ip", "netns", "del", self.netns], stderr=subprocess.DEVNULL)
         if os.environ.get("KEEP"):
@@ -95,9 +110,10 @@ def wait_for(cond, secs, what):
 class Scenario:
     """name, links (memif pairs), forwarders, generator options."""
 
-    def __init__(self, name, kind, forwarders, family="v4", imix=False, workers=1):
+    def __init__(self, name, kind, forwarders, family="v4", imix=False, workers=1, afpacket=False):
         self.name, self.kind, self.forwarders = name, kind, forwarders
         self.family, self.imix, self.workers = family, imix, workers
+        self.afpacket = afpacket
 
     @property
     def links(self):
@@ -107,7 +123,8 @@ class Scenario:
         size = "IMIX" if self.imix else ("82B" if self.family == "v6" else "64B")
         fam = "IPv6" if self.family == "v6" else "IPv4"
         w = " %dw" % self.workers if self.workers > 1 else ""
-        return "%s %s %s%s" % (self.name, fam, size, w)
+        link = " af_packet/veth" if self.afpacket else ""
+        return "%s%s %s %s%s" % (self.name, link, fam, size, w)
 
 
 def control_queue(sc):
@@ -122,6 +139,9 @@ def sock(ctx, i):
 
 
 def memif(ctx, i, role, mac=None):
+    if ctx.afpacket:
+        # veth pair i: the generator on one end, the forwarder on the other.
+        return "net_af_packet%d,iface=%s" % (i, ctx.veth(i, role))
     s = "net_memif%d,role=%s,id=0,socket=%s,%s" % (i, role, sock(ctx, i), MF)
     return s + (",mac=" + mac if mac else "")
 
@@ -154,7 +174,8 @@ class Testpmd:
             "--rxq=%d" % q, "--txq=%d" % (q + control_queue(sc)), "--record-core-cycles", "--record-burst-stats"] + extra
         self.logp = os.path.join(ctx.w, "fwd-testpmd.log")
         self.p = ctx.spawn(argv, self.logp, stdin=subprocess.PIPE)
-        wait_for(lambda: all(os.path.exists(sock(ctx, i)) for i in range(sc.links)), 20, "testpmd's memif sockets")
+        if not sc.afpacket:
+            wait_for(lambda: all(os.path.exists(sock(ctx, i)) for i in range(sc.links)), 20, "testpmd's memif sockets")
         wait_for(lambda: "testpmd>" in self.text(), 30, "testpmd's prompt")
         self.cmd("start")
         self.last_kick = time.time()
@@ -246,8 +267,11 @@ class Fastlag:
                     subprocess.run(["ip", "netns", "exec", ctx.netns, "sysctl", "-qw", k], check=True)
             argv = ["ip", "netns", "exec", ctx.netns] + argv
         self.p = ctx.spawn(argv, os.path.join(ctx.w, "fwd-fastlag.log"))
-        wait_for(lambda: all(os.path.exists(sock(ctx, i)) for i in range(sc.links)) or self.p.poll() is not None,
-                 20, "fastlag's memif sockets")
+        if sc.afpacket:
+            wait_for(lambda: os.path.exists(self.status) or self.p.poll() is not None, 20, "fastlag's status file")
+        else:
+            wait_for(lambda: all(os.path.exists(sock(ctx, i)) for i in range(sc.links)) or self.p.poll() is not None,
+                     20, "fastlag's memif sockets")
         if self.p.poll() is not None:
             raise Fail("fastlag exited: " + open(os.path.join(ctx.w, "fwd-fastlag.log")).read()[-2000:])
 
@@ -320,6 +344,7 @@ def gen_argv(ctx, sc, fwd_kind):
 
 
 def one_run(ctx, sc, fwd_kind):
+    ctx.afpacket = sc.afpacket
     for i in range(sc.links):
         if os.path.exists(sock(ctx, i)):
             os.unlink(sock(ctx, i))
@@ -400,7 +425,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--flows", type=int, default=1024, help="flows per direction")
     ap.add_argument("--scenarios", default="xconnect,xconnect-imix,bond,router4,router6",
-                    help="comma-separated: xconnect, xconnect-imix, bond, bond-imix, router4, router6, router4-imix, scaling")
+                    help="comma-separated: xconnect, xconnect-imix, xconnect-afpacket, bond, bond-imix, router4, router6, "
+                         "router4-imix, scaling")
     ap.add_argument("--json", help="write all results here")
     a = ap.parse_args()
     cores = [int(c) for c in a.cores.split(",")]
@@ -425,6 +451,7 @@ def main():
         "bond-imix": [Scenario("bond 2x2 LACP", "bond", ["testpmd-io", "fastlag"], imix=True)],
         "router4": [Scenario("router", "router", ["testpmd-mac", "fastlag"])],
         "router6": [Scenario("router", "router", ["testpmd-mac", "fastlag"], family="v6")],
+        "xconnect-afpacket": [Scenario("xconnect", "xconnect", ["testpmd-io", "fastlag"], afpacket=True)],
         "router4-imix": [Scenario("router", "router", ["testpmd-mac", "fastlag"], imix=True)],
         "scaling": [Scenario("xconnect", "xconnect", ["testpmd-io", "fastlag"], workers=w)
                     for w in (1, 2, 4, 8) if w <= len(a.fwd_cores)],
