@@ -144,6 +144,7 @@ pub struct Templates {
 }
 
 /// One's complement sum of big-endian 16-bit words (an odd last byte is padded).
+#[inline]
 fn sum16(data: &[u8], mut acc: u32) -> u32 {
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
@@ -155,6 +156,7 @@ fn sum16(data: &[u8], mut acc: u32) -> u32 {
     acc
 }
 
+#[inline]
 fn fold(mut acc: u32) -> u16 {
     while acc > 0xffff {
         acc = (acc & 0xffff) + (acc >> 16);
@@ -162,6 +164,7 @@ fn fold(mut acc: u32) -> u16 {
     acc as u16
 }
 
+#[inline]
 fn udp_checksum(sum: u16) -> u16 {
     // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
     match !sum {
@@ -220,7 +223,9 @@ impl Templates {
         stamp[4..8].copy_from_slice(&seq.to_be_bytes());
         stamp[8..16].copy_from_slice(&tsc.to_le_bytes());
         buf[h..h + STAMP_LEN].copy_from_slice(&stamp);
-        buf[h + STAMP_LEN..].fill(0);
+        if buf.len() > h + STAMP_LEN {
+            buf[h + STAMP_LEN..].fill(0);
+        }
         let c = udp_checksum(fold(sum16(&stamp, t.sum as u32)));
         buf[h - 2..h].copy_from_slice(&c.to_be_bytes());
     }
