@@ -128,7 +128,9 @@ impl FlowDef {
 /// Headers of one (flow, size class) and the UDP checksum of everything but the stamp.
 #[derive(Debug, Clone, Copy)]
 struct Template {
-    hdr: [u8; ETH + IP6 + UDP],
+    /// Headers, then zeros: frames copy a fixed 60 or 64 bytes (an inlined copy, where a
+    /// length known only at run time would call memcpy).
+    hdr: [u8; 64],
     hdr_len: u8,
     len: u16,
     /// One's complement sum (folded, not inverted) of the pseudo-header, the UDP header with
@@ -216,23 +218,27 @@ impl Templates {
     pub fn write(&self, flow: usize, class: usize, buf: &mut [u8], seq: u32, tsc: u64) {
         let t = &self.t[flow * self.classes + class];
         let h = t.hdr_len as usize;
-        buf[..h].copy_from_slice(&t.hdr[..h]);
+        if buf.len() >= 64 {
+            buf[..64].copy_from_slice(&t.hdr);
+            buf[64..].fill(0);
+        } else {
+            // 60..64 bytes: the IPv4 minimum (IPv6 frames are at least 78).
+            buf[..60].copy_from_slice(&t.hdr[..60]);
+            buf[60..].fill(0);
+        }
         let mut stamp = [0u8; STAMP_LEN];
         stamp[0..2].copy_from_slice(&MAGIC.to_be_bytes());
         stamp[2..4].copy_from_slice(&(flow as u16).to_be_bytes());
         stamp[4..8].copy_from_slice(&seq.to_be_bytes());
         stamp[8..16].copy_from_slice(&tsc.to_le_bytes());
         buf[h..h + STAMP_LEN].copy_from_slice(&stamp);
-        if buf.len() > h + STAMP_LEN {
-            buf[h + STAMP_LEN..].fill(0);
-        }
         let c = udp_checksum(fold(sum16(&stamp, t.sum as u32)));
         buf[h - 2..h].copy_from_slice(&c.to_be_bytes());
     }
 }
 
 fn build(f: &FlowDef, family: Family, len: usize) -> Template {
-    let mut hdr = [0u8; ETH + IP6 + UDP];
+    let mut hdr = [0u8; 64];
     hdr[0..6].copy_from_slice(&f.dst_mac);
     hdr[6..12].copy_from_slice(&f.src_mac);
     // UDP header and payload: everything after the IP header.
