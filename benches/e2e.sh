@@ -8,8 +8,9 @@
 # Usage: benches/e2e.sh [--quick] [--cores GEN,WORKER[,WORKER...]] [--runs N] [--seconds S]
 #                       [--scenarios xconnect,xconnect-imix,bond,router4,router6,...,scaling]
 # (root; after scripts/setup.sh). The default (3 runs of 4 s, five scenarios) takes about
-# 8 minutes on 2 CPUs; --quick (1 run of 3 s) about 3. With more CPUs, `--cores 0,2,3,4,5
-# --scenarios scaling` runs xconnect with 1, 2 and 4 workers (RSS over memif queues).
+# 5 minutes on 2 CPUs; --quick (1 run of 3 s) about 2. With more CPUs, `--cores 0,2,3,4,5
+# --scenarios scaling` runs xconnect with 1, 2 and 4 workers (the generator spreads flows
+# over as many memif queues: memif has no RSS, queue q reaches worker q).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin fastlag --bin fastlag-gen
