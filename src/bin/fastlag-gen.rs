@@ -514,9 +514,9 @@ impl Gen<'_> {
         out: &mut Burst,
         budget: usize,
         now: u64,
-    ) {
+    ) -> usize {
         if !pool.alloc_into(out, budget) {
-            return;
+            return 0;
         }
         let nf = lane.flows.len();
         let mut lens = [0u16; MAX_BURST];
@@ -560,6 +560,7 @@ impl Gen<'_> {
         self.size_n += n as u64;
         self.totals.tx_packets += sent as u64;
         self.totals.tx_bytes += bytes - unsent_bytes;
+        sent
     }
 
     /// Polls one RX queue; answers ARP/ND on `txs[port][0]`.
@@ -636,6 +637,7 @@ impl Gen<'_> {
         let mut last_tick = (start, 0u64);
         let mut per_second = Vec::new();
         let mut stopped = false;
+        let mut loops = 0u64;
         // Reordering while a bond converges (flows move between members) is counted apart.
         let mut reordered_before = 0;
         let mut missing_before = 0;
@@ -695,21 +697,34 @@ impl Gen<'_> {
                 }
             }
             if phase != Phase::Drain {
-                let mut budget = burst as u64;
+                // Frames all lanes together may still send now (None: no limit).
+                let mut allowed: Option<u64> = None;
                 if self.args.rate > 0 {
                     let due = ((now - start) as f64 / hz * self.args.rate as f64) as u64;
-                    budget = budget.min(due.saturating_sub(self.totals.tx_packets));
+                    allowed = Some(due.saturating_sub(self.totals.tx_packets));
                 }
                 if let Some(c) = self.args.count {
-                    budget = budget.min(c.saturating_sub(self.totals.tx_packets));
-                    if self.totals.tx_packets >= c && phase == Phase::Window {
+                    let left = c.saturating_sub(self.totals.tx_packets);
+                    allowed = Some(allowed.map_or(left, |a| a.min(left)));
+                    if left == 0 && phase == Phase::Window {
                         phase_end = now;
                     }
                 }
-                if budget > 0 {
-                    for lane in lanes.iter_mut() {
-                        let tx = &mut txs[lane.port][lane.tx];
-                        self.send(pool, lane, tx, &mut out, budget as usize, now);
+                // A limited allowance goes to the lanes in turn, starting with a different
+                // one every loop, so no lane is favoured.
+                let nl = lanes.len();
+                let first = (loops % nl as u64) as usize;
+                loops += 1;
+                for i in 0..nl {
+                    let n = allowed.map_or(burst as u64, |a| a.min(burst as u64));
+                    if n == 0 {
+                        break;
+                    }
+                    let lane = &mut lanes[(first + i) % nl];
+                    let tx = &mut txs[lane.port][lane.tx];
+                    let sent = self.send(pool, lane, tx, &mut out, n as usize, now);
+                    if let Some(a) = allowed.as_mut() {
+                        *a -= sent as u64;
                     }
                 }
             }
