@@ -40,6 +40,22 @@ pub struct NextHop {
     pub gateway: Option<IpAddr>,
 }
 
+/// One route as [`FibBuilder::routes`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// Prefix (network address).
+    pub prefix: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+    /// Who installed it; `None` for the connected prefix of an interface address (there
+    /// `prefix` is the address itself).
+    pub origin: Option<Origin>,
+    /// Where it sends packets.
+    pub next_hop: NextHop,
+    /// The FIB uses this one for the prefix.
+    pub active: bool,
+}
+
 /// Who installed a route. For the same prefix a static route wins over a kernel one, and
 /// each origin is replaced or cleared on its own (a netlink resync clears `Kernel` only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -562,6 +578,45 @@ impl FibBuilder {
         }
         clear(&mut self.v4, origin);
         clear(&mut self.v6, origin);
+    }
+
+    /// Every route for display (`fastlag ctl show routes`): connected prefixes of the
+    /// interface addresses, then each prefix's routes by origin; `active` marks the one the
+    /// FIB uses (a static route wins over a kernel one for the same prefix).
+    pub fn routes(&self) -> Vec<RouteEntry> {
+        fn list<K: Family, T>(f: &FamilyBuilder<K, T>, out: &mut Vec<RouteEntry>) {
+            for (&(iface, addr), &len) in &f.addresses {
+                out.push(RouteEntry {
+                    prefix: addr.to_ip(),
+                    len,
+                    origin: None,
+                    next_hop: NextHop {
+                        iface,
+                        gateway: None,
+                    },
+                    active: true,
+                });
+            }
+            for (&(prefix, len), by) in &f.routes {
+                let best = by.keys().next_back().copied();
+                for (&origin, &(iface, gw)) in by {
+                    out.push(RouteEntry {
+                        prefix: prefix.to_ip(),
+                        len,
+                        origin: Some(origin),
+                        next_hop: NextHop {
+                            iface,
+                            gateway: gw.map(Family::to_ip),
+                        },
+                        active: Some(origin) == best,
+                    });
+                }
+            }
+        }
+        let mut out = Vec::new();
+        list(&self.v4, &mut out);
+        list(&self.v6, &mut out);
+        out
     }
 
     /// Number of IPv4 and IPv6 prefixes with at least one route.
