@@ -55,6 +55,10 @@ pub const DRAIN_COLLECT_HOLD: Duration = Duration::from_secs(1);
 /// Undrain: the member collects from the start; the hold ends when the engine collects
 /// on it, or after this long.
 pub const UNDRAIN_COLLECT_HOLD: Duration = Duration::from_secs(10);
+/// Undrain: our egress returns to the member this long after it was advertised in sync
+/// again, so that the partner has acted on that LACPDU (a partner drops frames on a link
+/// it has not enabled yet; Open vSwitch does).
+pub const UNDRAIN_EGRESS_HOLD: Duration = Duration::from_millis(500);
 
 // ---------------------------------------------------------------------------------------
 // Shared between the main thread and the control thread
@@ -494,8 +498,12 @@ enum Drain {
         hold_until: WallInstant,
         hold_over: bool,
     },
-    /// Undrained: collecting (forced) until the engine collects, or `until`.
-    Rejoining { until: WallInstant },
+    /// Undrained: collecting (forced) until the engine collects, or `until`; no egress
+    /// before `since + UNDRAIN_EGRESS_HOLD`.
+    Rejoining {
+        since: WallInstant,
+        until: WallInstant,
+    },
 }
 
 /// An admin event for `show events`.
@@ -591,10 +599,11 @@ impl Ops {
 
     /// The member carries no egress (drain in progress or drained).
     pub fn egress_blocked(&self, member: usize) -> bool {
-        matches!(
-            self.drain.get(member),
-            Some(Drain::Leaving { .. } | Drain::Drained { .. })
-        )
+        match self.drain.get(member) {
+            Some(Drain::Leaving { .. } | Drain::Drained { .. }) => true,
+            Some(Drain::Rejoining { since, .. }) => since.elapsed() < UNDRAIN_EGRESS_HOLD,
+            _ => false,
+        }
     }
 
     /// The member keeps collecting whatever LACP says (drain and undrain transitions).
@@ -1312,6 +1321,7 @@ fn drain(cl: &mut ControlLoop, bond: &str, member: &str, on: bool) -> Reply {
         ),
         (false, Drain::Drained { .. }) => {
             cl.ops.drain[m] = Drain::Rejoining {
+                since: wall,
                 until: wall + UNDRAIN_COLLECT_HOLD,
             };
             cl.bonds[b].mark_dirty();
@@ -1372,11 +1382,12 @@ fn advance_drains(cl: &mut ControlLoop) {
                 cl.ops.admin_event(t, m, "drained: collecting off".into());
                 cl.bonds[b].mark_dirty();
             }
-            Drain::Rejoining { until } => {
+            Drain::Rejoining { since, until } => {
                 let collecting = cl.members[m]
                     .lacp
                     .is_some_and(|p| cl.engine.is_collecting(p));
-                if collecting || wall >= until {
+                let egress_held = wall.duration_since(since) < UNDRAIN_EGRESS_HOLD;
+                if (collecting && !egress_held) || wall >= until {
                     cl.ops.drain[m] = Drain::Off;
                     cl.bonds[b].mark_dirty();
                     tracing::info!(bond = %cl.bonds[b].name, member = %cl.members[m].name, lacp_collecting = collecting, "undrain: rejoin complete");
