@@ -808,7 +808,16 @@ fn ovs_why_names_link_down_silent_partner_and_drain() {
 
     // Drain.
     rig.fl().text(&["member", "drain", "bond0", "m1"]);
-    let w = wait_class(&rig, "m1", "drain", Duration::from_secs(3));
+    wait_class(&rig, "m1", "drain", Duration::from_secs(3));
+    // First "leaving" (egress off), then advertised out of sync.
+    let mut w = Value::Null;
+    let out_of_sync = wait_until(Duration::from_secs(3), || {
+        w = why_of(&rig, "m1");
+        w["evidence"].to_string().contains("synchronization cleared")
+    });
+    if !out_of_sync {
+        rig.fail(&format!("drained m1 not advertised out of sync: {w}"));
+    }
     println!("MEASURE why drain: {} / {}", w["reason"], w["evidence"]);
     rig.fl().text(&["member", "undrain", "bond0", "m1"]);
     wait_both(&rig);
