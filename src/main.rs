@@ -197,15 +197,26 @@ fn run(
 ) -> Result<ExitCode, AnyError> {
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
     // Bound before anything starts: a socket in use is reported at once.
-    let server = mgmt::Server::bind(&cfg.management.socket)?;
+    let server = match mgmt::Server::bind(&cfg.management.socket) {
+        Ok(s) => Some(s),
+        // The default path may not be writable (not root): run without the API, say so.
+        Err(e @ mgmt::BindError::Io { .. })
+            if cfg.management.socket == Path::new(conf::DEFAULT_SOCKET) =>
+        {
+            tracing::warn!("{e}; running without the management API (set [management] socket to a writable path)");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let rt = runtime::Runtime::start(&cfg, log)?;
     let hub = rt.management().cloned();
-    match &hub {
-        Some(h) => h.serve(server),
-        None => {
-            tracing::warn!(socket = %cfg.management.socket.display(), "no bond and no router: there is no control thread to serve the management socket");
+    match (&hub, server) {
+        (Some(h), Some(server)) => h.serve(server),
+        (None, Some(server)) => {
+            tracing::warn!(socket = %server.path().display(), "no bond and no router: there is no control thread to serve the management socket");
             drop(server);
         }
+        _ => {}
     }
     let stop = rt.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

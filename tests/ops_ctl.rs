@@ -132,8 +132,12 @@ fn read_line(s: &mut UnixStream) -> Value {
         }
     }
     let line = buf.split(|&c| c == b'\n').next().unwrap_or(&[]);
-    serde_json::from_slice(line)
-        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {:?}", String::from_utf8_lossy(line)))
+    serde_json::from_slice(line).unwrap_or_else(|e| {
+        panic!(
+            "answer is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(line)
+        )
+    })
 }
 
 fn member<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -216,9 +220,10 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
     assert_eq!(md.uid(), unsafe_free_uid(), "socket owner");
 
     let converged = wait_until(Duration::from_secs(15), || {
-        d.json(&["show", "bonds"])
-            .as_array()
-            .is_some_and(|b| b.iter().all(|b| b["distributing"].as_array().unwrap().len() == 2))
+        d.json(&["show", "bonds"]).as_array().is_some_and(|b| {
+            b.iter()
+                .all(|b| b["distributing"].as_array().unwrap().len() == 2)
+        })
     });
     assert!(converged, "bonds did not converge:\n{}", tail(&d.log(), 30));
 
@@ -248,7 +253,8 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
     // Slow: half a request, then nothing. While it waits, LACP runs and others are served.
     let tx0 = lacpdus_tx(&d);
     let mut slow = UnixStream::connect(&sock).unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     slow.write_all(b"{\"cmd\":\"bo").unwrap();
     let t0 = Instant::now();
     let mut worst = Duration::ZERO;
@@ -283,7 +289,8 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
     std::thread::sleep(Duration::from_millis(100));
     let mut refused = 0;
     for mut s in idle {
-        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         let mut b = [0u8; 256];
         if let Ok(n) = s.read(&mut b) {
             if n > 0 && String::from_utf8_lossy(&b[..n]).contains("too many") {
@@ -291,12 +298,16 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
             }
         }
     }
-    assert!(refused >= 4, "{refused} connections refused over the limit of 16");
+    assert!(
+        refused >= 4,
+        "{refused} connections refused over the limit of 16"
+    );
 
     // Several requests on one connection, answered in order.
     let mut s = UnixStream::connect(&sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"{\"cmd\":\"ping\"}\n{\"cmd\":\"reload\"}\n").unwrap();
+    s.write_all(b"{\"cmd\":\"ping\"}\n{\"cmd\":\"reload\"}\n")
+        .unwrap();
     assert_eq!(read_line(&mut s)["ok"], true);
 
     // reload: not there yet, and says so.
@@ -304,7 +315,26 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("reload is not supported yet"));
 
-    // Drain works on in-process links too: the why class and the partner's view follow.
+    // Drain works on in-process links too: the why class and the partner's view follow;
+    // `show events --follow` prints the drain as it happens.
+    let follow_out = scratch.file("follow.txt");
+    let mut follow = Command::new(fastlag().get_program())
+        .args([
+            "ctl",
+            "--socket",
+            sock.to_str().unwrap(),
+            "show",
+            "events",
+            "bondA",
+            "--follow",
+        ])
+        .stdout(std::fs::File::create(&follow_out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let history = wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&follow_out).is_ok_and(|t| t.contains("COLLECTING_DISTRIBUTING"))
+    });
     d.text(&["member", "drain", "bondA", "a1"]);
     let drained = wait_until(Duration::from_secs(5), || {
         let w = d.json(&["why", "bondA"]);
@@ -314,8 +344,24 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
                 .is_some_and(|s| s & 0x08 == 0)
     });
     assert!(drained, "{}", d.text(&["why", "bondA"]));
+    let followed = wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&follow_out).is_ok_and(|t| {
+            t.contains("bondA a1: drain requested: egress moved off")
+                && t.contains("bondA a1: Selection SELECTED -> STANDBY (Admin)")
+        })
+    });
+    let _ = follow.kill(); // by PID: the child we spawned
+    let _ = follow.wait();
+    assert!(
+        history && followed,
+        "show events --follow did not print the drain:\n{}",
+        std::fs::read_to_string(&follow_out).unwrap_or_default()
+    );
     let why = d.text(&["why", "bondA"]);
-    assert!(why.contains("a1: NOT distributing [drain]: drained by the operator"), "{why}");
+    assert!(
+        why.contains("a1: NOT distributing [drain]: drained by the operator"),
+        "{why}"
+    );
     assert!(d.text(&["why", "bondB"]).contains("b1: NOT distributing"));
     d.text(&["member", "undrain", "bondA", "a1"]);
     let back = wait_until(Duration::from_secs(10), || {
@@ -325,7 +371,10 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
     });
     assert!(back, "{}", d.text(&["why", "bondA"]));
     let ev = d.text(&["show", "events", "bondA"]);
-    assert!(ev.contains("drain requested") && ev.contains("undrained: rejoining"), "{ev}");
+    assert!(
+        ev.contains("drain requested") && ev.contains("undrained: rejoining"),
+        "{ev}"
+    );
 
     // The log names what was refused.
     let log = d.log();
@@ -336,7 +385,11 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
         "management: request not complete within",
         "management: too many connections",
     ] {
-        assert!(log.contains(line), "no {line:?} in the log:\n{}", tail(&log, 40));
+        assert!(
+            log.contains(line),
+            "no {line:?} in the log:\n{}",
+            tail(&log, 40)
+        );
     }
 
     // A second daemon on the same socket is refused at once (before EAL starts).
@@ -348,12 +401,17 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
         .unwrap();
     assert!(!second.status.success());
     let msg = String::from_utf8_lossy(&second.stderr);
-    assert!(msg.contains("another process (a running fastlag?) is serving it"), "{msg}");
-    assert_eq!(d.json(&["ping"])["uptime_ms"].is_u64(), true);
+    assert!(
+        msg.contains("another process (a running fastlag?) is serving it"),
+        "{msg}"
+    );
+    assert!(d.json(&["ping"])["uptime_ms"].is_u64());
 
     let Daemon { mut proc, .. } = d;
     proc.signal("TERM");
-    assert!(proc.wait_timeout(Duration::from_secs(20)).is_some_and(|s| s.success()));
+    assert!(proc
+        .wait_timeout(Duration::from_secs(20))
+        .is_some_and(|s| s.success()));
     assert!(!sock.exists(), "socket file left behind");
 }
 
@@ -400,7 +458,15 @@ impl Rig {
             .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
             .collect();
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
-        ovs.vsctl(&["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"]);
+        ovs.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=netdev",
+        ]);
         ovs.vsctl(&[
             "add-bond",
             "br0",
@@ -424,8 +490,28 @@ impl Rig {
             src.ip(&["addr", "add", &format!("{SRC_IP}/24"), "dev", "eth0"]);
             dst.ip(&["addr", "add", &format!("{DST_IP}/24"), "dev", "eth0"]);
             let (sm, dm) = (src.if_mac("eth0"), dst.if_mac("eth0"));
-            src.ip(&["neigh", "replace", DST_IP, "lladdr", &dm, "dev", "eth0", "nud", "permanent"]);
-            dst.ip(&["neigh", "replace", SRC_IP, "lladdr", &sm, "dev", "eth0", "nud", "permanent"]);
+            src.ip(&[
+                "neigh",
+                "replace",
+                DST_IP,
+                "lladdr",
+                &dm,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ]);
+            dst.ip(&[
+                "neigh",
+                "replace",
+                SRC_IP,
+                "lladdr",
+                &sm,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ]);
             Lan {
                 _veths: veths,
                 src,
@@ -496,7 +582,12 @@ socket = "{s}"
     }
 
     fn ovs_lacp(&self) -> OvsView {
-        OvsView::parse(&self.ovs.try_appctl(&["lacp/show", "bond0"]).unwrap_or_default())
+        OvsView::parse(
+            &self
+                .ovs
+                .try_appctl(&["lacp/show", "bond0"])
+                .unwrap_or_default(),
+        )
     }
 
     fn diag(&self) -> String {
@@ -534,20 +625,31 @@ socket = "{s}"
         let ok = wait_until(Duration::from_secs(20), || {
             let b = self.fl().json(&["show", "bond", "bond0"]);
             b["distributing"].as_array().is_some_and(|a| a.len() == 2)
-                && self.ovs_lacp().members.values().filter(|m| m.converged()).count() == 2
+                && self
+                    .ovs_lacp()
+                    .members
+                    .values()
+                    .filter(|m| m.converged())
+                    .count()
+                    == 2
                 && self
                     .ovs
                     .try_appctl(&["bond/show", "bond0"])
                     .unwrap_or_default()
                     .lines()
-                    .filter(|l| l.trim().starts_with("member vb") && l.trim().ends_with(": enabled"))
+                    .filter(|l| {
+                        l.trim().starts_with("member vb") && l.trim().ends_with(": enabled")
+                    })
                     .count()
                     == 2
         });
         if !ok {
             self.fail("not aggregated on both sides within 20 s");
         }
-        println!("MEASURE ops: converged {} ms after the socket came up", t0.elapsed().as_millis());
+        println!(
+            "MEASURE ops: converged {} ms after the socket came up",
+            t0.elapsed().as_millis()
+        );
     }
 }
 
@@ -567,7 +669,9 @@ impl OvsMemberView {
     }
     fn converged(&self) -> bool {
         self.status == "current attached"
-            && self.get("partner state").contains("synchronized collecting distributing")
+            && self
+                .get("partner state")
+                .contains("synchronized collecting distributing")
     }
 }
 
@@ -587,7 +691,10 @@ impl OvsView {
         let mut cur: Option<String> = None;
         for line in text.lines() {
             let l = line.trim();
-            if let Some(rest) = l.strip_prefix("member: ").or_else(|| l.strip_prefix("slave: ")) {
+            if let Some(rest) = l
+                .strip_prefix("member: ")
+                .or_else(|| l.strip_prefix("slave: "))
+            {
                 let (name, status) = rest.split_once(':').unwrap_or((rest, ""));
                 v.members.insert(
                     name.trim().to_string(),
@@ -601,7 +708,8 @@ impl OvsView {
             }
             if let (Some(c), Some((k, val))) = (&cur, l.split_once(':')) {
                 if let Some(m) = v.members.get_mut(c) {
-                    m.fields.insert(k.trim().to_string(), val.trim().to_string());
+                    m.fields
+                        .insert(k.trim().to_string(), val.trim().to_string());
                 }
             }
         }
@@ -639,18 +747,66 @@ fn lacp_differences(ours: &Value, ovs: &OvsView) -> Vec<String> {
         };
         let (p, a) = (&mine["partner"], &mine["actor"]);
         let checks: [(&str, Value, Value); 12] = [
-            ("partner system", p["system"].clone(), Value::from(theirs.get("actor sys_id").to_lowercase())),
-            ("partner system priority", p["system_priority"].clone(), Value::from(theirs.num("actor sys_priority"))),
-            ("partner key", p["key"].clone(), Value::from(theirs.num("actor key"))),
-            ("partner port", p["port"].clone(), Value::from(theirs.num("actor port_id"))),
-            ("partner port priority", p["port_priority"].clone(), Value::from(theirs.num("actor port_priority"))),
-            ("partner state", p["state"].clone(), Value::from(ovs_state_bits(theirs.get("actor state")))),
-            ("actor system (OVS's partner)", a["system"].clone(), Value::from(theirs.get("partner sys_id").to_lowercase())),
-            ("actor system priority", a["system_priority"].clone(), Value::from(theirs.num("partner sys_priority"))),
-            ("actor key", a["key"].clone(), Value::from(theirs.num("partner key"))),
-            ("actor port", a["port"].clone(), Value::from(theirs.num("partner port_id"))),
-            ("actor port priority", a["port_priority"].clone(), Value::from(theirs.num("partner port_priority"))),
-            ("actor state", a["state"].clone(), Value::from(ovs_state_bits(theirs.get("partner state")))),
+            (
+                "partner system",
+                p["system"].clone(),
+                Value::from(theirs.get("actor sys_id").to_lowercase()),
+            ),
+            (
+                "partner system priority",
+                p["system_priority"].clone(),
+                Value::from(theirs.num("actor sys_priority")),
+            ),
+            (
+                "partner key",
+                p["key"].clone(),
+                Value::from(theirs.num("actor key")),
+            ),
+            (
+                "partner port",
+                p["port"].clone(),
+                Value::from(theirs.num("actor port_id")),
+            ),
+            (
+                "partner port priority",
+                p["port_priority"].clone(),
+                Value::from(theirs.num("actor port_priority")),
+            ),
+            (
+                "partner state",
+                p["state"].clone(),
+                Value::from(ovs_state_bits(theirs.get("actor state"))),
+            ),
+            (
+                "actor system (OVS's partner)",
+                a["system"].clone(),
+                Value::from(theirs.get("partner sys_id").to_lowercase()),
+            ),
+            (
+                "actor system priority",
+                a["system_priority"].clone(),
+                Value::from(theirs.num("partner sys_priority")),
+            ),
+            (
+                "actor key",
+                a["key"].clone(),
+                Value::from(theirs.num("partner key")),
+            ),
+            (
+                "actor port",
+                a["port"].clone(),
+                Value::from(theirs.num("partner port_id")),
+            ),
+            (
+                "actor port priority",
+                a["port_priority"].clone(),
+                Value::from(theirs.num("partner port_priority")),
+            ),
+            (
+                "actor state",
+                a["state"].clone(),
+                Value::from(ovs_state_bits(theirs.get("partner state"))),
+            ),
         ];
         for (what, ctl, appctl) in checks {
             if ctl != appctl {
@@ -659,7 +815,11 @@ fn lacp_differences(ours: &Value, ovs: &OvsView) -> Vec<String> {
         }
         // Same port on the OVS side in its own header.
         if theirs.num("port_id") != theirs.num("actor port_id") {
-            d.push(format!("{o}: OVS port_id {} vs actor port_id {}", theirs.get("port_id"), theirs.get("actor port_id")));
+            d.push(format!(
+                "{o}: OVS port_id {} vs actor port_id {}",
+                theirs.get("port_id"),
+                theirs.get("actor port_id")
+            ));
         }
     }
     d
@@ -686,14 +846,19 @@ fn ovs_lacp_show_agrees_with_ctl_and_capture_decodes() {
         std::thread::sleep(Duration::from_millis(200));
     }
     if !diffs.is_empty() {
-        rig.fail(&format!("ctl and ovs-appctl disagree:\n{}", diffs.join("\n")));
+        rig.fail(&format!(
+            "ctl and ovs-appctl disagree:\n{}",
+            diffs.join("\n")
+        ));
     }
     // The human view shows the same tuple side by side.
     let text = fl.text(&["show", "lacp", "bond0", "--detail"]);
     let ovs = rig.ovs_lacp();
     let sys = ovs.members["vb0"].get("actor sys_id").to_lowercase();
     if !(text.contains(&sys) && text.contains("actor (us)") && text.contains("802.3ad counters:")) {
-        rig.fail(&format!("show lacp --detail lacks the partner system {sys}:\n{text}"));
+        rig.fail(&format!(
+            "show lacp --detail lacks the partner system {sys}:\n{text}"
+        ));
     }
     let why = fl.text(&["why", "bond0"]);
     if !why.contains("2 of 2 members distributing") {
@@ -710,9 +875,16 @@ fn ovs_lacp_show_agrees_with_ctl_and_capture_decodes() {
         cap["tx"].as_u64().unwrap(),
     );
     if rx < 4 || tx < 4 {
-        rig.fail(&format!("capture: {rx} received and {tx} sent LACPDUs, expected both ways"));
+        rig.fail(&format!(
+            "capture: {rx} received and {tx} sent LACPDUs, expected both ways"
+        ));
     }
-    let out = Command::new("tshark").arg("-r").arg(&pcap).arg("-V").output().unwrap();
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .arg("-V")
+        .output()
+        .unwrap();
     let so = String::from_utf8_lossy(&out.stdout);
     // tshark's note about running as root is not about the file.
     let se: String = String::from_utf8_lossy(&out.stderr)
@@ -721,9 +893,15 @@ fn ovs_lacp_show_agrees_with_ctl_and_capture_decodes() {
         .collect::<Vec<_>>()
         .join("\n");
     let decoded = so.matches("Link Aggregation Control Protocol").count() as u64;
-    let bad = ["Malformed", "Expert Info (Warn", "Expert Info (Error", "[Warning", "Unknown"]
-        .iter()
-        .find(|w| so.contains(*w));
+    let bad = [
+        "Malformed",
+        "Expert Info (Warn",
+        "Expert Info (Error",
+        "[Warning",
+        "Unknown",
+    ]
+    .iter()
+    .find(|w| so.contains(*w));
     println!("MEASURE capture: {n} frames ({rx} rx, {tx} tx), tshark decoded {decoded} LACPDUs");
     if !out.status.success() || !se.trim().is_empty() || bad.is_some() || decoded != n {
         rig.fail(&format!(
@@ -761,7 +939,8 @@ fn ovs_lacp_show_agrees_with_ctl_and_capture_decodes() {
 fn ovs_why_names_link_down_silent_partner_and_drain() {
     let mut rig = Rig::new("why", false);
     rig.converge();
-    let why_of = |rig: &Rig, m: &str| -> Value { member(&rig.fl().json(&["why", "bond0"]), m).clone() };
+    let why_of =
+        |rig: &Rig, m: &str| -> Value { member(&rig.fl().json(&["why", "bond0"]), m).clone() };
     let wait_class = |rig: &Rig, m: &str, class: &str, within: Duration| -> Value {
         let mut last = Value::Null;
         let ok = wait_until(within, || {
@@ -799,7 +978,10 @@ fn ovs_why_names_link_down_silent_partner_and_drain() {
     let silence = TcEgressDrop::new(&rig.peer, "vb0", "0x8809");
     let w = wait_class(&rig, "m0", "silent_partner", Duration::from_secs(6));
     let r = w["reason"].as_str().unwrap_or("");
-    if !(r.contains("no LACPDU from partner for") && r.contains("short timeout") && r.contains("last one at")) {
+    if !(r.contains("no LACPDU from partner for")
+        && r.contains("short timeout")
+        && r.contains("last one at"))
+    {
         rig.fail(&format!("silent partner reason: {r}"));
     }
     println!("MEASURE why silent_partner: {r}");
@@ -813,7 +995,9 @@ fn ovs_why_names_link_down_silent_partner_and_drain() {
     let mut w = Value::Null;
     let out_of_sync = wait_until(Duration::from_secs(3), || {
         w = why_of(&rig, "m1");
-        w["evidence"].to_string().contains("synchronization cleared")
+        w["evidence"]
+            .to_string()
+            .contains("synchronization cleared")
     });
     if !out_of_sync {
         rig.fail(&format!("drained m1 not advertised out of sync: {w}"));
@@ -822,7 +1006,12 @@ fn ovs_why_names_link_down_silent_partner_and_drain() {
     rig.fl().text(&["member", "undrain", "bond0", "m1"]);
     wait_both(&rig);
     let ev = rig.fl().text(&["show", "events", "bond0"]);
-    for needle in ["LinkDown", "CurrentWhileExpired", "drain requested", "undrained: rejoining"] {
+    for needle in [
+        "LinkDown",
+        "CurrentWhileExpired",
+        "drain requested",
+        "undrained: rejoining",
+    ] {
         if !ev.contains(needle) {
             rig.fail(&format!("show events lacks {needle}:\n{ev}"));
         }
@@ -918,10 +1107,24 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
     let lan = rig.lan.as_ref().unwrap();
     let mut guards = Vec::new();
     let mut outs = Vec::new();
-    for (name, ns, ip, port) in [("fwd", &lan.dst, DST_IP, "5000"), ("rev", &lan.src, SRC_IP, "5001")] {
+    for (name, ns, ip, port) in [
+        ("fwd", &lan.dst, DST_IP, "5000"),
+        ("rev", &lan.src, SRC_IP, "5001"),
+    ] {
         let out = rig.scratch.file(&format!("recv-{name}.txt"));
-        let c = ns.cmd_dies_with_parent(&[py, script.to_str().unwrap(), "recv", ip, port, out.to_str().unwrap()]);
-        guards.push(ChildGuard::spawn("udp receiver", c, &rig.scratch.file(&format!("recv-{name}.log"))));
+        let c = ns.cmd_dies_with_parent(&[
+            py,
+            script.to_str().unwrap(),
+            "recv",
+            ip,
+            port,
+            out.to_str().unwrap(),
+        ]);
+        guards.push(ChildGuard::spawn(
+            "udp receiver",
+            c,
+            &rig.scratch.file(&format!("recv-{name}.log")),
+        ));
         let ready = PathBuf::from(format!("{}.ready", out.display()));
         if !wait_until(Duration::from_secs(10), || ready.exists()) {
             rig.fail("UDP receiver did not start");
@@ -948,7 +1151,11 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
             out.to_str().unwrap(),
         ]);
         senders.push((
-            ChildGuard::spawn("udp sender", c, &rig.scratch.file(&format!("send-{name}.log"))),
+            ChildGuard::spawn(
+                "udp sender",
+                c,
+                &rig.scratch.file(&format!("send-{name}.log")),
+            ),
             out,
         ));
     }
@@ -977,7 +1184,10 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
     let c3 = veth_counters(&rig);
     let drained = delta(c2, c3);
     let ovs = rig.ovs_lacp();
-    let bond_show = rig.ovs.try_appctl(&["bond/show", "bond0"]).unwrap_or_default();
+    let bond_show = rig
+        .ovs
+        .try_appctl(&["bond/show", "bond0"])
+        .unwrap_or_default();
     let lacp = fl.json(&["show", "lacp", "bond0"]);
     let why = fl.json(&["why", "bond0"]);
     fl.text(&["member", "undrain", "bond0", "m1"]);
@@ -990,7 +1200,9 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
 
     let mut sent = Vec::new();
     for (mut g, out) in senders {
-        if g.wait_timeout(Duration::from_secs(20)).is_none_or(|s| !s.success()) {
+        if g.wait_timeout(Duration::from_secs(20))
+            .is_none_or(|s| !s.success())
+        {
             rig.fail("UDP sender failed");
         }
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -999,11 +1211,14 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
         }
         sent.push(v["sent"].as_u64().unwrap());
     }
-    let mut got = vec![0u64; 2];
+    let mut got = [0u64; 2];
     for (i, out) in outs.iter().enumerate() {
         let mut last = (0, Instant::now());
         wait_until(Duration::from_secs(5), || {
-            let n = std::fs::read_to_string(out).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+            let n = std::fs::read_to_string(out)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
             if n != last.0 {
                 last = (n, Instant::now());
             }
@@ -1033,16 +1248,26 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
     );
     // Before: traffic on both links in both directions (64 flows, layer3+4 on both ends).
     if before.iter().any(|m| m[0] < 100 || m[1] < 100) {
-        rig.fail(&format!("before the drain both links should carry traffic both ways: {before:?}"));
+        rig.fail(&format!(
+            "before the drain both links should carry traffic both ways: {before:?}"
+        ));
     }
     // Drained: m1 carries only LACPDUs (fast: about one per second each way).
     if drained[1][0] > 6 || drained[1][1] > 6 {
-        rig.fail(&format!("m1 still carries traffic while drained: {:?}\n{ctx}", drained[1]));
+        rig.fail(&format!(
+            "m1 still carries traffic while drained: {:?}\n{ctx}",
+            drained[1]
+        ));
     }
     if member(&lacp[0], "m1")["actor"]["state"].as_u64().unwrap() & 0x08 != 0 {
-        rig.fail(&format!("drained m1 still advertises synchronization\n{ctx}"));
+        rig.fail(&format!(
+            "drained m1 still advertises synchronization\n{ctx}"
+        ));
     }
-    if ovs.members["vb1"].get("partner state").contains("synchronized") {
+    if ovs.members["vb1"]
+        .get("partner state")
+        .contains("synchronized")
+    {
         rig.fail(&format!("OVS still sees m1 in sync\n{ctx}"));
     }
     if member(&why, "m1")["class"] != "drain" {
@@ -1050,7 +1275,9 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
     }
     // After undrain: our hash spreads over both members again.
     if after[0][0] < 100 || after[1][0] < 100 {
-        rig.fail(&format!("after undrain our egress should use both members: {after:?}"));
+        rig.fail(&format!(
+            "after undrain our egress should use both members: {after:?}"
+        ));
     }
     if got[0] != sent[0] || got[1] != sent[1] {
         rig.fail(&format!(
@@ -1059,7 +1286,160 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
         ));
     }
     if m1_not_collecting != 0 {
-        rig.fail(&format!("{m1_not_collecting} frames dropped on m1 as not collecting"));
+        rig.fail(&format!(
+            "{m1_not_collecting} frames dropped on m1 as not collecting"
+        ));
     }
     drop(guards);
+}
+
+// ---------------------------------------------------------------------------------------
+// Router mode: interfaces and routes
+
+/// Router mode in a namespace of its own: `ctl show routes` lists the connected prefixes,
+/// the static route from the config and a route the kernel got on a TAP (mirrored), with
+/// the static one winning over a kernel route for the same prefix; `ctl show interfaces`
+/// lists the interfaces with their TAPs.
+#[test]
+fn router_show_routes_and_interfaces() {
+    let scratch = Scratch::new("ops-rt");
+    let ns = Netns::new("opsrt");
+    let sock = scratch.file("ctl.sock");
+    let cpus = cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    let cfg = format!(
+        r#"
+[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+
+[[port]]
+name = "p0"
+device = "ring:l0:a"
+[[port]]
+name = "p1"
+device = "ring:l1:a"
+
+[[interface]]
+name = "wan"
+on = "p0"
+addresses = ["192.0.2.1/24"]
+tap_name = "flo-wan"
+[[interface]]
+name = "lan"
+on = "p1"
+addresses = ["198.51.100.1/24", "2001:db8:5::1/64"]
+tap_name = "flo-lan"
+
+[[route]]
+prefix = "203.0.113.0/24"
+via = "192.0.2.254"
+
+[forward]
+mode = "router"
+
+[management]
+socket = "{s}"
+"#,
+        c = cpus[0],
+        w = cpus[1],
+        s = sock.display()
+    );
+    let cfg_path = scratch.file("fastlag.toml");
+    std::fs::write(&cfg_path, &cfg).unwrap();
+    let log = scratch.file("fastlag.log");
+    let cmd = ns.cmd_dies_with_parent(&[
+        fastlag().get_program().to_str().unwrap(),
+        "run",
+        "--config",
+        cfg_path.to_str().unwrap(),
+    ]);
+    let _fl = ChildGuard::spawn("fastlag", cmd, &log);
+    let d = Daemon {
+        proc: ChildGuard {
+            child: None,
+            name: "fastlag (held above)".into(),
+        },
+        log: log.clone(),
+        sock: sock.clone(),
+    };
+    let up = wait_until(Duration::from_secs(30), || {
+        d.log().contains("management socket ready") && ns.link_up("flo-wan")
+    });
+    assert!(up, "router did not come up:\n{}", d.log());
+    // A route the kernel has on a TAP (as a routing daemon would install it); the same
+    // prefix as the static route too, which must keep winning.
+    ns.ip(&[
+        "route",
+        "add",
+        "192.0.2.128/25",
+        "via",
+        "192.0.2.2",
+        "dev",
+        "flo-wan",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "203.0.113.0/24",
+        "via",
+        "198.51.100.7",
+        "dev",
+        "flo-lan",
+    ]);
+    let mut v = Value::Null;
+    let route = |v: &Value, prefix: &str, origin: &str| -> Option<Value> {
+        v["routes"]
+            .as_array()?
+            .iter()
+            .find(|r| r["prefix"] == prefix && r["origin"] == origin)
+            .cloned()
+    };
+    let mirrored = wait_until(Duration::from_secs(5), || {
+        v = d.json(&["show", "routes"]);
+        route(&v, "192.0.2.128/25", "kernel").is_some()
+            && route(&v, "203.0.113.0/24", "kernel").is_some()
+    });
+    assert!(
+        mirrored,
+        "kernel routes not mirrored: {v:#}\n{}",
+        tail(&d.log(), 30)
+    );
+    let k = route(&v, "192.0.2.128/25", "kernel").unwrap();
+    assert_eq!(k["interface"], "wan");
+    assert_eq!(k["gateway"], "192.0.2.2");
+    assert_eq!(k["active"], true);
+    let s = route(&v, "203.0.113.0/24", "static").expect("static route");
+    assert_eq!(
+        (s["gateway"].as_str(), s["active"].as_bool()),
+        (Some("192.0.2.254"), Some(true))
+    );
+    let k2 = route(&v, "203.0.113.0/24", "kernel").unwrap();
+    assert_eq!(k2["active"], false, "the static route wins: {v:#}");
+    for (p, i) in [
+        ("192.0.2.1/24", "wan"),
+        ("198.51.100.1/24", "lan"),
+        ("2001:db8:5::1/64", "lan"),
+    ] {
+        let c = route(&v, p, "connected").unwrap_or_else(|| panic!("no connected {p}: {v:#}"));
+        assert_eq!(c["interface"], i);
+    }
+    let text = d.text(&["show", "routes"]);
+    assert!(
+        text.contains("203.0.113.0/24") && text.contains("kernel"),
+        "{text}"
+    );
+    let ifs = d.json(&["show", "interfaces"]);
+    let names: Vec<(&str, &str)> = ifs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap(), i["tap"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(names, [("wan", "flo-wan"), ("lan", "flo-lan")]);
+    assert!(d.text(&["show", "interfaces"]).contains("flo-lan"));
+    // xconnect-only answers (bonds: none) still work.
+    assert_eq!(d.json(&["show", "bonds"]), Value::Array(vec![]));
 }

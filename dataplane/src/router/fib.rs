@@ -736,6 +736,53 @@ mod tests {
     }
 
     #[test]
+    fn routes_lists_connected_static_and_kernel_with_the_winner() {
+        let mut b = FibBuilder::new();
+        let a = b.add_interface(iface(1, None)).unwrap();
+        let c = b.add_interface(iface(2, None)).unwrap();
+        b.add_interface_address(a, ip("10.0.0.1"), 24).unwrap();
+        let via = |iface, gw: &str| NextHop {
+            iface,
+            gateway: Some(ip(gw)),
+        };
+        b.add_route(ip("0.0.0.0"), 0, via(a, "10.0.0.254"), Origin::Kernel)
+            .unwrap();
+        b.add_route(ip("0.0.0.0"), 0, via(c, "10.9.0.1"), Origin::Static)
+            .unwrap();
+        b.add_route(ip("2001:db8:1::"), 48, via(c, "fe80::1"), Origin::Kernel)
+            .unwrap();
+        let r = b.routes();
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert_eq!(
+            (r[0].prefix, r[0].len, r[0].origin, r[0].active),
+            (ip("10.0.0.1"), 24, None, true)
+        );
+        let default: Vec<_> = r.iter().filter(|x| x.len == 0).collect();
+        assert_eq!(default.len(), 2);
+        let kernel = default
+            .iter()
+            .find(|x| x.origin == Some(Origin::Kernel))
+            .unwrap();
+        let stat = default
+            .iter()
+            .find(|x| x.origin == Some(Origin::Static))
+            .unwrap();
+        assert!(
+            stat.active && !kernel.active,
+            "a static route wins: {default:?}"
+        );
+        assert_eq!(stat.next_hop, via(c, "10.9.0.1"));
+        let v6 = r.iter().find(|x| x.prefix == ip("2001:db8:1::")).unwrap();
+        assert!(v6.active && v6.len == 48 && v6.next_hop.gateway == Some(ip("fe80::1")));
+        // The listing agrees with lookups.
+        let fib = b.build();
+        assert!(matches!(
+            fib.lookup_v4("192.0.2.1".parse().unwrap()),
+            Lookup::Forward { iface, .. } if iface == c
+        ));
+    }
+
+    #[test]
     fn connected_local_and_gateway_routes() {
         let mut b = FibBuilder::new();
         let a = b.add_interface(iface(1, None)).unwrap();
