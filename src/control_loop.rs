@@ -185,8 +185,8 @@ pub struct Member {
     pub kernel_iface: Option<String>,
     pub(crate) last_link: Option<LinkStatus>,
     warned_unknown: bool,
-    tx_dropped: u64,
-    tx_gaps: TxGaps,
+    pub(crate) tx_dropped: u64,
+    pub(crate) tx_gaps: TxGaps,
 }
 
 impl Member {

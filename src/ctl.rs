@@ -576,6 +576,15 @@ fn render_lacp(v: &Value, detail: bool) -> String {
                     t(&m["fallback"]),
                     t(&m["loopback"])
                 );
+                let g = &m["lacpdu_departures"];
+                s += &format!(
+                    "    LACPDU departures: {} sent, interval min {} / mean {} / max {} ms; slow frames not sent: {}\n",
+                    t(&g["count"]),
+                    g["min_ms"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+                    g["mean_ms"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+                    g["max_ms"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+                    t(&m["slow_tx_failed"])
+                );
                 s += "    802.3ad counters:";
                 if let Some(o) = c.as_object() {
                     for (k, v) in o {

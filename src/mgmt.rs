@@ -1014,6 +1014,8 @@ fn lacp_view(cl: &ControlLoop, b: usize) -> Value {
                 "last_rx_age_s": age(i.last_rx),
                 "last_tx": i.last_tx.map(|x| cl.ops.wall(x)),
                 "last_tx_age_s": age(i.last_tx),
+                "lacpdu_departures": cl.members[m].tx_gaps,
+                "slow_tx_failed": cl.members[m].tx_dropped,
             })
         })
         .collect();
