@@ -209,15 +209,19 @@ fn run(
         Err(e) => return Err(e.into()),
     };
     let rt = runtime::Runtime::start(&cfg, log)?;
-    let hub = rt.management().cloned();
-    match (&hub, server) {
-        (Some(h), Some(server)) => h.serve(server),
-        (None, Some(server)) => {
-            tracing::warn!(socket = %server.path().display(), "no bond and no router: there is no control thread to serve the management socket");
-            drop(server);
+    // The control thread serves the socket; without one (no bond, no router) the main
+    // thread answers the few questions that apply (ping, counters).
+    let (hub, mut local_server) = match (rt.management().cloned(), server) {
+        (Some(h), Some(server)) => {
+            h.serve(server);
+            (Some(h), None)
         }
-        _ => {}
-    }
+        (None, Some(server)) => {
+            tracing::info!(path = %server.path().display(), "management socket ready (fastlag ctl; no bond and no router: counters only)");
+            (Some(Default::default()), Some(server))
+        }
+        (h, None) => (h, None),
+    };
     let stop = rt.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
@@ -234,6 +238,9 @@ fn run(
         std::thread::sleep(Duration::from_millis(50));
         if let Some(h) = &hub {
             h.publish(rt.snapshot());
+            if let Some(s) = local_server.as_mut() {
+                s.serve_without_control(h);
+            }
         }
         if let Some(path) = status {
             write_status(&rt, path);

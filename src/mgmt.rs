@@ -638,47 +638,83 @@ pub fn poll(cl: &mut ControlLoop) {
     let Some(mut server) = cl.ops.server.take() else {
         return;
     };
-    let now = WallInstant::now();
-    server.accept(now);
-    for c in &mut server.conns {
-        for line in c.read(now) {
-            let resp = if line.is_empty() {
-                tracing::warn!(
-                    conn = c.id,
-                    "management: request larger than {MAX_REQUEST} bytes"
-                );
-                json!({"ok": false, "error": format!("request larger than {MAX_REQUEST} bytes")})
-            } else {
-                respond(cl, c.id, &line)
-            };
-            c.reply(&resp);
-        }
-        c.write(now);
-        c.expire(now);
-    }
-    server.conns.retain(|c| !c.dead);
+    server.serve(|id, req| handle(cl, req).map_err(|e| (id, e)));
     cl.ops.server = Some(server);
 }
 
-fn respond(cl: &mut ControlLoop, conn: u64, line: &[u8]) -> Value {
+impl Server {
+    /// One non-blocking round: accept, read, answer complete requests with `answer`,
+    /// write, expire.
+    fn serve(&mut self, mut answer: impl FnMut(u64, Request) -> Result<Value, (u64, String)>) {
+        let now = WallInstant::now();
+        self.accept(now);
+        for c in &mut self.conns {
+            for line in c.read(now) {
+                let resp = if line.is_empty() {
+                    tracing::warn!(
+                        conn = c.id,
+                        "management: request larger than {MAX_REQUEST} bytes"
+                    );
+                    json!({"ok": false, "error": format!("request larger than {MAX_REQUEST} bytes")})
+                } else {
+                    match parse(c.id, &line) {
+                        Err(e) => e,
+                        Ok(req) => match answer(c.id, req) {
+                            Ok(v) => json!({"ok": true, "result": v}),
+                            Err((_, e)) => json!({"ok": false, "error": e}),
+                        },
+                    }
+                };
+                c.reply(&resp);
+            }
+            c.write(now);
+            c.expire(now);
+        }
+        self.conns.retain(|c| !c.dead);
+    }
+
+    /// Serves from the main thread when there is no control thread (no bond, no router):
+    /// liveness and counters only.
+    pub fn serve_without_control(&mut self, hub: &Hub) {
+        self.serve(|id, req| {
+            let r = match req {
+                Request::Ping {} => Ok(json!({})),
+                Request::Bonds {} => Ok(json!([])),
+                Request::Stats {} => match hub.counters() {
+                    Some(c) => serde_json::to_value(&c.now).map_err(|e| e.to_string()),
+                    None => Err("no counters yet; try again in a moment".into()),
+                },
+                Request::Ports {} => Ok(hub
+                    .counters()
+                    .map_or(json!([]), |c| ports_json(&c, &|_| None))),
+                other => Err(format!(
+                    "{other:?}: this fastlag has no bond and no router (xconnect between ports); only ping, show bonds and show stats apply"
+                )),
+            };
+            r.map_err(|e| (id, e))
+        });
+    }
+}
+
+fn parse(conn: u64, line: &[u8]) -> Result<Request, Value> {
     let text = match std::str::from_utf8(line) {
         Ok(t) => t.trim(),
         Err(_) => {
             tracing::warn!(conn, "management: request is not UTF-8");
-            return json!({"ok": false, "error": "request is not UTF-8 text"});
+            return Err(json!({"ok": false, "error": "request is not UTF-8 text"}));
         }
     };
-    let req: Request = match serde_json::from_str(text) {
-        Ok(r) => r,
+    match serde_json::from_str::<Request>(text) {
+        Ok(r) => {
+            tracing::debug!(conn, ?r, "management request");
+            Ok(r)
+        }
         Err(e) => {
             tracing::warn!(conn, "management: malformed request: {e}");
-            return json!({"ok": false, "error": format!("malformed request: {e} (expected one JSON object per line, e.g. {{\"cmd\":\"bonds\"}})")});
+            Err(
+                json!({"ok": false, "error": format!("malformed request: {e} (expected one JSON object per line, e.g. {{\"cmd\":\"bonds\"}})")}),
+            )
         }
-    };
-    tracing::debug!(conn, ?req, "management request");
-    match handle(cl, req) {
-        Ok(v) => json!({"ok": true, "result": v}),
-        Err(e) => json!({"ok": false, "error": e}),
     }
 }
 
@@ -1114,18 +1150,26 @@ fn ports_view(cl: &ControlLoop) -> Value {
     let Some(c) = cl.ops.hub.counters() else {
         return json!([]);
     };
+    ports_json(&c, &|name| {
+        cl.members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| cl.bonds[m.bond].name.clone())
+    })
+}
+
+fn ports_json(c: &Rated, bond_of: &dyn Fn(&str) -> Option<String>) -> Value {
     Value::Array(
         c.now
             .ports
             .iter()
             .zip(&c.rates)
             .map(|(p, r)| {
-                let member = cl.members.iter().find(|m| m.name == p.name);
                 json!({
                     "name": p.name,
                     "device": p.device,
                     "link": p.link,
-                    "bond": member.map(|m| cl.bonds[m.bond].name.clone()),
+                    "bond": bond_of(&p.name),
                     "rx_packets": p.pmd.rx_packets,
                     "tx_packets": p.pmd.tx_packets,
                     "rx_bytes": p.pmd.rx_bytes,

@@ -1443,3 +1443,59 @@ socket = "{s}"
     // xconnect-only answers (bonds: none) still work.
     assert_eq!(d.json(&["show", "bonds"]), Value::Array(vec![]));
 }
+
+/// Without a bond or a router there is no control thread: the main thread answers ping,
+/// show bonds (none), show ports and show stats, and says why anything else does not apply.
+#[test]
+fn xconnect_only_serves_counters_from_the_main_thread() {
+    let scratch = Scratch::new("ops-xc");
+    let sock = scratch.file("ctl.sock");
+    let cpus = cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    let cfg = format!(
+        r#"
+[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+
+[[port]]
+name = "x0"
+device = "ring:xa:a"
+[[port]]
+name = "x1"
+device = "ring:xb:a"
+
+[forward]
+mode = "xconnect"
+pairs = [["x0", "x1"]]
+
+[management]
+socket = "{s}"
+"#,
+        c = cpus[0],
+        w = cpus[1],
+        s = sock.display()
+    );
+    let d = Daemon::start(&scratch, &cfg, &sock);
+    assert!(d.json(&["ping"]).is_object());
+    assert_eq!(d.json(&["show", "bonds"]), Value::Array(vec![]));
+    let ok = wait_until(Duration::from_secs(5), || {
+        d.json(&["show", "ports"])
+            .as_array()
+            .is_some_and(|p| p.len() == 2 && p[0]["name"] == "x0")
+    });
+    assert!(ok, "{}", d.text(&["show", "ports"]));
+    assert!(d.json(&["show", "stats"])["workers"].is_array());
+    let out = d.ctl(&["why", "bond0"]);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("no bond and no router"), "{e}");
+    let Daemon { mut proc, .. } = d;
+    proc.signal("TERM");
+    assert!(proc
+        .wait_timeout(Duration::from_secs(20))
+        .is_some_and(|s| s.success()));
+    assert!(!sock.exists(), "socket file left behind");
+}
