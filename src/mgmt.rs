@@ -49,9 +49,15 @@ pub const CAPTURE_SNAP: usize = 128;
 /// out of sync, so that no frame a worker already hashed to it leaves after the partner
 /// has stopped accepting on it.
 pub const DRAIN_EGRESS_SETTLE: Duration = Duration::from_millis(20);
-/// Drain: how long a drained member keeps collecting after it was advertised out of sync,
-/// for the frames the partner sent before it acted on our LACPDU (and those in flight).
+/// Drain: a drained member keeps collecting after it was advertised out of sync, for the
+/// frames the partner sends until it has acted on our LACPDU (and those in flight): at
+/// least this long, and until no data frame arrived on it for [`DRAIN_QUIET`].
 pub const DRAIN_COLLECT_HOLD: Duration = Duration::from_secs(1);
+/// Drain: the partner counts as gone from the member after this long without a data frame.
+pub const DRAIN_QUIET: Duration = Duration::from_millis(300);
+/// Drain: collecting stops after this long even if the partner keeps sending (it ignores
+/// our out-of-sync LACPDUs); a warning says so.
+pub const DRAIN_COLLECT_MAX: Duration = Duration::from_secs(30);
 /// Undrain: the member collects from the start; the hold ends when the engine collects
 /// on it, or after this long.
 pub const UNDRAIN_COLLECT_HOLD: Duration = Duration::from_secs(10);
@@ -492,11 +498,14 @@ enum Drain {
     Off,
     /// Out of our distribution table; LACP not told yet.
     Leaving { since: WallInstant },
-    /// Advertised out of sync; collecting until `hold_until`.
+    /// Advertised out of sync; collecting until `hold_until` and the partner is quiet.
     Drained {
         since: WallInstant,
         hold_until: WallInstant,
         hold_over: bool,
+        /// Data frames received on the member (workers' count), and when it last changed.
+        rx: u64,
+        rx_changed: WallInstant,
     },
     /// Undrained: collecting (forced) until the engine collects, or `until`; no egress
     /// before `since + UNDRAIN_EGRESS_HOLD`.
@@ -1389,6 +1398,14 @@ fn drain(cl: &mut ControlLoop, bond: &str, member: &str, on: bool) -> Reply {
     }
 }
 
+/// Data frames the workers received on member `m` (slow-protocol frames excluded), from the
+/// main thread's latest counter snapshot.
+fn data_rx(cl: &ControlLoop, m: usize) -> Option<u64> {
+    let c = cl.ops.hub.counters()?;
+    let p = c.now.ports.iter().find(|p| p.name == cl.members[m].name)?;
+    Some(p.workers.rx.saturating_sub(p.workers.slow_to_control))
+}
+
 fn advance_drains(cl: &mut ControlLoop) {
     if cl.ops.drain.iter().all(|d| *d == Drain::Off) {
         return;
@@ -1408,8 +1425,10 @@ fn advance_drains(cl: &mut ControlLoop) {
                     since: wall,
                     hold_until: wall + DRAIN_COLLECT_HOLD,
                     hold_over: false,
+                    rx: data_rx(cl, m).unwrap_or(0),
+                    rx_changed: wall,
                 };
-                tracing::info!(bond = %cl.bonds[b].name, member = %cl.members[m].name, "drain: advertising out of sync; still collecting for {DRAIN_COLLECT_HOLD:?}");
+                tracing::info!(bond = %cl.bonds[b].name, member = %cl.members[m].name, "drain: advertising out of sync; still collecting until the partner has stopped sending on it (at least {DRAIN_COLLECT_HOLD:?})");
                 cl.ops
                     .admin_event(t, m, "drained: advertised out of sync".into());
                 cl.bonds[b].mark_dirty();
@@ -1418,15 +1437,32 @@ fn advance_drains(cl: &mut ControlLoop) {
                 since,
                 hold_until,
                 hold_over: false,
-            } if wall >= hold_until => {
+                rx,
+                rx_changed,
+            } => {
+                let (rx, rx_changed) = match data_rx(cl, m) {
+                    Some(n) if n != rx => (n, wall),
+                    _ => (rx, rx_changed),
+                };
+                let quiet = wall.duration_since(rx_changed) >= DRAIN_QUIET;
+                let too_long = wall.duration_since(since) >= DRAIN_COLLECT_MAX;
+                let over = wall >= hold_until && (quiet || too_long);
                 cl.ops.drain[m] = Drain::Drained {
                     since,
                     hold_until,
-                    hold_over: true,
+                    hold_over: over,
+                    rx,
+                    rx_changed,
                 };
-                tracing::info!(bond = %cl.bonds[b].name, member = %cl.members[m].name, "drain: member out (not collecting) until undrain");
-                cl.ops.admin_event(t, m, "drained: collecting off".into());
-                cl.bonds[b].mark_dirty();
+                if over {
+                    if quiet {
+                        tracing::info!(bond = %cl.bonds[b].name, member = %cl.members[m].name, after = ?wall.duration_since(since), "drain: the partner stopped sending on the member; it is out (not collecting) until undrain");
+                    } else {
+                        tracing::warn!(bond = %cl.bonds[b].name, member = %cl.members[m].name, "drain: the partner still sends on the member {DRAIN_COLLECT_MAX:?} after it was advertised out of sync; collecting stops now (its frames are dropped)");
+                    }
+                    cl.ops.admin_event(t, m, "drained: collecting off".into());
+                    cl.bonds[b].mark_dirty();
+                }
             }
             Drain::Rejoining { since, until } => {
                 let collecting = cl.members[m]

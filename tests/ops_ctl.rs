@@ -1281,10 +1281,28 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
     }
     if got[0] != sent[0] || got[1] != sent[1] {
         rig.fail(&format!(
-            "datagrams lost: forward {} of {}, reverse {} of {} delivered\n{ctx}",
-            got[0], sent[0], got[1], sent[1]
+            "datagrams lost: forward {} of {}, reverse {} of {} delivered\n{ctx}\nctl show stats \
+             (where they went):\n{}\nOVS's side of the member links (tx/rx/drops): {:?}",
+            got[0],
+            sent[0],
+            got[1],
+            sent[1],
+            fl.text(&["show", "stats"]),
+            OVS_MEMBERS
+                .iter()
+                .map(|d| ["tx_packets", "rx_packets", "rx_dropped", "tx_dropped"]
+                    .map(|c| rig.peer.try_if_counter(d, c).unwrap_or(0)))
+                .collect::<Vec<_>>()
         ));
     }
+    let log = fl.log();
+    let Some(quiet) = log
+        .lines()
+        .find(|l| l.contains("drain: the partner stopped sending on the member"))
+    else {
+        rig.fail("no log line saying the partner stopped sending on m1");
+    };
+    println!("MEASURE drain: {quiet}");
     if m1_not_collecting != 0 {
         rig.fail(&format!(
             "{m1_not_collecting} frames dropped on m1 as not collecting"
