@@ -1479,3 +1479,41 @@ fn advance_drains(cl: &mut ControlLoop) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 (leap day) 12:34:56.789
+        assert_eq!(rfc3339(951_827_696_789_000_000), "2000-02-29T12:34:56.789Z");
+        assert_eq!(
+            rfc3339(1_795_680_000_000_000_000),
+            "2026-11-26T08:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn capture_ring_keeps_the_newest_frames_oldest_first() {
+        let mut r = CaptureRing::new();
+        assert_eq!(r.frames().count(), 0);
+        let big = [0xabu8; 200];
+        for i in 0..(CAPTURE_FRAMES + 10) {
+            let n = 60 + i % 100;
+            r.record(Instant::from_nanos(i as u64), i % 3, i % 2 == 0, &big[..n]);
+        }
+        let kept: Vec<&Slot> = r.frames().collect();
+        assert_eq!(kept.len(), CAPTURE_FRAMES);
+        assert_eq!(kept[0].at_ns, 10);
+        assert_eq!(kept.last().unwrap().at_ns, (CAPTURE_FRAMES + 9) as u64);
+        assert!(kept.windows(2).all(|w| w[0].at_ns < w[1].at_ns));
+        // Frames longer than the snap length keep their original length.
+        let long = kept
+            .iter()
+            .find(|s| s.orig_len as usize > CAPTURE_SNAP)
+            .unwrap();
+        assert_eq!(long.len as usize, CAPTURE_SNAP);
+    }
+}
