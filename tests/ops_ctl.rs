@@ -227,6 +227,14 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
     });
     assert!(converged, "bonds did not converge:\n{}", tail(&d.log(), 30));
 
+    let gaps = |d: &Daemon| -> Vec<f64> {
+        d.json(&["show", "lacp", "bondA"])[0]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["lacpdu_departures"]["max_ms"].as_f64().unwrap())
+            .collect()
+    };
     let err = |v: &Value| -> String {
         assert_eq!(v["ok"], false, "expected an error, got {v}");
         v["error"].as_str().unwrap().to_string()
@@ -281,6 +289,47 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
         tx1 - tx0
     );
     assert!(tx1 >= tx0 + 2, "LACP stalled: {tx0} -> {tx1} LACPDUs");
+
+    let gaps_before = gaps(&d);
+    // Busy clients do not delay LACP: 2 s of back-to-back `lacp` requests (the largest
+    // view) on two connections; the LACPDU departure intervals stay at the 900 ms period.
+    let t0 = Instant::now();
+    let hammer: Vec<_> = (0..2)
+        .map(|_| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let mut s = UnixStream::connect(&sock).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut n = 0u64;
+                while t0.elapsed() < Duration::from_secs(2) {
+                    s.write_all(b"{\"cmd\":\"lacp\"}\n").unwrap();
+                    let v = read_line(&mut s);
+                    assert_eq!(v["ok"], true);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let served: u64 = hammer.into_iter().map(|h| h.join().unwrap()).sum();
+    let gaps_after = gaps(&d);
+    println!(
+        "MEASURE management: {served} `show lacp` requests answered in 2 s ({:.0}/s) by the \
+         control thread; longest LACPDU departure interval before {gaps_before:?} and after {gaps_after:?} ms \
+         (period 900 ms)",
+        served as f64 / 2.0
+    );
+    assert!(served > 100, "only {served} requests answered in 2 s");
+    // The longest interval so far may come from start-up; it must not grow past the
+    // period while the requests are served.
+    assert!(
+        gaps_after
+            .iter()
+            .zip(&gaps_before)
+            .all(|(&a, &b)| a <= b.max(1000.0)),
+        "LACPDU departures delayed while serving requests: longest intervals {gaps_before:?} \
+         -> {gaps_after:?} ms"
+    );
 
     // Many idle connections: the ones over the limit are told so; service continues.
     let idle: Vec<UnixStream> = (0..20)
