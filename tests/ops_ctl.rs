@@ -1566,3 +1566,73 @@ socket = "{s}"
         .is_some_and(|s| s.success()));
     assert!(!sock.exists(), "socket file left behind");
 }
+
+/// Static bond modes have no LACP: `why` reasons from link state and the mode (the
+/// active-backup spare is standby), `show lacp` has nothing to show, and drain says it
+/// needs 802.3ad.
+#[test]
+fn static_bond_why_and_drain_refusal() {
+    let scratch = Scratch::new("ops-ab");
+    let sock = scratch.file("ctl.sock");
+    let cpus = cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    let cfg = format!(
+        r#"
+[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+
+[[port]]
+name = "s0"
+device = "ring:sa:a"
+[[port]]
+name = "s1"
+device = "ring:sb:a"
+[[port]]
+name = "up"
+device = "ring:sc:a"
+
+[[bond]]
+name = "ab"
+mode = "active-backup"
+members = ["s0", "s1"]
+
+[forward]
+mode = "xconnect"
+pairs = [["up", "ab"]]
+
+[management]
+socket = "{s}"
+"#,
+        c = cpus[0],
+        w = cpus[1],
+        s = sock.display()
+    );
+    let d = Daemon::start(&scratch, &cfg, &sock);
+    let mut w = Value::Null;
+    let ok = wait_until(Duration::from_secs(5), || {
+        w = d.json(&["why", "ab"]);
+        member(&w, "s0")["distributing"] == true && member(&w, "s1")["class"] == "standby"
+    });
+    assert!(ok, "{w:#}");
+    assert_eq!(
+        member(&w, "s1")["reason"],
+        "standby: s0 carries the traffic (active-backup)"
+    );
+    assert_eq!(d.json(&["show", "lacp"]), Value::Array(vec![]));
+    let b = d.json(&["show", "bond", "ab"]);
+    assert_eq!(b["mode"], "active-backup");
+    assert!(b["system"].is_null());
+    let out = d.ctl(&["member", "drain", "ab", "s1"]);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("drain needs an 802.3ad bond"), "{e}");
+    let out = d.ctl(&["member", "drain", "ab", "s9"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("bond ab has no member \"s9\"; members: s0, s1"),
+        "{e}"
+    );
+}
