@@ -183,10 +183,10 @@ pub struct Member {
     /// Kernel interface under the PMD (af_packet, af_xdp), whose carrier the PMD does
     /// not report: read from sysfs and combined with the PMD's view.
     pub kernel_iface: Option<String>,
-    last_link: Option<LinkStatus>,
+    pub(crate) last_link: Option<LinkStatus>,
     warned_unknown: bool,
-    tx_dropped: u64,
-    tx_gaps: TxGaps,
+    pub(crate) tx_dropped: u64,
+    pub(crate) tx_gaps: TxGaps,
 }
 
 impl Member {
@@ -275,6 +275,11 @@ impl Bond {
             dirty: true,
         }
     }
+
+    /// Asks for the table to be published again (its management overlay changed).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
 }
 
 /// Everything the control thread owns.
@@ -297,6 +302,8 @@ pub struct ControlLoop {
     pub port_names: Vec<String>,
     /// Published status.
     pub status: SharedStatus,
+    /// Management API: socket, capture rings, drains.
+    pub ops: crate::mgmt::Ops,
 }
 
 fn link_status(l: &Link, m: &Member) -> LinkStatus {
@@ -420,6 +427,7 @@ impl ControlLoop {
             }
             self.transmit(now);
             self.events(now);
+            crate::mgmt::poll(&mut self);
             self.publish();
             // Sleep until the next deadline, at most MAX_SLEEP (slow frames wait in rings).
             let mut sleep =
@@ -545,12 +553,13 @@ impl ControlLoop {
 
     fn receive(&mut self, burst: &mut Burst) {
         let now = self.now();
-        for m in &mut self.members {
+        for (mi, m) in self.members.iter_mut().enumerate() {
             let Some(p) = m.lacp else { continue };
             if let Some(q) = m.slow_rx.as_mut() {
                 while q.rx_burst(burst, 32) > 0 {
                     for f in burst.as_slice() {
                         if dataplane::bond::is_slow_protocol(f.data()) {
+                            self.ops.capture(m.bond, mi, false, f.data(), now);
                             if let Err(e) = self.engine.handle_frame(p, f.data(), now) {
                                 tracing::debug!(member = %m.name, "slow frame not handled: {e}");
                             }
@@ -565,6 +574,7 @@ impl ControlLoop {
             for ring in &mut m.slow {
                 while ring.pop_into(burst, 64) > 0 {
                     for f in burst.as_slice() {
+                        self.ops.capture(m.bond, mi, false, f.data(), now);
                         if let Err(e) = self.engine.handle_frame(p, f.data(), now) {
                             tracing::debug!(member = %m.name, "slow frame not handled: {e}");
                         }
@@ -577,9 +587,10 @@ impl ControlLoop {
 
     fn transmit(&mut self, now: Instant) {
         while let Some(t) = self.engine.poll_transmit(now) {
-            let Some(m) = self.members.iter_mut().find(|m| m.lacp == Some(t.port)) else {
+            let Some(mi) = self.members.iter().position(|m| m.lacp == Some(t.port)) else {
                 continue;
             };
+            let m = &mut self.members[mi];
             let Some(mut mb) = self.pool.alloc() else {
                 m.tx_dropped += 1;
                 tracing::warn!(member = %m.name, "no mbuf for a slow-protocol frame");
@@ -592,6 +603,7 @@ impl ControlLoop {
             }
             let sent = send_slow(m, &mut self.port_tx[m.port], mb);
             if sent {
+                self.ops.capture(m.bond, mi, true, bytes, now);
                 if t.kind == TxKind::Lacpdu {
                     m.tx_gaps.sent(std::time::Instant::now());
                 }
@@ -768,29 +780,45 @@ impl ControlLoop {
                 continue;
             }
             b.dirty = false;
+            // Management overlay: drained members carry no egress; members being drained
+            // or undrained keep collecting (see mgmt.rs).
+            let member_of = |p: usize| {
+                b.members
+                    .iter()
+                    .copied()
+                    .find(|&m| self.members[m].port == p)
+            };
+            let distributing: Vec<usize> = b
+                .distributing
+                .iter()
+                .copied()
+                .filter(|&p| member_of(p).is_none_or(|m| !self.ops.egress_blocked(m)))
+                .collect();
+            let mut collecting = b.collecting.clone();
+            for &m in &b.members {
+                if self.ops.collect_forced(m) {
+                    collecting[self.members[m].port] = true;
+                }
+            }
             let current = b.table.load();
             if current
                 .distributing
                 .iter()
                 .map(|&p| p as usize)
-                .eq(b.distributing.iter().copied())
-                && current.collecting == b.collecting
+                .eq(distributing.iter().copied())
+                && current.collecting == collecting
             {
                 continue;
             }
             b.version += 1;
-            let dist: Vec<u16> = b.distributing.iter().map(|&p| p as u16).collect();
-            let names: Vec<&str> = b
-                .distributing
+            let dist: Vec<u16> = distributing.iter().map(|&p| p as u16).collect();
+            let names: Vec<&str> = distributing
                 .iter()
                 .map(|&p| self.port_names[p].as_str())
                 .collect();
             tracing::info!(bond = %b.name, version = b.version, distributing = ?names, "bond table published");
-            b.table.store(Arc::new(BondTable::new(
-                dist,
-                b.collecting.clone(),
-                b.version,
-            )));
+            b.table
+                .store(Arc::new(BondTable::new(dist, collecting, b.version)));
         }
     }
 }

@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 
 mod control_loop;
+mod ctl;
 mod demo;
 mod eal_args;
+mod mgmt;
 mod report;
 mod router;
 mod runtime;
@@ -68,6 +70,9 @@ enum Command {
         /// Configuration file (TOML).
         file: PathBuf,
     },
+    /// Ask a running fastlag (over its management socket): show bonds, LACP, why a member
+    /// is not distributing, counters, events; capture LACPDUs; drain members.
+    Ctl(ctl::CtlArgs),
     /// Run the built-in demonstration on virtual devices (no NIC needed): two 802.3ad bonds
     /// negotiate over in-process links, carry generated traffic, lose a link and get it
     /// back, with a live view and a summary (about 30 s).
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
             status.as_deref(),
             cli.log_level.level(),
         ),
+        Command::Ctl(args) => ctl::run(args),
         Command::Demo {
             phase_seconds,
             config,
@@ -190,7 +196,32 @@ fn run(
     log: tracing::Level,
 ) -> Result<ExitCode, AnyError> {
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    // Bound before anything starts: a socket in use is reported at once.
+    let server = match mgmt::Server::bind(&cfg.management.socket) {
+        Ok(s) => Some(s),
+        // The default path may not be writable (not root): run without the API, say so.
+        Err(e @ mgmt::BindError::Io { .. })
+            if cfg.management.socket == Path::new(conf::DEFAULT_SOCKET) =>
+        {
+            tracing::warn!("{e}; running without the management API (set [management] socket to a writable path)");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let rt = runtime::Runtime::start(&cfg, log)?;
+    // The control thread serves the socket; without one (no bond, no router) the main
+    // thread answers the few questions that apply (ping, counters).
+    let (hub, mut local_server) = match (rt.management().cloned(), server) {
+        (Some(h), Some(server)) => {
+            h.serve(server);
+            (Some(h), None)
+        }
+        (None, Some(server)) => {
+            tracing::info!(path = %server.path().display(), "management socket ready (fastlag ctl; no bond and no router: counters only)");
+            (Some(Default::default()), Some(server))
+        }
+        (h, None) => (h, None),
+    };
     let stop = rt.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
@@ -205,6 +236,12 @@ fn run(
     let mut last = rt.snapshot();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if let Some(h) = &hub {
+            h.publish(rt.snapshot());
+            if let Some(s) = local_server.as_mut() {
+                s.serve_without_control(h);
+            }
+        }
         if let Some(path) = status {
             write_status(&rt, path);
         }

@@ -526,6 +526,32 @@ impl RouterControl {
         self.fib.store(Arc::new(fib));
     }
 
+    /// The FIB's routes for `fastlag ctl show routes`: connected, static and mirrored from
+    /// the kernel, with the egress interface by name.
+    pub fn routes(&self) -> Vec<serde_json::Value> {
+        self.builder
+            .routes()
+            .into_iter()
+            .map(|r| {
+                let iface = self
+                    .ifaces
+                    .get(r.next_hop.iface.0 as usize)
+                    .map(|i| i.name.clone());
+                serde_json::json!({
+                    "prefix": format!("{}/{}", r.prefix, r.len),
+                    "origin": match r.origin {
+                        None => "connected",
+                        Some(Origin::Static) => "static",
+                        Some(Origin::Kernel) => "kernel",
+                    },
+                    "interface": iface,
+                    "gateway": r.next_hop.gateway.map(|g| g.to_string()),
+                    "active": r.active,
+                })
+            })
+            .collect()
+    }
+
     /// For the status snapshot.
     pub fn status(&self) -> RouterStatus {
         let (v4, v6) = self.builder.route_count();

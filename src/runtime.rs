@@ -101,6 +101,8 @@ pub struct Runtime {
     pool: Arc<Mempool>,
     tsc_hz: u64,
     status: SharedStatus,
+    /// Management API handoff (socket, counters) to the control thread.
+    mgmt: Arc<crate::mgmt::Hub>,
     /// Router mode: per worker, per interface counters.
     iface_counters: Vec<Arc<[IfaceCounters]>>,
     /// Router mode: interface names.
@@ -306,6 +308,7 @@ impl Runtime {
             pool,
             tsc_hz,
             status: Arc::new(arc_swap::ArcSwap::from_pointee(Status::default())),
+            mgmt: Arc::default(),
             iface_counters: Vec::new(),
             iface_names: Vec::new(),
             eal: None,
@@ -693,6 +696,16 @@ impl Runtime {
         }
 
         if !bonds.is_empty() || router_control.is_some() {
+            let ops = crate::mgmt::Ops::new(
+                self.mgmt.clone(),
+                epoch,
+                bonds.len(),
+                members.len(),
+                cfg.bonds
+                    .iter()
+                    .map(|b| b.hash.as_str().to_string())
+                    .collect(),
+            );
             let control = ControlLoop {
                 engine,
                 members,
@@ -703,6 +716,7 @@ impl Runtime {
                 epoch,
                 port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
                 status: self.status.clone(),
+                ops,
             };
             let core = cfg.dataplane.control_core as usize;
             let stop = self.control_stop.clone();
@@ -907,6 +921,12 @@ impl Runtime {
     /// queues must be dropped before [`Runtime::shutdown`].
     pub fn take_spare_ends(&mut self) -> Vec<SpareEnd> {
         std::mem::take(&mut self.spare_ends)
+    }
+
+    /// The management API's handoff point: give it the bound socket, feed it counters.
+    /// Returns `None` when there is no control thread to serve it (no bond, no router).
+    pub fn management(&self) -> Option<&Arc<crate::mgmt::Hub>> {
+        self.control.is_some().then_some(&self.mgmt)
     }
 
     /// The control thread's latest status (bonds, members, LACP state).

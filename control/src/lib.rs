@@ -22,6 +22,7 @@ pub mod info;
 pub mod kernel;
 pub mod sim;
 pub mod time;
+pub mod why;
 pub mod wire;
 
 mod machines;

@@ -40,6 +40,22 @@ pub struct NextHop {
     pub gateway: Option<IpAddr>,
 }
 
+/// One route as [`FibBuilder::routes`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// Prefix (network address).
+    pub prefix: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+    /// Who installed it; `None` for the connected prefix of an interface address (there
+    /// `prefix` is the address itself).
+    pub origin: Option<Origin>,
+    /// Where it sends packets.
+    pub next_hop: NextHop,
+    /// The FIB uses this one for the prefix.
+    pub active: bool,
+}
+
 /// Who installed a route. For the same prefix a static route wins over a kernel one, and
 /// each origin is replaced or cleared on its own (a netlink resync clears `Kernel` only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -564,6 +580,45 @@ impl FibBuilder {
         clear(&mut self.v6, origin);
     }
 
+    /// Every route for display (`fastlag ctl show routes`): connected prefixes of the
+    /// interface addresses, then each prefix's routes by origin; `active` marks the one the
+    /// FIB uses (a static route wins over a kernel one for the same prefix).
+    pub fn routes(&self) -> Vec<RouteEntry> {
+        fn list<K: Family, T>(f: &FamilyBuilder<K, T>, out: &mut Vec<RouteEntry>) {
+            for (&(iface, addr), &len) in &f.addresses {
+                out.push(RouteEntry {
+                    prefix: addr.to_ip(),
+                    len,
+                    origin: None,
+                    next_hop: NextHop {
+                        iface,
+                        gateway: None,
+                    },
+                    active: true,
+                });
+            }
+            for (&(prefix, len), by) in &f.routes {
+                let best = by.keys().next_back().copied();
+                for (&origin, &(iface, gw)) in by {
+                    out.push(RouteEntry {
+                        prefix: prefix.to_ip(),
+                        len,
+                        origin: Some(origin),
+                        next_hop: NextHop {
+                            iface,
+                            gateway: gw.map(Family::to_ip),
+                        },
+                        active: Some(origin) == best,
+                    });
+                }
+            }
+        }
+        let mut out = Vec::new();
+        list(&self.v4, &mut out);
+        list(&self.v6, &mut out);
+        out
+    }
+
     /// Number of IPv4 and IPv6 prefixes with at least one route.
     pub fn route_count(&self) -> (usize, usize) {
         (self.v4.routes.len(), self.v6.routes.len())
@@ -678,6 +733,53 @@ mod tests {
 
     fn nmac(n: u8) -> MacAddr {
         MacAddr([0x0a, 0, 0, 0, 0, n])
+    }
+
+    #[test]
+    fn routes_lists_connected_static_and_kernel_with_the_winner() {
+        let mut b = FibBuilder::new();
+        let a = b.add_interface(iface(1, None)).unwrap();
+        let c = b.add_interface(iface(2, None)).unwrap();
+        b.add_interface_address(a, ip("10.0.0.1"), 24).unwrap();
+        let via = |iface, gw: &str| NextHop {
+            iface,
+            gateway: Some(ip(gw)),
+        };
+        b.add_route(ip("0.0.0.0"), 0, via(a, "10.0.0.254"), Origin::Kernel)
+            .unwrap();
+        b.add_route(ip("0.0.0.0"), 0, via(c, "10.9.0.1"), Origin::Static)
+            .unwrap();
+        b.add_route(ip("2001:db8:1::"), 48, via(c, "fe80::1"), Origin::Kernel)
+            .unwrap();
+        let r = b.routes();
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert_eq!(
+            (r[0].prefix, r[0].len, r[0].origin, r[0].active),
+            (ip("10.0.0.1"), 24, None, true)
+        );
+        let default: Vec<_> = r.iter().filter(|x| x.len == 0).collect();
+        assert_eq!(default.len(), 2);
+        let kernel = default
+            .iter()
+            .find(|x| x.origin == Some(Origin::Kernel))
+            .unwrap();
+        let stat = default
+            .iter()
+            .find(|x| x.origin == Some(Origin::Static))
+            .unwrap();
+        assert!(
+            stat.active && !kernel.active,
+            "a static route wins: {default:?}"
+        );
+        assert_eq!(stat.next_hop, via(c, "10.9.0.1"));
+        let v6 = r.iter().find(|x| x.prefix == ip("2001:db8:1::")).unwrap();
+        assert!(v6.active && v6.len == 48 && v6.next_hop.gateway == Some(ip("fe80::1")));
+        // The listing agrees with lookups.
+        let fib = b.build();
+        assert!(matches!(
+            fib.lookup_v4("192.0.2.1".parse().unwrap()),
+            Lookup::Forward { iface, .. } if iface == c
+        ));
     }
 
     #[test]
