@@ -46,6 +46,8 @@ pub struct BondStatus {
     pub mac: String,
     /// LACP system id ("priority,mac") of an 802.3ad bond.
     pub system: Option<String>,
+    /// Fewest distributing members for the bond to be up.
+    pub min_links: u16,
     /// Per member.
     pub members: Vec<MemberStatus>,
 }
@@ -102,6 +104,8 @@ pub struct MemberLacp {
     pub lacpdus_tx: u64,
     /// Intervals between our LACPDU departures on this member.
     pub tx_gaps: TxGaps,
+    /// 802.3ad MIB counters.
+    pub mib: crate::metrics::Mib,
 }
 
 /// Intervals between a member's LACPDU departures: the partner expires us if a gap
@@ -242,10 +246,10 @@ pub struct Bond {
     pub min_links: u16,
     /// The bond's MAC address.
     pub mac: dpdk::MacAddr,
-    distributing: Vec<usize>,
-    collecting: Vec<bool>,
+    pub(crate) distributing: Vec<usize>,
+    pub(crate) collecting: Vec<bool>,
     version: u64,
-    dirty: bool,
+    pub(crate) dirty: bool,
 }
 
 impl Bond {
@@ -297,6 +301,8 @@ pub struct ControlLoop {
     pub port_names: Vec<String>,
     /// Published status.
     pub status: SharedStatus,
+    /// Hitless reload: the running config, spare ports, the workers' port plans.
+    pub reloader: crate::reload::Reloader,
 }
 
 fn link_status(l: &Link, m: &Member) -> LinkStatus {
@@ -377,7 +383,7 @@ pub fn kernel_iface_of(spec: &str) -> Option<String> {
 }
 
 impl ControlLoop {
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
     }
 
@@ -421,6 +427,7 @@ impl ControlLoop {
             self.transmit(now);
             self.events(now);
             self.publish();
+            self.poll_reload();
             // Sleep until the next deadline, at most MAX_SLEEP (slow frames wait in rings).
             let mut sleep =
                 MAX_SLEEP.min(next_link.saturating_duration_since(std::time::Instant::now()));
@@ -433,7 +440,8 @@ impl ControlLoop {
         }
         self.leave();
         dpdk::unregister_thread();
-        let rx = self.members.into_iter().filter_map(|m| m.slow_rx).collect();
+        let mut rx: Vec<dpdk::RxQueue> = self.reloader.take_queues();
+        rx.extend(self.members.into_iter().filter_map(|m| m.slow_rx));
         (rx, self.port_tx.into_iter().flatten().collect())
     }
 
@@ -508,7 +516,7 @@ impl ControlLoop {
         }
     }
 
-    fn static_tables(&mut self, b: usize) {
+    pub(crate) fn static_tables(&mut self, b: usize) {
         let bond = &self.bonds[b];
         let up: Vec<usize> = bond
             .members
@@ -575,7 +583,7 @@ impl ControlLoop {
         }
     }
 
-    fn transmit(&mut self, now: Instant) {
+    pub(crate) fn transmit(&mut self, now: Instant) {
         while let Some(t) = self.engine.poll_transmit(now) {
             let Some(m) = self.members.iter_mut().find(|m| m.lacp == Some(t.port)) else {
                 continue;
@@ -733,6 +741,7 @@ impl ControlLoop {
                                 lacpdus_rx: i.counters.lacpdus_rx,
                                 lacpdus_tx: i.counters.lacpdus_tx,
                                 tx_gaps: m.tx_gaps,
+                                mib: (&i.counters).into(),
                             }),
                         }
                     })
@@ -751,6 +760,7 @@ impl ControlLoop {
                         .lacp
                         .and_then(|id| self.engine.bond_info(id).ok())
                         .map(|i| i.system.to_string()),
+                    min_links: b.min_links,
                     members,
                 }
             })
@@ -762,7 +772,7 @@ impl ControlLoop {
         }));
     }
 
-    fn publish(&mut self) {
+    pub(crate) fn publish(&mut self) {
         for b in &mut self.bonds {
             if !b.dirty {
                 continue;

@@ -5,6 +5,8 @@
 mod control_loop;
 mod demo;
 mod eal_args;
+mod metrics;
+mod reload;
 mod report;
 mod router;
 mod runtime;
@@ -156,6 +158,8 @@ fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
 /// The `--status` file: the control thread's bond view plus live port and worker counters.
 #[derive(serde::Serialize)]
 struct StatusFile<'a> {
+    /// The snapshot's number (the metrics endpoint serves it as fastlag_status_sequence).
+    sequence: u64,
     #[serde(flatten)]
     control: &'a control_loop::Status,
     ports: Vec<runtime::PortSnapshot>,
@@ -164,15 +168,15 @@ struct StatusFile<'a> {
     workers: Vec<runtime::WorkerSnapshot>,
 }
 
-fn write_status(rt: &runtime::Runtime, path: &Path) {
+fn write_status(scrape: &metrics::Scrape, path: &Path) {
     let tmp = path.with_extension("tmp");
-    let control = rt.status();
-    let snap = rt.snapshot();
+    let snap = &scrape.counters;
     let file = StatusFile {
-        control: &control,
-        ports: snap.ports,
-        interfaces: snap.interfaces,
-        workers: snap.workers,
+        sequence: scrape.sequence,
+        control: &scrape.control,
+        ports: snap.ports.clone(),
+        interfaces: snap.interfaces.clone(),
+        workers: snap.workers.clone(),
     };
     let ok = serde_json::to_vec_pretty(&file)
         .ok()
@@ -190,23 +194,57 @@ fn run(
     log: tracing::Level,
 ) -> Result<ExitCode, AnyError> {
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
-    let rt = runtime::Runtime::start(&cfg, log)?;
+    // Bound before DPDK starts: a taken port is an error at once.
+    let metrics = match cfg.management.metrics {
+        Some(addr) => Some(
+            metrics::Server::start(addr)
+                .map_err(|e| format!("management.metrics: cannot listen on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let rt = runtime::Runtime::start_with_file(&cfg, Some(file), log)?;
     let stop = rt.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let mut sequence = 0u64;
     tracing::info!(
         workers = cfg.dataplane.worker_cores.len(),
         ports = cfg.ports.len(),
-        "fastlag running; SIGINT or SIGTERM stops it"
+        "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration"
     );
     let interval = Duration::from_secs(cfg.dataplane.stats_interval_s as u64);
     let mut next_stats = Instant::now() + interval;
     let mut last = rt.snapshot();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
-        if let Some(path) = status {
-            write_status(&rt, path);
+        if hup.swap(false, Ordering::Relaxed) {
+            tracing::info!(file = %file.display(), "SIGHUP: reloading the configuration");
+            // The control thread applies it and logs the outcome.
+            match rt.reload() {
+                Some(reply) => {
+                    let _ = reply.recv_timeout(Duration::from_secs(10));
+                }
+                None => {
+                    tracing::warn!("nothing to reload: no bond and no router in this configuration")
+                }
+            }
+        }
+        if status.is_some() || metrics.is_some() {
+            sequence += 1;
+            let scrape = metrics::Scrape {
+                sequence,
+                control: rt.status(),
+                counters: rt.snapshot(),
+            };
+            if let Some(path) = status {
+                write_status(&scrape, path);
+            }
+            if let Some(m) = &metrics {
+                m.publish(std::sync::Arc::new(scrape));
+            }
         }
         if !interval.is_zero() && Instant::now() >= next_stats {
             let now = rt.snapshot();
