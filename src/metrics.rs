@@ -222,7 +222,19 @@ fn handle(mut conn: TcpStream, scrape: &SharedScrape) -> std::io::Result<()> {
         out.push_str(&body);
     }
     conn.write_all(out.as_bytes())?;
-    conn.flush()
+    conn.flush()?;
+    // Closing with unread input would reset the connection and could discard the
+    // response at the client: say we are done, then read (bounded) what it still sends.
+    conn.shutdown(std::net::Shutdown::Write)?;
+    conn.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut left: usize = 256 * 1024;
+    while left > 0 {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+    Ok(())
 }
 
 /// Label values escaped as the exposition format requires.
