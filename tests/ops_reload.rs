@@ -1,0 +1,680 @@
+//! Hitless reload (SIGHUP) against Open vSwitch as the LACP peer, with traffic flowing:
+//! a third member joins a 2-member bond without a single lost datagram; LACP parameters
+//! change without touching the distribution table; a broken config and a change that
+//! needs a restart are refused, naming file:line and the key, and change nothing; the
+//! member leaves again with a final out-of-sync LACPDU.
+//!
+//! ```text
+//!  ns src            root ns (fastlag)                   ns ovs (OVS br0)            ns dst
+//!  eth0 10.78.0.1 -- fl<pid>s0 [in] =xconnect= bond0 [m0] -- vb0 \
+//!                                                     [m1] -- vb1 -bond0- br0 - vd0 -- eth0 10.78.0.2
+//!                                          (spare)    [m2] -- vb2 /
+//! ```
+//!
+//! Numbers are printed on lines starting with "MEASURE" (nextest `--no-capture`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::net::{self, Netns, Ovs, OvsLacp, Veth};
+use common::*;
+use serde_json::Value;
+
+const OVS_MEMBERS: [&str; 3] = ["vb0", "vb1", "vb2"];
+const SRC_IP: &str = "10.78.0.1";
+const DST_IP: &str = "10.78.0.2";
+const FWD_PORT: u16 = 5000;
+const REV_PORT: u16 = 5001;
+const FLOWS: u16 = 48;
+/// Datagrams per second per direction.
+const RATE: u32 = 1000;
+
+/// Numbered UDP datagrams over many source ports; a receiver that counts distinct
+/// (flow, sequence) pairs and writes them per flow when stopped (SIGTERM).
+const TRAFFIC_PY: &str = r#"
+import json, signal, socket, struct, sys, time
+HDR = struct.Struct("!HI")
+
+def send(src, dst, port, flows, rate, seconds):
+    socks = []
+    for i in range(flows):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, 11, 1)  # SO_NO_CHECK: veth leaves checksums undone
+        s.bind((src, 41000 + i))
+        socks.append(s)
+    seqs = [0] * flows
+    errors = 0
+    start = time.monotonic()
+    for n in range(int(rate * seconds)):
+        due = start + n / rate
+        now = time.monotonic()
+        if due > now:
+            time.sleep(due - now)
+        f = n % flows
+        try:
+            socks[f].sendto(HDR.pack(f, seqs[f]) + bytes(40), (dst, port))
+        except OSError:
+            errors += 1
+        seqs[f] += 1
+    print(json.dumps({"sent": seqs, "errors": errors}), flush=True)
+
+def recv(bind, port, out):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind((bind, port))
+    s.settimeout(0.05)
+    got = {}
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    open(out + ".ready", "w").close()
+    while not stop:
+        try:
+            data, _ = s.recvfrom(2048)
+        except (socket.timeout, InterruptedError):
+            continue
+        if len(data) >= HDR.size:
+            f, seq = HDR.unpack_from(data)
+            got.setdefault(f, set()).add(seq)
+    with open(out + ".tmp", "w") as fh:
+        json.dump({str(f): sorted(v) for f, v in got.items()}, fh)
+    import os
+    os.rename(out + ".tmp", out)
+
+if sys.argv[1] == "send":
+    a = sys.argv
+    send(a[2], a[3], int(a[4]), int(a[5]), float(a[6]), float(a[7]))
+else:
+    recv(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+"#;
+
+/// Fields drop in order: fastlag, OVS, links, namespaces, scratch.
+struct Rig {
+    fl: Option<Fastlag>,
+    ovs: Ovs,
+    _veths: Vec<Veth>,
+    src: Netns,
+    dst: Netns,
+    _peer: Netns,
+    fl_if: Vec<String>,
+    in_if: String,
+    script: PathBuf,
+    scratch: Scratch,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Dir {
+    Fwd,
+    Rev,
+}
+
+struct Traffic {
+    senders: Vec<(Dir, ChildGuard, PathBuf)>,
+    receivers: Vec<(Dir, ChildGuard, PathBuf)>,
+}
+
+/// Lost datagrams per direction, with the flows that lost any.
+#[derive(Debug, Default)]
+struct Loss {
+    sent: u64,
+    lost: u64,
+    flows: Vec<(u16, u64)>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let scratch = Scratch::new("reload");
+        let peer = Netns::new("ovs");
+        let src = Netns::new("src");
+        let dst = Netns::new("dst");
+        let fl_if: Vec<String> = ["m0", "m1", "m2"].iter().map(|m| net::ifname(m)).collect();
+        let in_if = net::ifname("s0");
+        let mut veths: Vec<Veth> = fl_if
+            .iter()
+            .zip(OVS_MEMBERS)
+            .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
+            .collect();
+        veths.push(Veth::new(None, &in_if, Some(&src), "eth0"));
+        veths.push(Veth::new(Some(&peer), "vd0", Some(&dst), "eth0"));
+        let ovs = Ovs::start(&peer, &scratch.file("ovs"));
+        ovs.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=netdev",
+        ]);
+        ovs.vsctl(&[
+            "add-bond",
+            "br0",
+            "bond0",
+            OVS_MEMBERS[0],
+            OVS_MEMBERS[1],
+            OVS_MEMBERS[2],
+            "lacp=active",
+            "other_config:lacp-time=fast",
+            "bond_mode=balance-tcp",
+        ]);
+        ovs.vsctl(&["add-port", "br0", "vd0"]);
+        src.ip(&["addr", "add", &format!("{SRC_IP}/24"), "dev", "eth0"]);
+        dst.ip(&["addr", "add", &format!("{DST_IP}/24"), "dev", "eth0"]);
+        let (src_mac, dst_mac) = (src.if_mac("eth0"), dst.if_mac("eth0"));
+        for (ns, ip, mac) in [(&src, DST_IP, &dst_mac), (&dst, SRC_IP, &src_mac)] {
+            ns.ip(&[
+                "neigh",
+                "replace",
+                ip,
+                "lladdr",
+                mac,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ]);
+        }
+        let script = scratch.file("traffic.py");
+        std::fs::write(&script, TRAFFIC_PY).unwrap();
+        Rig {
+            fl: None,
+            ovs,
+            _veths: veths,
+            src,
+            dst,
+            _peer: peer,
+            fl_if,
+            in_if,
+            script,
+            scratch,
+        }
+    }
+
+    /// The config: bond0 over `members`, `lacp` lines under [bond.lacp], `dataplane`
+    /// lines added to [dataplane].
+    fn config(&self, members: &[&str], lacp: &str, dataplane: &str) -> String {
+        let cpus = cpus();
+        assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+        let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+        format!(
+            r#"[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+{dataplane}
+
+[[port]]
+name = "m0"
+device = "net_af_packet0,iface={i0}"
+
+[[port]]
+name = "m1"
+device = "net_af_packet1,iface={i1}"
+
+[[port]]
+name = "m2"
+device = "net_af_packet2,iface={i2}"
+
+[[port]]
+name = "in"
+device = "net_af_packet3,iface={inp}"
+
+[[bond]]
+name = "bond0"
+members = [{m}]
+hash = "layer3+4"
+
+[bond.lacp]
+{lacp}
+
+[forward]
+mode = "xconnect"
+pairs = [["in", "bond0"]]
+"#,
+            c = cpus[0],
+            w = cpus[1],
+            i0 = self.fl_if[0],
+            i1 = self.fl_if[1],
+            i2 = self.fl_if[2],
+            inp = self.in_if,
+            m = members.join(", "),
+        )
+    }
+
+    fn fl(&self) -> &Fastlag {
+        self.fl.as_ref().expect("fastlag started")
+    }
+
+    fn status(&self) -> Value {
+        self.fl().status().unwrap_or(Value::Null)
+    }
+
+    fn lacp(&self) -> OvsLacp {
+        self.ovs.lacp("bond0").unwrap_or_default()
+    }
+
+    fn diag(&self) -> String {
+        let mut s = String::new();
+        for c in [&["lacp/show", "bond0"][..], &["bond/show", "bond0"]] {
+            s += &format!(
+                "\n=== ovs-appctl {}\n{}\n",
+                c.join(" "),
+                self.ovs.try_appctl(c).unwrap_or_else(|e| e)
+            );
+        }
+        if let Some(fl) = &self.fl {
+            s += &format!(
+                "=== fastlag status\n{}\n=== fastlag log (last 60 lines)\n{}\n",
+                serde_json::to_string_pretty(&self.status()).unwrap_or_default(),
+                tail(&fl.log(), 60)
+            );
+        }
+        s
+    }
+
+    fn fail(&self, msg: &str) -> ! {
+        panic!("{msg}\n{}", self.diag())
+    }
+
+    /// Writes `config` where fastlag reads it and sends SIGHUP; waits for the control
+    /// thread's answer in the log (the n-th "reload" outcome line) and returns it.
+    fn reload(&self, config: &str) -> String {
+        let fl = self.fl();
+        let before = reload_lines(&fl.log()).len();
+        std::fs::write(self.scratch.file("fastlag.toml"), config).unwrap();
+        fl.child.signal("HUP");
+        let mut line = None;
+        wait_until(Duration::from_secs(10), || {
+            line = reload_lines(&fl.log()).get(before).cloned();
+            line.is_some()
+        });
+        line.unwrap_or_else(|| self.fail("no reload outcome logged within 10 s of SIGHUP"))
+    }
+
+    fn distributing(&self, st: &Value, m: &str) -> bool {
+        st["bonds"][0]["members"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == m))
+            .is_some_and(|x| x["distributing"] == true)
+    }
+
+    fn traffic(&self, tag: &str, seconds: f64) -> Traffic {
+        let py = "/usr/bin/python3";
+        let script = self.script.display().to_string();
+        let mut receivers = Vec::new();
+        for (dir, ns, ip, port) in [
+            (Dir::Fwd, &self.dst, DST_IP, FWD_PORT),
+            (Dir::Rev, &self.src, SRC_IP, REV_PORT),
+        ] {
+            let out = self.scratch.file(&format!("recv-{tag}-{dir:?}.json"));
+            let cmd = ns.cmd_dies_with_parent(&[
+                py,
+                &script,
+                "recv",
+                ip,
+                &port.to_string(),
+                &out.display().to_string(),
+            ]);
+            let log = self.scratch.file(&format!("recv-{tag}-{dir:?}.log"));
+            let g = ChildGuard::spawn("udp receiver", cmd, &log);
+            let ready = PathBuf::from(format!("{}.ready", out.display()));
+            if !wait_until(Duration::from_secs(10), || ready.exists()) {
+                self.fail(&format!(
+                    "receiver did not start: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ));
+            }
+            receivers.push((dir, g, out));
+        }
+        let mut senders = Vec::new();
+        for (dir, ns, from, to, port) in [
+            (Dir::Fwd, &self.src, SRC_IP, DST_IP, FWD_PORT),
+            (Dir::Rev, &self.dst, DST_IP, SRC_IP, REV_PORT),
+        ] {
+            let out = self.scratch.file(&format!("send-{tag}-{dir:?}.json"));
+            let mut cmd = ns.cmd_dies_with_parent(&[
+                py,
+                &script,
+                "send",
+                from,
+                to,
+                &port.to_string(),
+                &FLOWS.to_string(),
+                &RATE.to_string(),
+                &seconds.to_string(),
+            ]);
+            cmd.stdout(std::fs::File::create(&out).unwrap());
+            let child = cmd
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("sender");
+            senders.push((
+                dir,
+                ChildGuard {
+                    child: Some(child),
+                    name: "udp sender".into(),
+                },
+                out,
+            ));
+        }
+        Traffic { senders, receivers }
+    }
+
+    /// Waits for the senders, lets the last datagrams arrive, stops the receivers and
+    /// counts what was lost per direction.
+    fn finish(&self, t: Traffic) -> BTreeMap<String, Loss> {
+        let mut sent: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (dir, mut g, out) in t.senders {
+            if g.wait_timeout(Duration::from_secs(60)).is_none() {
+                self.fail("sender did not finish");
+            }
+            let v: Value =
+                serde_json::from_str(std::fs::read_to_string(&out).unwrap_or_default().trim())
+                    .unwrap_or(Value::Null);
+            if v["errors"] != 0 {
+                self.fail(&format!("sender {dir:?}: {v}"));
+            }
+            sent.insert(
+                format!("{dir:?}"),
+                v["sent"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n.as_u64().unwrap())
+                    .collect(),
+            );
+        }
+        // In flight: a few ms; the receivers count what arrived.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut losses = BTreeMap::new();
+        for (dir, g, out) in t.receivers {
+            drop(g); // SIGTERM: the receiver writes its file
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            let got: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let s = &sent[&format!("{dir:?}")];
+            let mut loss = Loss::default();
+            for (f, &n) in s.iter().enumerate() {
+                let have = got[f.to_string()]
+                    .as_array()
+                    .map_or(0, |v| v.iter().filter(|x| x.as_u64().unwrap() < n).count())
+                    as u64;
+                loss.sent += n;
+                if have < n {
+                    loss.lost += n - have;
+                    loss.flows.push((f as u16, n - have));
+                }
+            }
+            losses.insert(format!("{dir:?}"), loss);
+        }
+        losses
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The control thread's reload outcome lines, in order.
+fn reload_lines(log: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = log.lines().peekable();
+    while let Some(l) = lines.next() {
+        if l.contains("reload applied") || l.contains("configuration unchanged") {
+            out.push(l.to_string());
+        } else if l.contains("reload refused") {
+            // The refusal continues on the following lines (one per key or diagnostic).
+            let mut text = l.to_string();
+            while let Some(n) = lines.peek() {
+                if n.starts_with("20") && n.contains("  ") {
+                    break;
+                }
+                text.push('\n');
+                text.push_str(n);
+                lines.next();
+            }
+            out.push(text);
+        }
+    }
+    out
+}
+
+fn table_version(st: &Value) -> u64 {
+    st["bonds"][0]["table_version"].as_u64().unwrap_or(0)
+}
+
+fn lacpdus_tx(st: &Value, m: &str) -> u64 {
+    st["bonds"][0]["members"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == m))
+        .and_then(|x| x["lacp"]["lacpdus_tx"].as_u64())
+        .unwrap_or(0)
+}
+
+fn port_worker_tx(st: &Value, p: &str) -> u64 {
+    st["ports"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == p))
+        .and_then(|x| x["workers"]["tx"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn reload_adds_third_member_without_loss_and_refuses_bad_configs() {
+    let mut rig = Rig::new();
+    let two = rig.config(&["m0", "m1"], "", "");
+    rig.fl = Some(Fastlag::start(&rig.scratch, &two));
+    let t0 = Instant::now();
+    let converged = wait_until(Duration::from_secs(30), || {
+        let st = rig.status();
+        rig.distributing(&st, "m0") && rig.distributing(&st, "m1") && {
+            let l = rig.lacp();
+            ["vb0", "vb1"].iter().all(|n| {
+                l.member(n)
+                    .is_some_and(|m| m.status == "current attached" && m.may_enable)
+            })
+        }
+    });
+    if !converged {
+        rig.fail("m0/m1 did not aggregate with OVS");
+    }
+    println!(
+        "MEASURE reload: m0+m1 aggregated {} ms after spawn",
+        net::ms_since(t0)
+    );
+    let st = rig.status();
+    if st["bonds"][0]["members"].as_array().map(Vec::len) != Some(2) {
+        rig.fail("bond0 should have 2 members before the reload");
+    }
+    // OVS's third member has no partner yet.
+    if rig
+        .lacp()
+        .member("vb2")
+        .is_some_and(|m| m.status.contains("current"))
+    {
+        rig.fail("vb2 has a partner before m2 joined");
+    }
+    // OVS enables a member a moment after LACP attaches it.
+    let enabled = wait_until(Duration::from_secs(3), || {
+        let b = rig
+            .ovs
+            .try_appctl(&["bond/show", "bond0"])
+            .unwrap_or_default();
+        ["vb0", "vb1"].iter().all(|m| {
+            b.lines()
+                .any(|l| l.trim() == format!("member {m}: enabled"))
+        })
+    });
+    if !enabled {
+        rig.fail("OVS did not enable vb0 and vb1");
+    }
+
+    // 1. Add m2 while traffic flows both ways.
+    let m2_tx_before = port_worker_tx(&rig.status(), "m2");
+    let traffic = rig.traffic("add", 8.0);
+    std::thread::sleep(Duration::from_millis(2000));
+    let three = rig.config(&["m0", "m1", "m2"], "", "");
+    let t_reload = Instant::now();
+    let outcome = rig.reload(&three);
+    if !outcome.contains("reload applied") || !outcome.contains("member m2 added") {
+        rig.fail(&format!("reload adding m2: {outcome}"));
+    }
+    let mut first_two_left = Vec::new();
+    let mut m2_ms = None;
+    wait_until(Duration::from_secs(8), || {
+        let st = rig.status();
+        for m in ["m0", "m1"] {
+            if !rig.distributing(&st, m) {
+                first_two_left.push(format!("{m} at {} ms", net::ms_since(t_reload)));
+            }
+        }
+        if m2_ms.is_none() && rig.distributing(&st, "m2") {
+            m2_ms = Some(net::ms_since(t_reload));
+        }
+        m2_ms.is_some()
+    });
+    let Some(m2_ms) = m2_ms else {
+        rig.fail("m2 did not start distributing within 8 s of the reload");
+    };
+    println!(
+        "MEASURE reload: m2 distributing {m2_ms} ms after SIGHUP (802.1AX aggregate wait 2 s)"
+    );
+    let losses = rig.finish(traffic);
+    println!(
+        "MEASURE reload: adding m2 under traffic ({RATE}/s each way, {FLOWS} flows): {losses:?}"
+    );
+    if !first_two_left.is_empty() {
+        rig.fail(&format!(
+            "m0/m1 stopped distributing during the reload: {first_two_left:?}"
+        ));
+    }
+    for (dir, l) in &losses {
+        if l.sent == 0 || l.lost != 0 {
+            rig.fail(&format!(
+                "{dir}: {} of {} datagrams lost while m2 joined: {:?}",
+                l.lost, l.sent, l.flows
+            ));
+        }
+    }
+    let st = rig.status();
+    let l = rig.lacp();
+    let ovs_m2 = l.member("vb2").cloned().unwrap_or_default();
+    if !(ovs_m2.status == "current attached" && ovs_m2.partner_state.contains("distributing")) {
+        rig.fail(&format!("OVS does not see m2 aggregated: {ovs_m2:?}"));
+    }
+    let m2_tx = port_worker_tx(&st, "m2") - m2_tx_before;
+    println!("MEASURE reload: frames the workers sent on m2 after it joined: {m2_tx}");
+    if m2_tx == 0 {
+        rig.fail("no traffic left through m2 after it joined");
+    }
+
+    // 2. A broken config: refused with file:line:key, nothing changes.
+    let version = table_version(&st);
+    let broken = three.replace("hash = \"layer3+4\"", "hash = \"layer3+4\"\nmin_links = 9");
+    let outcome = rig.reload(&broken);
+    let cfg_path = rig.scratch.file("fastlag.toml").display().to_string();
+    if !(outcome.contains("reload refused")
+        && outcome.contains(&format!("{cfg_path}:"))
+        && outcome.contains("bond[0].min_links"))
+    {
+        rig.fail(&format!("broken config: {outcome}"));
+    }
+    // 3. A change that needs a restart: refused, naming the key.
+    let restart = rig.config(&["m0", "m1", "m2"], "", "burst = 64");
+    let outcome = rig.reload(&restart);
+    if !(outcome.contains("reload refused") && outcome.contains("dataplane.burst: needs a restart"))
+    {
+        rig.fail(&format!("restart-only change: {outcome}"));
+    }
+    let before = rig.status();
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = rig.status();
+    for m in ["m0", "m1", "m2"] {
+        if !rig.distributing(&after, m) || lacpdus_tx(&after, m) <= lacpdus_tx(&before, m) {
+            rig.fail(&format!("{m} changed after refused reloads"));
+        }
+    }
+    if table_version(&after) != version {
+        rig.fail("the bond table changed after refused reloads");
+    }
+
+    // 4. LACP parameters: passive, slow. OVS sees the new bits; the table does not move.
+    let traffic = rig.traffic("lacp", 3.0);
+    std::thread::sleep(Duration::from_millis(500));
+    let params = rig.config(
+        &["m0", "m1", "m2"],
+        "activity = \"passive\"\nrate = \"slow\"",
+        "",
+    );
+    let outcome = rig.reload(&params);
+    if !outcome.contains("rate slow") || !outcome.contains("activity passive") {
+        rig.fail(&format!("LACP parameters: {outcome}"));
+    }
+    let seen = wait_until(Duration::from_secs(3), || {
+        let l = rig.lacp();
+        OVS_MEMBERS.iter().all(|n| {
+            l.member(n).is_some_and(|m| {
+                let bits: Vec<&str> = m.partner_state.split_whitespace().collect();
+                !bits.contains(&"activity")
+                    && !bits.contains(&"timeout")
+                    && bits.contains(&"distributing")
+            })
+        })
+    });
+    if !seen {
+        rig.fail("OVS does not see passive/slow on every member");
+    }
+    let losses = rig.finish(traffic);
+    println!("MEASURE reload: LACP passive+slow under traffic: {losses:?}");
+    for (dir, l) in &losses {
+        if l.lost != 0 {
+            rig.fail(&format!(
+                "{dir}: {} datagrams lost during the LACP parameter reload",
+                l.lost
+            ));
+        }
+    }
+    if table_version(&rig.status()) != version {
+        rig.fail("the bond table changed on a LACP parameter reload");
+    }
+
+    // 5. m2 leaves: its final LACPDU takes it out of OVS's aggregate at once.
+    let outcome = rig.reload(&two);
+    if !outcome.contains("member m2 removed") {
+        rig.fail(&format!("removing m2: {outcome}"));
+    }
+    let t = Instant::now();
+    let left = wait_until(Duration::from_secs(2), || {
+        rig.lacp().member("vb2").is_some_and(|m| {
+            m.status.starts_with("current") && !m.partner_state.contains("synchronized")
+        })
+    });
+    println!(
+        "MEASURE reload: OVS saw m2 out of sync {} ms after the reload",
+        net::ms_since(t)
+    );
+    if !left {
+        rig.fail("OVS did not see m2 leave (final out-of-sync LACPDU)");
+    }
+    let settled = wait_until(Duration::from_secs(1), || {
+        let st = rig.status();
+        rig.distributing(&st, "m0")
+            && rig.distributing(&st, "m1")
+            && st["bonds"][0]["members"].as_array().map(Vec::len) == Some(2)
+    });
+    if !settled {
+        rig.fail("after removing m2, bond0 should be m0+m1 distributing");
+    }
+
+    let (ok, report, log) = rig.fl.take().unwrap().stop();
+    assert!(
+        ok && report["pool"]["available"] == report["pool"]["size"],
+        "fastlag exit after reloads: pool {}\n{}",
+        report["pool"],
+        tail(&log, 40)
+    );
+}
