@@ -678,3 +678,193 @@ fn reload_adds_third_member_without_loss_and_refuses_bad_configs() {
         tail(&log, 40)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Router mode: static routes by reload.
+
+/// `ping -c count` inside `ns`: replies received.
+fn ping(ns: &Netns, dst: &str, count: u32) -> u32 {
+    let out = ns
+        .cmd(&[
+            "ping",
+            "-4",
+            "-n",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            dst,
+        ])
+        .output()
+        .expect("ping");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once(" packets transmitted, ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn iface_u64(st: &Value, name: &str, key: &str) -> u64 {
+    st["interfaces"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["name"] == name))
+        .and_then(|i| i[key].as_u64())
+        .unwrap_or(0)
+}
+
+/// ```text
+///  ns cli                  ns gw (fastlag, its TAPs)           ns srv
+///  eth0 10.79.1.2 ---- c0 [port cli] cli0 10.79.1.1
+///                          [port srv] srv0 10.79.2.1 s0 ---- eth0 10.79.2.2, lo 10.79.77.1
+/// ```
+/// 10.79.77.0/24 is reachable only through a static route via 10.79.2.2 that a reload adds
+/// and removes; the gateway's kernel has no such route, so only the fast path can deliver.
+#[test]
+fn reload_adds_and_removes_static_routes() {
+    let scratch = Scratch::new("reload-rt");
+    let gw = Netns::new("gw");
+    let cli = Netns::new("cli");
+    let srv = Netns::new("srv");
+    let _veths = [
+        Veth::new(Some(&cli), "eth0", Some(&gw), "c0"),
+        Veth::new(Some(&srv), "eth0", Some(&gw), "s0"),
+    ];
+    gw.sysctl(&["net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0"]);
+    cli.ip(&["addr", "add", "10.79.1.2/24", "dev", "eth0"]);
+    cli.ip(&["route", "add", "default", "via", "10.79.1.1"]);
+    srv.ip(&["addr", "add", "10.79.2.2/24", "dev", "eth0"]);
+    srv.ip(&["addr", "add", "10.79.77.1/32", "dev", "lo"]);
+    srv.ip(&["route", "add", "default", "via", "10.79.2.1"]);
+    let cpus = cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    let config = |routes: &str| {
+        format!(
+            r#"[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+
+[[port]]
+name = "cli"
+device = "net_af_packet0,iface=c0"
+
+[[port]]
+name = "srv"
+device = "net_af_packet1,iface=s0"
+
+[[interface]]
+name = "cli0"
+on = "cli"
+addresses = ["10.79.1.1/24"]
+tap_name = "fl-cli0"
+
+[[interface]]
+name = "srv0"
+on = "srv"
+addresses = ["10.79.2.1/24"]
+tap_name = "fl-srv0"
+
+[forward]
+mode = "router"
+{routes}
+"#,
+            c = cpus[0],
+            w = cpus[1],
+        )
+    };
+    let route = "\n[[route]]\nprefix = \"10.79.77.0/24\"\nvia = \"10.79.2.2\"\n";
+    let cfg = scratch.file("fastlag.toml");
+    std::fs::write(&cfg, config("")).unwrap();
+    let (log, status) = (scratch.file("fastlag.log"), scratch.file("status.json"));
+    let bin = env!("CARGO_BIN_EXE_fastlag");
+    let cmd = gw.cmd_dies_with_parent(&[
+        bin,
+        "run",
+        "--config",
+        &cfg.display().to_string(),
+        "--status",
+        &status.display().to_string(),
+    ]);
+    let mut fl = ChildGuard::spawn("fastlag", cmd, &log);
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let st = || -> Value {
+        std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null)
+    };
+    let fail = |msg: &str| -> ! { panic!("{msg}\n{}", tail(&read_log(), 60)) };
+    if !wait_until(Duration::from_secs(30), || {
+        read_log().contains("fastlag running")
+    }) {
+        fail("fastlag did not start");
+    }
+    // The next hop's MAC comes from the kernel (ARP on the TAP), mirrored into the FIB.
+    if !wait_until(Duration::from_secs(15), || ping(&cli, "10.79.2.2", 1) == 1) {
+        fail("the server is not reachable through fastlag");
+    }
+    if ping(&cli, "10.79.77.1", 3) != 0 {
+        fail("10.79.77.1 answered before any route to it exists");
+    }
+    let routes_before = st()["router"]["routes_v4"].as_u64().unwrap_or(0);
+
+    let reload = |text: &str| -> String {
+        let before = reload_lines(&read_log()).len();
+        std::fs::write(&cfg, text).unwrap();
+        fl.signal("HUP");
+        let mut line = None;
+        wait_until(Duration::from_secs(10), || {
+            line = reload_lines(&read_log()).get(before).cloned();
+            line.is_some()
+        });
+        line.unwrap_or_else(|| fail("no reload outcome logged"))
+    };
+    let out = reload(&config(route));
+    if !out.contains("static routes replaced (1 routes)") {
+        fail(&format!("adding the route: {out}"));
+    }
+    let fwd_before = iface_u64(&st(), "srv0", "forwarded");
+    let got = ping(&cli, "10.79.77.1", 5);
+    // The status file trails the counters by up to 100 ms.
+    let mut after = st();
+    wait_until(Duration::from_secs(1), || {
+        after = st();
+        iface_u64(&after, "srv0", "forwarded") - fwd_before >= got as u64
+    });
+    let fwd = iface_u64(&after, "srv0", "forwarded") - fwd_before;
+    println!("MEASURE reload routes: 5 pings over the reloaded route: {got} replies, srv0 forwarded {fwd}");
+    if got < 4 || fwd < got as u64 {
+        fail(&format!(
+            "the reloaded route is not used by the fast path: {got}/5 replies, {fwd} forwarded on srv0"
+        ));
+    }
+    if after["router"]["routes_v4"].as_u64().unwrap_or(0) != routes_before + 1 {
+        fail(&format!(
+            "FIB routes {} -> {}",
+            routes_before, after["router"]["routes_v4"]
+        ));
+    }
+    let out = reload(&config(""));
+    if !out.contains("static routes replaced (0 routes)") {
+        fail(&format!("removing the route: {out}"));
+    }
+    if ping(&cli, "10.79.77.1", 3) != 0 {
+        fail("10.79.77.1 still answers after its route was removed");
+    }
+    // The rest of the FIB is untouched: the connected server still answers.
+    if ping(&cli, "10.79.2.2", 3) < 2 {
+        fail("the connected route broke with the static route reload");
+    }
+    fl.signal("TERM");
+    assert!(
+        fl.wait_timeout(Duration::from_secs(20))
+            .is_some_and(|s| s.success()),
+        "fastlag did not exit cleanly:\n{}",
+        tail(&read_log(), 40)
+    );
+}
