@@ -315,6 +315,9 @@ const STATE_BITS: [&str; 8] = [
     "expired",
 ];
 
+/// A counter family: name suffix, help, and how to read it.
+type Field<T> = (&'static str, &'static str, fn(&T) -> u64);
+
 /// The exposition text for one snapshot.
 pub fn render(s: &Scrape) -> String {
     let mut o = Out {
@@ -342,7 +345,7 @@ pub fn render(s: &Scrape) -> String {
     // Ports: the PMD's counters, then what the workers counted.
     let port = |p: &crate::runtime::PortSnapshot| vec![("port", p.name.clone())];
     type P = crate::runtime::PortSnapshot;
-    let pmd: [(&str, &str, fn(&P) -> u64); 8] = [
+    let pmd: [Field<P>; 8] = [
         ("rx_packets", "Packets received (PMD).", |p| {
             p.pmd.rx_packets
         }),
@@ -564,7 +567,7 @@ pub fn render(s: &Scrape) -> String {
         &'a crate::control_loop::MemberLacp,
     );
     let lab = |(b, m, _): &L| vec![("bond", b.name.clone()), ("member", m.name.clone())];
-    let mib: [(&str, &str, fn(&Mib) -> u64); 11] = [
+    let mib: [Field<Mib>; 11] = [
         (
             "lacpdus_rx",
             "Valid LACPDUs received (dot3adAggPortStatsLACPDUsRx).",
