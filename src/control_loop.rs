@@ -449,15 +449,31 @@ impl ControlLoop {
     /// with synchronization, collecting and distributing cleared) and send those.
     fn leave(&mut self) {
         let now = self.now();
+        let mut due = 0;
         for m in &self.members {
             if let Some(p) = m.lacp {
-                let _ = self.engine.remove_port(p, now);
+                if self.engine.remove_port(p, now).is_ok() {
+                    due += 1;
+                }
             }
         }
-        self.transmit(now);
-        let sent = self.members.iter().filter(|m| m.lacp.is_some()).count();
-        if sent > 0 {
+        let mut sent = self.transmit(now);
+        // A member that has just used up its 3 LACPDUs per second gets its final one when
+        // the limit allows (at most one fast_periodic later): wait for it, bounded.
+        let give_up = std::time::Instant::now() + Duration::from_millis(1500);
+        while let Some(t) = self.engine.poll_timeout() {
+            let wait = t.saturating_duration_since(self.now());
+            if std::time::Instant::now() + wait > give_up {
+                break;
+            }
+            std::thread::sleep(wait);
+            sent += self.transmit(self.now());
+        }
+        if due > 0 {
             tracing::info!(members = sent, "sent final out-of-sync LACPDUs");
+            if sent < due {
+                tracing::warn!(members = due - sent, "could not send every final LACPDU");
+            }
         }
     }
 
@@ -583,9 +599,16 @@ impl ControlLoop {
         }
     }
 
-    pub(crate) fn transmit(&mut self, now: Instant) {
+    /// Sends what the engine has due; returns how many final LACPDUs (of members leaving)
+    /// went out.
+    pub(crate) fn transmit(&mut self, now: Instant) -> usize {
+        let mut finals = 0;
         while let Some(t) = self.engine.poll_transmit(now) {
             let Some(m) = self.members.iter_mut().find(|m| m.lacp == Some(t.port)) else {
+                // A member a reload removed: its final LACPDU, deferred by the rate limit.
+                if crate::reload::send_final(self, &t) {
+                    finals += 1;
+                }
                 continue;
             };
             let Some(mut mb) = self.pool.alloc() else {
@@ -603,6 +626,9 @@ impl ControlLoop {
                 if t.kind == TxKind::Lacpdu {
                     m.tx_gaps.sent(std::time::Instant::now());
                 }
+                if t.kind == TxKind::FinalLacpdu {
+                    finals += 1;
+                }
             } else {
                 m.tx_dropped += 1;
                 if m.tx_dropped.is_power_of_two() {
@@ -610,6 +636,7 @@ impl ControlLoop {
                 }
             }
         }
+        finals
     }
 
     fn events(&mut self, now: Instant) {

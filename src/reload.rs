@@ -67,6 +67,9 @@ pub struct SparePort {
     pub slow_rx: Option<RxQueue>,
     /// Source MAC of its LACPDUs.
     pub mac: MacAddr,
+    /// The LACP engine port it was until a reload removed it (its final LACPDU may still be
+    /// due: the engine defers it while the 3-per-second limit holds).
+    pub left_as: Option<control::PortId>,
 }
 
 /// The control thread's reload state.
@@ -315,6 +318,44 @@ pub fn plan(old: &Config, new: &Config) -> Result<Vec<Action>, Vec<String>> {
         Ok(actions)
     } else {
         Err(restart)
+    }
+}
+
+/// Sends the final LACPDU of a member a reload removed, on the control thread's queue of
+/// its port (or through worker 0 where that queue does not reach the peer). False when no
+/// such former member exists or the frame could not leave.
+pub(crate) fn send_final(cl: &mut ControlLoop, t: &control::info::Transmit) -> bool {
+    let Some(pi) = cl
+        .reloader
+        .spares
+        .iter()
+        .position(|s| s.as_ref().is_some_and(|s| s.left_as == Some(t.port)))
+    else {
+        return false;
+    };
+    let Some(mut mb) = cl.pool.alloc() else {
+        return false;
+    };
+    let bytes = t.frame.as_bytes();
+    match mb.append(bytes.len() as u16) {
+        Some(d) => d.copy_from_slice(bytes),
+        None => return false,
+    }
+    let mut out = dpdk::Burst::new();
+    let _ = out.push(mb);
+    if let Some(tx) = cl.port_tx.get_mut(pi).and_then(Option::as_mut) {
+        if tx.tx_burst(&mut out) == 1 {
+            return true;
+        }
+    }
+    match (
+        out.pop(),
+        cl.reloader.spares[pi]
+            .as_mut()
+            .and_then(|s| s.via_worker.as_mut()),
+    ) {
+        (Some(f), Some(ring)) => ring.push(f).is_ok(),
+        _ => false,
     }
 }
 
@@ -624,6 +665,7 @@ impl ControlLoop {
             via_worker: m.via_worker,
             slow_rx: m.slow_rx,
             mac,
+            left_as: m.lacp,
         });
         Ok(())
     }
@@ -761,6 +803,61 @@ pairs = [["in", "bond0"]]
         assert!(e[0].starts_with("bond[0].members[0]"), "{e:?}");
         let new = BASE.replace(r#"["m0", "m1"]"#, r#"["m1", "m0"]"#);
         assert!(plan(&cfg(BASE), &cfg(&new)).is_err());
+    }
+
+    #[test]
+    fn member_changes_in_router_mode_need_restart_routes_do_not() {
+        let router = r#"
+[dataplane]
+control_core = 0
+worker_cores = [1]
+hugepages = false
+
+[[port]]
+name = "m0"
+device = "ring:l0:a"
+
+[[port]]
+name = "m1"
+device = "ring:l1:a"
+
+[[port]]
+name = "lan"
+device = "ring:l2:a"
+
+[[bond]]
+name = "up"
+members = ["m0"]
+
+[[interface]]
+name = "wan0"
+on = "up"
+addresses = ["10.0.1.1/24"]
+
+[[interface]]
+name = "lan0"
+on = "lan"
+addresses = ["10.0.2.1/24"]
+
+[forward]
+mode = "router"
+"#;
+        let c = cfg(router);
+        assert!(!is_spare(&c, "m1"), "no spare ports in router mode");
+        let more = router.replace(r#"members = ["m0"]"#, r#"members = ["m0", "m1"]"#);
+        let e = plan(&c, &cfg(&more)).unwrap_err();
+        assert!(
+            e[0].starts_with("bond[0].members: changing members in router mode"),
+            "{e:?}"
+        );
+        let route = format!("{router}\n[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.2.2\"\n");
+        assert_eq!(plan(&c, &cfg(&route)), Ok(vec![Action::Routes]));
+        let iface = router.replace("10.0.2.1/24", "10.0.3.1/24");
+        let e = plan(&c, &cfg(&iface)).unwrap_err();
+        assert_eq!(
+            e,
+            vec!["interface[1].addresses: needs a restart".to_string()]
+        );
     }
 
     #[test]

@@ -692,6 +692,7 @@ impl Runtime {
                     via_worker: via_worker[pi].take(),
                     slow_rx: None,
                     mac: macs[pi],
+                    left_as: None,
                 })
             })
             .collect();

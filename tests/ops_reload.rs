@@ -121,6 +121,9 @@ struct Loss {
     sent: u64,
     lost: u64,
     flows: Vec<(u16, u64)>,
+    /// When the missing datagrams were sent (s after the sender started, from their
+    /// sequence numbers): first and last.
+    window_s: Option<(f64, f64)>,
 }
 
 impl Rig {
@@ -398,14 +401,26 @@ pairs = [["in", "bond0"]]
             let s = &sent[&format!("{dir:?}")];
             let mut loss = Loss::default();
             for (f, &n) in s.iter().enumerate() {
-                let have = got[f.to_string()]
+                let have: std::collections::BTreeSet<u64> = got[f.to_string()]
                     .as_array()
-                    .map_or(0, |v| v.iter().filter(|x| x.as_u64().unwrap() < n).count())
-                    as u64;
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(Value::as_u64)
+                            .filter(|&x| x < n)
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 loss.sent += n;
-                if have < n {
-                    loss.lost += n - have;
-                    loss.flows.push((f as u16, n - have));
+                if (have.len() as u64) < n {
+                    loss.lost += n - have.len() as u64;
+                    loss.flows.push((f as u16, n - have.len() as u64));
+                    // Datagram k of flow f left at (k * FLOWS + f) / RATE.
+                    let at = |k: u64| (k * FLOWS as u64 + f as u64) as f64 / RATE as f64;
+                    for k in (0..n).filter(|k| !have.contains(k)) {
+                        let w = loss.window_s.get_or_insert((at(k), at(k)));
+                        w.0 = w.0.min(at(k));
+                        w.1 = w.1.max(at(k));
+                    }
                 }
             }
             losses.insert(format!("{dir:?}"), loss);
@@ -554,9 +569,36 @@ fn reload_adds_third_member_without_loss_and_refuses_bad_configs() {
     }
     for (dir, l) in &losses {
         if l.sent == 0 || l.lost != 0 {
+            let st = rig.status();
+            let ports: Vec<String> = st["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| format!("{}: pmd {} workers {}", p["name"], p["pmd"], p["workers"]))
+                .collect();
+            // Where: frames that never reached fastlag's "in" port were dropped by the
+            // kernel's packet ring in front of it (the worker or the sender was starved of
+            // CPU, e.g. by other busy-polling processes on this 2-CPU machine).
+            let in_rx = st["ports"]
+                .as_array()
+                .and_then(|a| a.iter().find(|p| p["name"] == "in"))
+                .and_then(|p| p["pmd"]["rx_packets"].as_u64())
+                .unwrap_or(0);
+            let before_fastlag = if dir == "Fwd" {
+                format!("; fastlag's in port received {in_rx} of {} sent", l.sent)
+            } else {
+                String::new()
+            };
             rig.fail(&format!(
-                "{dir}: {} of {} datagrams lost while m2 joined: {:?}",
-                l.lost, l.sent, l.flows
+                "{dir}: {} of {} datagrams lost while m2 joined (sent {:?} s after the \
+                 sender started; SIGHUP at 2 s, m2 distributing at {:.1} s{before_fastlag}): \
+                 {:?}\n{}",
+                l.lost,
+                l.sent,
+                l.window_s,
+                2.0 + m2_ms as f64 / 1e3,
+                l.flows,
+                ports.join("\n")
             ));
         }
     }

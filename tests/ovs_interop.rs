@@ -1108,7 +1108,9 @@ fn ovs_active_fast() {
     let (status, rep) = rig.stop_fastlag();
     ensure!(
         rig,
-        rig.fl().log().contains("sent final out-of-sync LACPDUs members=2"),
+        rig.fl()
+            .log()
+            .contains("sent final out-of-sync LACPDUs members=2"),
         "fastlag did not log its final LACPDUs on both members"
     );
     ensure!(
