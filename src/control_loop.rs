@@ -106,6 +106,8 @@ pub struct MemberLacp {
     pub tx_gaps: TxGaps,
     /// 802.3ad MIB counters.
     pub mib: crate::metrics::Mib,
+    /// Selection (802.1AX Selected): "selected", "unselected" or "standby".
+    pub selected: String,
 }
 
 /// Intervals between a member's LACPDU departures: the partner expires us if a gap
@@ -769,6 +771,7 @@ impl ControlLoop {
                                 lacpdus_tx: i.counters.lacpdus_tx,
                                 tx_gaps: m.tx_gaps,
                                 mib: (&i.counters).into(),
+                                selected: format!("{:?}", i.selected).to_lowercase(),
                             }),
                         }
                     })

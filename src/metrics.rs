@@ -516,10 +516,22 @@ pub fn render(s: &Scrape) -> String {
         mem,
         |(_, m)| Some(m.distributing as u8 as f64),
     );
-    o.each("fastlag_member_selected", "gauge", "1 when LACP selected the member for the active aggregator (no reason to stay out); static members: 1 when link up.", &members, mem, |(_, m)| Some(match &m.lacp {
-        Some(_) => (m.reason.is_none() || m.distributing) as u8 as f64,
+    o.each("fastlag_member_selected", "gauge", "1 when LACP selected the member (802.1AX SELECTED); static members: 1 when its link is up.", &members, mem, |(_, m)| Some(match &m.lacp {
+        Some(l) => (l.selected == "selected") as u8 as f64,
         None => m.link_up as u8 as f64,
     }));
+    o.each(
+        "fastlag_member_standby",
+        "gauge",
+        "1 when LACP holds the member in STANDBY (max_active).",
+        &members,
+        mem,
+        |(_, m)| {
+            m.lacp
+                .as_ref()
+                .map(|l| (l.selected == "standby") as u8 as f64)
+        },
+    );
     let lacp: Vec<(
         &B,
         &crate::control_loop::MemberStatus,

@@ -277,6 +277,12 @@ fn metrics_parse_and_match_the_status_snapshot() {
                 u(&lacp["mib"]["illegal_rx"]),
             );
             eq("fastlag_member_distributing", &ml, 1.0);
+            eq(
+                "fastlag_member_selected",
+                &ml,
+                (lacp["selected"] == "selected") as u8 as f64,
+            );
+            assert_eq!(lacp["selected"], "selected", "{member}");
             for (bit, name) in [(0, "activity"), (3, "synchronization"), (5, "distributing")] {
                 let l = [("bond", bond), ("member", member), ("bit", name)];
                 let want = ((lacp["partner_state"].as_u64().unwrap() >> bit) & 1) as f64;
