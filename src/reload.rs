@@ -65,8 +65,6 @@ pub struct SparePort {
     pub via_worker: Option<Producer>,
     /// A steered slow-protocol queue it had as a member (kept until it is one again).
     pub slow_rx: Option<RxQueue>,
-    /// Source MAC of its LACPDUs.
-    pub mac: MacAddr,
     /// The LACP engine port it was until a reload removed it (its final LACPDU may still be
     /// due: the engine defers it while the 3-per-second limit holds).
     pub left_as: Option<control::PortId>,
@@ -84,7 +82,16 @@ pub struct Reloader {
     pub plans: SharedPlans,
     /// Requests from other threads.
     pub requests: Option<mpsc::Receiver<ReloadRequest>>,
+    /// Every port's MAC (the source of its LACPDUs), by runtime port index.
+    pub macs: Vec<MacAddr>,
+    /// Members a reload removed that still collect for [`LEAVE_GRACE`]: (port, bond, until).
+    pub leaving: Vec<(usize, usize, std::time::Instant)>,
 }
+
+/// How long a member removed by reload keeps accepting ingress after its final LACPDU:
+/// the partner moves its traffic away when that LACPDU arrives, frames already on the
+/// way still get through.
+pub const LEAVE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Reloader {
     /// Queues to hand back at stop (steered slow-protocol queues of former members).
@@ -360,8 +367,33 @@ pub(crate) fn send_final(cl: &mut ControlLoop, t: &control::info::Transmit) -> b
 }
 
 impl ControlLoop {
-    /// Serves reload requests from other threads (checked every iteration, never blocks).
+    /// Serves reload requests from other threads (checked every iteration, never blocks);
+    /// ends the grace period of members a reload removed; discards what the workers still
+    /// divert from spare ports.
     pub(crate) fn poll_reload(&mut self) {
+        if !self.reloader.leaving.is_empty() {
+            let now = std::time::Instant::now();
+            let mut i = 0;
+            while i < self.reloader.leaving.len() {
+                let (pi, b, until) = self.reloader.leaving[i];
+                if until > now {
+                    i += 1;
+                    continue;
+                }
+                self.reloader.leaving.swap_remove(i);
+                self.bonds[b].collecting[pi] = false;
+                self.bonds[b].dirty = true;
+                self.set_spare_plan(pi);
+            }
+        }
+        let mut burst = dpdk::Burst::new();
+        for s in self.reloader.spares.iter_mut().flatten() {
+            for ring in &mut s.slow {
+                while ring.pop_into(&mut burst, 64) > 0 {
+                    burst.clear();
+                }
+            }
+        }
         let Some(rx) = self.reloader.requests.as_ref() else {
             return;
         };
@@ -550,7 +582,7 @@ impl ControlLoop {
             Some(id) => {
                 let mut pc = control::PortConfig::new(
                     port.to_string(),
-                    control::MacAddr(spare.mac.0),
+                    control::MacAddr(self.reloader.macs[pi].0),
                     bm.lacp_port_number,
                 );
                 pc.port_priority = bm.lacp_port_priority;
@@ -580,6 +612,8 @@ impl ControlLoop {
         if let conf::Device::Vdev { spec, .. } = &pc.device {
             m.kernel_iface = crate::control_loop::kernel_iface_of(spec);
         }
+        // Back within the grace period of an earlier removal: that ends here.
+        self.reloader.leaving.retain(|&(p, _, _)| p != pi);
         let mi = self.members.len();
         self.members.push(m);
         self.bonds[b].members.push(mi);
@@ -610,6 +644,18 @@ impl ControlLoop {
         Ok(())
     }
 
+    /// The workers' plan for a port that is no member: ingress dropped, nothing diverted.
+    fn set_spare_plan(&mut self, pi: usize) {
+        let plans = self.reloader.plans.load();
+        let mut next = (**plans).clone();
+        next[pi] = PortPlan {
+            member_of: None,
+            divert_slow: false,
+            egress: Egress::Drop,
+        };
+        self.reloader.plans.store(std::sync::Arc::new(next));
+    }
+
     /// Takes member `mi` out of its bond: the engine sends its final out-of-sync LACPDU,
     /// the bond's table drops it, and the port becomes a spare again (its ingress dropped).
     fn remove_member(&mut self, mi: usize, now: control::time::Instant) -> Result<(), String> {
@@ -620,22 +666,23 @@ impl ControlLoop {
             // The final LACPDU leaves while the member still exists here.
             self.transmit(now);
         }
-        {
+        // Egress leaves it at once; ingress is still accepted for LEAVE_GRACE if it was
+        // (frames the partner sent before our final LACPDU reached it).
+        let grace = {
             let bond = &mut self.bonds[b];
             bond.distributing.retain(|&p| p != pi);
-            bond.collecting[pi] = false;
             bond.members.retain(|&i| i != mi);
             bond.dirty = true;
-        }
-        // The workers stop treating it as a member before the table loses it.
-        let plans = self.reloader.plans.load();
-        let mut next = (**plans).clone();
-        next[pi] = PortPlan {
-            member_of: None,
-            divert_slow: false,
-            egress: Egress::Drop,
+            bond.lacp.is_some() && bond.collecting[pi]
         };
-        self.reloader.plans.store(std::sync::Arc::new(next));
+        if grace {
+            self.reloader
+                .leaving
+                .push((pi, b, std::time::Instant::now() + LEAVE_GRACE));
+        } else {
+            self.bonds[b].collecting[pi] = false;
+            self.set_spare_plan(pi);
+        }
         let m = self.members.remove(mi);
         for bond in &mut self.bonds {
             for i in bond.members.iter_mut() {
@@ -648,23 +695,12 @@ impl ControlLoop {
             self.static_tables(b);
         }
         self.publish();
-        let mac = self
-            .reloader
-            .spares
-            .get(pi)
-            .and_then(|s| s.as_ref())
-            .map(|s| s.mac);
-        let mac = match mac {
-            Some(m) => m,
-            None => m.info.mac().unwrap_or(dpdk::MacAddr([0; 6])),
-        };
         tracing::info!(bond = %self.bonds[b].name, member = %m.name, "member removed by reload");
         self.reloader.spares[pi] = Some(SparePort {
             info: m.info,
             slow: m.slow,
             via_worker: m.via_worker,
             slow_rx: m.slow_rx,
-            mac,
             left_as: m.lacp,
         });
         Ok(())

@@ -691,7 +691,6 @@ impl Runtime {
                     slow: std::mem::take(&mut consumers[pi]),
                     via_worker: via_worker[pi].take(),
                     slow_rx: None,
-                    mac: macs[pi],
                     left_as: None,
                 })
             })
@@ -715,6 +714,8 @@ impl Runtime {
                     spares,
                     plans: shared_plans.clone(),
                     requests: Some(reload_rx),
+                    macs: macs.clone(),
+                    leaving: Vec::new(),
                 },
             };
             let core = cfg.dataplane.control_core as usize;
