@@ -777,6 +777,20 @@ fn iface_u64(st: &Value, name: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Fetches a metrics URL and prints every sample as {"name{label=value,...}": value},
+/// parsed by prometheus_client's reference parser.
+const SCRAPE_PY: &str = r#"
+import json, sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
+out = {}
+for fam in text_string_to_metric_families(text):
+    for s in fam.samples:
+        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        out["%s{%s}" % (s.name, labels) if labels else s.name] = s.value
+print(json.dumps(out))
+"#;
+
 /// ```text
 ///  ns cli                  ns gw (fastlag, its TAPs)           ns srv
 ///  eth0 10.79.1.2 ---- c0 [port cli] cli0 10.79.1.1
@@ -832,6 +846,9 @@ tap_name = "fl-srv0"
 
 [forward]
 mode = "router"
+
+[management]
+metrics = "127.0.0.1:9473"
 {routes}
 "#,
             c = cpus[0],
@@ -908,6 +925,39 @@ mode = "router"
         fail(&format!(
             "FIB routes {} -> {}",
             routes_before, after["router"]["routes_v4"]
+        ));
+    }
+    // The metrics endpoint (on the gateway namespace's loopback) in router mode, through
+    // the reference parser: interface counters and the FIB as the status file has them.
+    let scrape = gw
+        .cmd(&[
+            "/usr/bin/python3",
+            "-c",
+            SCRAPE_PY,
+            "http://127.0.0.1:9473/metrics",
+        ])
+        .output()
+        .expect("python3");
+    if !scrape.status.success() {
+        fail(&format!(
+            "scraping/parsing the metrics failed: {}",
+            String::from_utf8_lossy(&scrape.stderr)
+        ));
+    }
+    let m: Value = serde_json::from_slice(&scrape.stdout).unwrap_or(Value::Null);
+    let fwd_metric = m["fastlag_interface_forwarded_packets_total{interface=srv0}"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    let routes_metric = m["fastlag_fib_routes{family=ipv4}"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    println!("MEASURE reload routes: metrics srv0 forwarded {fwd_metric}, FIB IPv4 routes {routes_metric}");
+    if fwd_metric < (fwd + fwd_before) as f64 || routes_metric != (routes_before + 1) as f64 {
+        fail(&format!(
+            "metrics disagree with the status: srv0 forwarded {fwd_metric} (status >= {}), \
+             IPv4 routes {routes_metric} (status {})",
+            fwd + fwd_before,
+            routes_before + 1
         ));
     }
     let out = reload(&config(""));
