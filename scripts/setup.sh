@@ -14,7 +14,7 @@ PKGS=(
   dpdk libdpdk-dev pkg-config libclang1-14 libclang-common-14-dev gcc libc6-dev make
   # tests and benchmarks: dpdk-testpmd (reference forwarder, generator), namespaces, peers, wire checks
   dpdk-dev
-  iproute2 openvswitch-switch tshark tcpdump iputils-ping iperf3 procps kmod python3
+  iproute2 openvswitch-switch tshark tcpdump iputils-ping iperf3 procps kmod python3 python3-prometheus-client
   # toolchain bootstrap on a machine without Rust
   curl ca-certificates
 )

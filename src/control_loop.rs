@@ -46,6 +46,8 @@ pub struct BondStatus {
     pub mac: String,
     /// LACP system id ("priority,mac") of an 802.3ad bond.
     pub system: Option<String>,
+    /// Fewest distributing members for the bond to be up.
+    pub min_links: u16,
     /// Per member.
     pub members: Vec<MemberStatus>,
 }
@@ -102,6 +104,10 @@ pub struct MemberLacp {
     pub lacpdus_tx: u64,
     /// Intervals between our LACPDU departures on this member.
     pub tx_gaps: TxGaps,
+    /// 802.3ad MIB counters.
+    pub mib: crate::metrics::Mib,
+    /// Selection (802.1AX Selected): "selected", "unselected" or "standby".
+    pub selected: String,
 }
 
 /// Intervals between a member's LACPDU departures: the partner expires us if a gap
@@ -242,10 +248,10 @@ pub struct Bond {
     pub min_links: u16,
     /// The bond's MAC address.
     pub mac: dpdk::MacAddr,
-    distributing: Vec<usize>,
-    collecting: Vec<bool>,
+    pub(crate) distributing: Vec<usize>,
+    pub(crate) collecting: Vec<bool>,
     version: u64,
-    dirty: bool,
+    pub(crate) dirty: bool,
 }
 
 impl Bond {
@@ -304,6 +310,8 @@ pub struct ControlLoop {
     pub status: SharedStatus,
     /// Management API: socket, capture rings, drains.
     pub ops: crate::mgmt::Ops,
+    /// Hitless reload: the running config, spare ports, the workers' port plans.
+    pub reloader: crate::reload::Reloader,
 }
 
 fn link_status(l: &Link, m: &Member) -> LinkStatus {
@@ -384,7 +392,7 @@ pub fn kernel_iface_of(spec: &str) -> Option<String> {
 }
 
 impl ControlLoop {
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
     }
 
@@ -429,6 +437,7 @@ impl ControlLoop {
             self.events(now);
             crate::mgmt::poll(&mut self);
             self.publish();
+            self.poll_reload();
             // Sleep until the next deadline, at most MAX_SLEEP (slow frames wait in rings).
             let mut sleep =
                 MAX_SLEEP.min(next_link.saturating_duration_since(std::time::Instant::now()));
@@ -441,7 +450,8 @@ impl ControlLoop {
         }
         self.leave();
         dpdk::unregister_thread();
-        let rx = self.members.into_iter().filter_map(|m| m.slow_rx).collect();
+        let mut rx: Vec<dpdk::RxQueue> = self.reloader.take_queues();
+        rx.extend(self.members.into_iter().filter_map(|m| m.slow_rx));
         (rx, self.port_tx.into_iter().flatten().collect())
     }
 
@@ -449,15 +459,31 @@ impl ControlLoop {
     /// with synchronization, collecting and distributing cleared) and send those.
     fn leave(&mut self) {
         let now = self.now();
+        let mut due = 0;
         for m in &self.members {
             if let Some(p) = m.lacp {
-                let _ = self.engine.remove_port(p, now);
+                if self.engine.remove_port(p, now).is_ok() {
+                    due += 1;
+                }
             }
         }
-        self.transmit(now);
-        let sent = self.members.iter().filter(|m| m.lacp.is_some()).count();
-        if sent > 0 {
+        let mut sent = self.transmit(now);
+        // A member that has just used up its 3 LACPDUs per second gets its final one when
+        // the limit allows (at most one fast_periodic later): wait for it, bounded.
+        let give_up = std::time::Instant::now() + Duration::from_millis(1500);
+        while let Some(t) = self.engine.poll_timeout() {
+            let wait = t.saturating_duration_since(self.now());
+            if std::time::Instant::now() + wait > give_up {
+                break;
+            }
+            std::thread::sleep(wait);
+            sent += self.transmit(self.now());
+        }
+        if due > 0 {
             tracing::info!(members = sent, "sent final out-of-sync LACPDUs");
+            if sent < due {
+                tracing::warn!(members = due - sent, "could not send every final LACPDU");
+            }
         }
     }
 
@@ -516,7 +542,7 @@ impl ControlLoop {
         }
     }
 
-    fn static_tables(&mut self, b: usize) {
+    pub(crate) fn static_tables(&mut self, b: usize) {
         let bond = &self.bonds[b];
         let up: Vec<usize> = bond
             .members
@@ -585,9 +611,16 @@ impl ControlLoop {
         }
     }
 
-    fn transmit(&mut self, now: Instant) {
+    /// Sends what the engine has due; returns how many final LACPDUs (of members leaving)
+    /// went out.
+    pub(crate) fn transmit(&mut self, now: Instant) -> usize {
+        let mut finals = 0;
         while let Some(t) = self.engine.poll_transmit(now) {
             let Some(mi) = self.members.iter().position(|m| m.lacp == Some(t.port)) else {
+                // A member a reload removed: its final LACPDU, deferred by the rate limit.
+                if crate::reload::send_final(self, &t) {
+                    finals += 1;
+                }
                 continue;
             };
             let m = &mut self.members[mi];
@@ -607,6 +640,9 @@ impl ControlLoop {
                 if t.kind == TxKind::Lacpdu {
                     m.tx_gaps.sent(std::time::Instant::now());
                 }
+                if t.kind == TxKind::FinalLacpdu {
+                    finals += 1;
+                }
             } else {
                 m.tx_dropped += 1;
                 if m.tx_dropped.is_power_of_two() {
@@ -614,6 +650,7 @@ impl ControlLoop {
                 }
             }
         }
+        finals
     }
 
     fn events(&mut self, now: Instant) {
@@ -745,6 +782,8 @@ impl ControlLoop {
                                 lacpdus_rx: i.counters.lacpdus_rx,
                                 lacpdus_tx: i.counters.lacpdus_tx,
                                 tx_gaps: m.tx_gaps,
+                                mib: (&i.counters).into(),
+                                selected: format!("{:?}", i.selected).to_lowercase(),
                             }),
                         }
                     })
@@ -763,6 +802,7 @@ impl ControlLoop {
                         .lacp
                         .and_then(|id| self.engine.bond_info(id).ok())
                         .map(|i| i.system.to_string()),
+                    min_links: b.min_links,
                     members,
                 }
             })
@@ -774,7 +814,7 @@ impl ControlLoop {
         }));
     }
 
-    fn publish(&mut self) {
+    pub(crate) fn publish(&mut self) {
         for b in &mut self.bonds {
             if !b.dirty {
                 continue;

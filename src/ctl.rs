@@ -272,7 +272,7 @@ pub fn run(a: CtlArgs) -> Result<ExitCode, AnyError> {
                 )
             },
         ),
-        CtlCommand::Reload => out(&c.call(&json!({"cmd": "reload"}))?, &|v| format!("{v}\n")),
+        CtlCommand::Reload => out(&c.call(&json!({"cmd": "reload"}))?, &reload_text),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -864,4 +864,22 @@ fn write_pcap(v: &Value, path: &Path) -> Result<(usize, usize, usize), AnyError>
     }
     std::fs::write(path, out).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok((n, rx, tx))
+}
+
+/// `ctl reload`: the changes applied, one per line.
+fn reload_text(v: &Value) -> String {
+    let changes: Vec<&str> = v["changes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if changes.is_empty() {
+        return "reload: the configuration file matches what runs; nothing changed\n".to_owned();
+    }
+    let mut s = format!("reload applied ({} change(s)):\n", changes.len());
+    for c in changes {
+        s.push_str("  - ");
+        s.push_str(c);
+        s.push('\n');
+    }
+    s
 }

@@ -77,9 +77,11 @@ pub fn queues_needed(cfg: &Config, port: &conf::Port) -> u16 {
 }
 
 /// Whether the control thread has a TX queue of its own on `port`: on 802.3ad members
-/// (LACPDUs) and, in router mode, on every port (what the kernel sends through the TAPs).
+/// (LACPDUs) and, in router mode, on every port (what the kernel sends through the TAPs);
+/// also on spare ports, which a reload may make 802.3ad members.
 pub fn control_queue(cfg: &Config, port: &conf::Port) -> bool {
     cfg.forward == conf::Forward::Router
+        || crate::reload::is_spare(cfg, &port.name)
         || cfg
             .bond_of(&port.name)
             .is_some_and(|b| b.mode == conf::BondMode::Lacp)

@@ -6,7 +6,9 @@ mod control_loop;
 mod ctl;
 mod demo;
 mod eal_args;
+mod metrics;
 mod mgmt;
+mod reload;
 mod report;
 mod router;
 mod runtime;
@@ -162,6 +164,8 @@ fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
 /// The `--status` file: the control thread's bond view plus live port and worker counters.
 #[derive(serde::Serialize)]
 struct StatusFile<'a> {
+    /// The snapshot's number (the metrics endpoint serves it as fastlag_status_sequence).
+    sequence: u64,
     #[serde(flatten)]
     control: &'a control_loop::Status,
     ports: Vec<runtime::PortSnapshot>,
@@ -170,15 +174,15 @@ struct StatusFile<'a> {
     workers: Vec<runtime::WorkerSnapshot>,
 }
 
-fn write_status(rt: &runtime::Runtime, path: &Path) {
+fn write_status(scrape: &metrics::Scrape, path: &Path) {
     let tmp = path.with_extension("tmp");
-    let control = rt.status();
-    let snap = rt.snapshot();
+    let snap = &scrape.counters;
     let file = StatusFile {
-        control: &control,
-        ports: snap.ports,
-        interfaces: snap.interfaces,
-        workers: snap.workers,
+        sequence: scrape.sequence,
+        control: &scrape.control,
+        ports: snap.ports.clone(),
+        interfaces: snap.interfaces.clone(),
+        workers: snap.workers.clone(),
     };
     let ok = serde_json::to_vec_pretty(&file)
         .ok()
@@ -208,7 +212,15 @@ fn run(
         }
         Err(e) => return Err(e.into()),
     };
-    let rt = runtime::Runtime::start(&cfg, log)?;
+    // Bound before DPDK starts: a taken port is an error at once.
+    let metrics = match cfg.management.metrics {
+        Some(addr) => Some(
+            metrics::Server::start(addr)
+                .map_err(|e| format!("management.metrics: cannot listen on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let rt = runtime::Runtime::start_with_file(&cfg, Some(file), log)?;
     // The control thread serves the socket; without one (no bond, no router) the main
     // thread answers the few questions that apply (ping, counters).
     let (hub, mut local_server) = match (rt.management().cloned(), server) {
@@ -226,10 +238,13 @@ fn run(
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let mut sequence = 0u64;
     tracing::info!(
         workers = cfg.dataplane.worker_cores.len(),
         ports = cfg.ports.len(),
-        "fastlag running; SIGINT or SIGTERM stops it"
+        "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration"
     );
     let interval = Duration::from_secs(cfg.dataplane.stats_interval_s as u64);
     let mut next_stats = Instant::now() + interval;
@@ -242,8 +257,31 @@ fn run(
                 s.serve_without_control(h);
             }
         }
-        if let Some(path) = status {
-            write_status(&rt, path);
+        if hup.swap(false, Ordering::Relaxed) {
+            tracing::info!(file = %file.display(), "SIGHUP: reloading the configuration");
+            // The control thread applies it and logs the outcome.
+            match rt.reload() {
+                Some(reply) => {
+                    let _ = reply.recv_timeout(Duration::from_secs(10));
+                }
+                None => {
+                    tracing::warn!("nothing to reload: no bond and no router in this configuration")
+                }
+            }
+        }
+        if status.is_some() || metrics.is_some() {
+            sequence += 1;
+            let scrape = metrics::Scrape {
+                sequence,
+                control: rt.status(),
+                counters: rt.snapshot(),
+            };
+            if let Some(path) = status {
+                write_status(&scrape, path);
+            }
+            if let Some(m) = &metrics {
+                m.publish(std::sync::Arc::new(scrape));
+            }
         }
         if !interval.is_zero() && Instant::now() >= next_stats {
             let now = rt.snapshot();

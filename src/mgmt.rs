@@ -599,6 +599,18 @@ impl Ops {
         rfc3339(self.unix_ns(t))
     }
 
+    /// A reload appended a member (its index is the next one): not drained.
+    pub fn member_added(&mut self) {
+        self.drain.push(Drain::Off);
+    }
+
+    /// A reload removed member `mi`; later members' indexes moved down by one.
+    pub fn member_removed(&mut self, mi: usize) {
+        if mi < self.drain.len() {
+            self.drain.remove(mi);
+        }
+    }
+
     /// Records a slow-protocol frame of member `member` of bond `bond`.
     pub fn capture(&mut self, bond: usize, member: usize, tx: bool, frame: &[u8], at: Instant) {
         if let Some(r) = self.capture.get_mut(bond) {
@@ -837,10 +849,11 @@ fn handle(cl: &mut ControlLoop, req: Request) -> Reply {
         Request::Capture { bond } => capture_view(cl, find_bond(cl, &bond)?),
         Request::Drain { bond, member } => drain(cl, &bond, &member, true),
         Request::Undrain { bond, member } => drain(cl, &bond, &member, false),
-        // The reload work provides `crate::reload::request(cl)`; until then:
-        Request::Reload {} => Err(
-            "reload is not supported yet: restart fastlag to apply a changed configuration".into(),
-        ),
+        // Validated whole before anything changes; a refusal changes nothing.
+        Request::Reload {} => cl
+            .reload()
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::to_value(s).map_err(|e| e.to_string())),
     }
 }
 

@@ -228,31 +228,45 @@ pub fn fib_builder(cfg: &Config, ifaces: &[Iface]) -> Result<FibBuilder, String>
                 .map_err(|e| format!("interface {} address {addr}/{len}: {e}", i.name))?;
         }
     }
-    for r in &cfg.routes {
-        let iface = match &r.interface {
-            Some(name) => ifaces.iter().position(|i| &i.name == name),
-            // Validation guarantees the gateway is on a configured subnet.
-            None => r.via.and_then(|gw| {
-                ifaces.iter().position(|i| {
-                    i.addresses
-                        .iter()
-                        .any(|&(a, len)| conf::IpPrefix { addr: a, len }.contains(&gw))
-                })
-            }),
-        }
-        .ok_or_else(|| format!("route {}: no interface reaches it", r.prefix))?;
-        b.add_route(
-            r.prefix.addr,
-            r.prefix.len,
-            NextHop {
-                iface: IfaceId(iface as u16),
-                gateway: r.via,
-            },
-            Origin::Static,
-        )
-        .map_err(|e| format!("route {}: {e}", r.prefix))?;
-    }
+    add_static_routes(&mut b, cfg, ifaces)?;
     Ok(b)
+}
+
+/// `cfg`'s static routes with their egress interface resolved.
+fn static_routes(cfg: &Config, ifaces: &[Iface]) -> Result<Vec<(conf::IpPrefix, NextHop)>, String> {
+    cfg.routes
+        .iter()
+        .map(|r| {
+            let iface = match &r.interface {
+                Some(name) => ifaces.iter().position(|i| &i.name == name),
+                // Validation guarantees the gateway is on a configured subnet.
+                None => r.via.and_then(|gw| {
+                    ifaces.iter().position(|i| {
+                        i.addresses
+                            .iter()
+                            .any(|&(a, len)| conf::IpPrefix { addr: a, len }.contains(&gw))
+                    })
+                }),
+            }
+            .ok_or_else(|| format!("route {}: no interface reaches it", r.prefix))?;
+            Ok((
+                r.prefix,
+                NextHop {
+                    iface: IfaceId(iface as u16),
+                    gateway: r.via,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Adds `cfg`'s static routes to `b`.
+fn add_static_routes(b: &mut FibBuilder, cfg: &Config, ifaces: &[Iface]) -> Result<(), String> {
+    for (prefix, hop) in static_routes(cfg, ifaces)? {
+        b.add_route(prefix.addr, prefix.len, hop, Origin::Static)
+            .map_err(|e| format!("route {prefix}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// How often kernel changes are folded into a new FIB at most.
@@ -550,6 +564,23 @@ impl RouterControl {
                 })
             })
             .collect()
+    }
+
+    /// Replaces the static routes with `cfg`'s (hitless reload) and publishes the FIB;
+    /// connected, local and kernel-mirrored entries stay. On error nothing changes.
+    pub fn replace_static_routes(&mut self, cfg: &Config) -> Result<usize, String> {
+        // Resolved before anything changes; what is left (prefix lengths) was validated.
+        static_routes(cfg, &self.ifaces)?;
+        self.builder.clear_routes(Origin::Static);
+        add_static_routes(&mut self.builder, cfg, &self.ifaces)?;
+        let fib = self.builder.build();
+        tracing::info!(
+            version = fib.version(),
+            routes = cfg.routes.len(),
+            "FIB published with the reloaded static routes"
+        );
+        self.fib.store(Arc::new(fib));
+        Ok(cfg.routes.len())
     }
 
     /// For the status snapshot.

@@ -107,6 +107,10 @@ pub struct Runtime {
     iface_counters: Vec<Arc<[IfaceCounters]>>,
     /// Router mode: interface names.
     iface_names: Vec<String>,
+    /// The config file (for reload).
+    config_path: Option<std::path::PathBuf>,
+    /// Reload requests to the control thread.
+    reload_tx: Option<std::sync::mpsc::Sender<crate::reload::ReloadRequest>>,
     // Dropped last: rte_eal_cleanup.
     eal: Option<Eal>,
 }
@@ -248,6 +252,16 @@ fn data_room(cfg: &Config) -> u16 {
 impl Runtime {
     /// Starts everything `cfg` describes. `log` sets DPDK's log level.
     pub fn start(cfg: &Config, log: tracing::Level) -> Result<Runtime, RuntimeError> {
+        Self::start_with_file(cfg, None, log)
+    }
+
+    /// As [`Runtime::start`], with the file `cfg` was read from: [`Runtime::reload`]
+    /// re-reads it.
+    pub fn start_with_file(
+        cfg: &Config,
+        path: Option<&std::path::Path>,
+        log: tracing::Level,
+    ) -> Result<Runtime, RuntimeError> {
         // Read the CPUs we may use before EAL narrows this thread to the control core.
         let allowed: Vec<usize> = core_affinity::get_core_ids()
             .unwrap_or_default()
@@ -311,6 +325,8 @@ impl Runtime {
             mgmt: Arc::default(),
             iface_counters: Vec::new(),
             iface_names: Vec::new(),
+            config_path: path.map(|p| p.to_path_buf()),
+            reload_tx: None,
             eal: None,
         };
         // From here on, an error path still shuts down what was started.
@@ -543,8 +559,14 @@ impl Runtime {
         // Control thread -> worker 0, per 802.3ad member: the fallback TX path for LACPDUs.
         let mut control_to_worker: Vec<Option<Consumer>> = (0..nports).map(|_| None).collect();
         let mut via_worker: Vec<Option<Producer>> = (0..nports).map(|_| None).collect();
+        // Spare ports (a reload may make them members) get a member's rings from the start.
+        let spare: Vec<bool> = cfg
+            .ports
+            .iter()
+            .map(|p| crate::reload::is_spare(cfg, &p.name))
+            .collect();
         for (pi, m) in member_of.iter().enumerate() {
-            if matches!(m, Some((_, true))) {
+            if matches!(m, Some((_, true))) || spare[pi] {
                 let (tx, rx) = dpdk::mbuf_ring(eal, 64)?;
                 via_worker[pi] = Some(tx);
                 control_to_worker[pi] = Some(rx);
@@ -557,7 +579,7 @@ impl Runtime {
             .collect();
         let mut consumers: Vec<Vec<Consumer>> = (0..nports).map(|_| Vec::new()).collect();
         for (pi, plan) in plans.iter().enumerate() {
-            if plan.divert_slow {
+            if plan.divert_slow || spare[pi] {
                 for w in producers.iter_mut() {
                     let (tx, rx) = dpdk::mbuf_ring(eal, 1024)?;
                     w[pi] = Some(tx);
@@ -574,39 +596,8 @@ impl Runtime {
         for (bi, b) in cfg.bonds.iter().enumerate() {
             let lacp_bond = match &b.lacp {
                 Some(l) => {
-                    let system_mac = l
-                        .system_id
-                        .map(|m| m.0)
-                        .unwrap_or_else(|| derived_mac(&["system", &machine_id(), &b.name]).0);
-                    let mut bc = control::BondConfig::new(
-                        b.name.clone(),
-                        control::MacAddr(system_mac),
-                        l.key,
-                    );
-                    bc.system.priority = l.system_priority;
-                    bc.activity = match l.activity {
-                        conf::LacpActivity::Active => control::Activity::Active,
-                        conf::LacpActivity::Passive => control::Activity::Passive,
-                    };
-                    bc.rate = match l.rate {
-                        conf::LacpRate::Fast => control::Rate::Fast,
-                        conf::LacpRate::Slow => control::Rate::Slow,
-                    };
-                    bc.selection = match l.selection {
-                        conf::Selection::Stable => control::SelectionPolicy::Stable,
-                        conf::Selection::Bandwidth => control::SelectionPolicy::Bandwidth,
-                        conf::Selection::Count => control::SelectionPolicy::Count,
-                    };
-                    bc.fallback = match l.fallback {
-                        conf::Fallback::None => control::Fallback::None,
-                        conf::Fallback::Individual => control::Fallback::Individual,
-                    };
-                    bc.mux = match l.mux {
-                        conf::MuxMode::Coupled => control::MuxControl::Coupled,
-                        conf::MuxMode::Independent => control::MuxControl::Independent,
-                    };
-                    bc.min_links = b.min_links;
-                    bc.max_active = l.max_active;
+                    let bc = lacp_bond_config(b);
+                    let system_mac = bc.system.mac.0;
                     let id = engine
                         .add_bond(bc)
                         .map_err(|e| RuntimeError::Unsupported(format!("bond {}: {e}", b.name)))?;
@@ -695,6 +686,18 @@ impl Runtime {
             router_plans = plans.into_iter().map(Some).collect();
         }
 
+        let shared_plans = worker::shared_plans(plans.clone());
+        let spares = (0..nports)
+            .map(|pi| {
+                spare[pi].then(|| crate::reload::SparePort {
+                    info: self.ports[pi].port.info(),
+                    slow: std::mem::take(&mut consumers[pi]),
+                    via_worker: via_worker[pi].take(),
+                    slow_rx: None,
+                    left_as: None,
+                })
+            })
+            .collect();
         if !bonds.is_empty() || router_control.is_some() {
             let ops = crate::mgmt::Ops::new(
                 self.mgmt.clone(),
@@ -706,6 +709,8 @@ impl Runtime {
                     .map(|b| b.hash.as_str().to_string())
                     .collect(),
             );
+            let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+            self.reload_tx = Some(reload_tx);
             let control = ControlLoop {
                 engine,
                 members,
@@ -717,6 +722,15 @@ impl Runtime {
                 port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
                 status: self.status.clone(),
                 ops,
+                reloader: crate::reload::Reloader {
+                    path: self.config_path.clone(),
+                    running: cfg.clone(),
+                    spares,
+                    plans: shared_plans.clone(),
+                    requests: Some(reload_rx),
+                    macs: macs.clone(),
+                    leaving: Vec::new(),
+                },
             };
             let core = cfg.dataplane.control_core as usize;
             let stop = self.control_stop.clone();
@@ -754,7 +768,7 @@ impl Runtime {
                 burst: cfg.dataplane.burst as usize,
                 rx,
                 tx,
-                ports: plans.clone(),
+                ports: shared_plans.clone(),
                 bonds: bond_plans.clone(),
                 slow,
                 router: router_plans[i].take(),
@@ -910,6 +924,19 @@ impl Runtime {
             RouterControl::new(ifaces, builder, fib, service, ports),
             plans,
         ))
+    }
+
+    /// Asks the control thread to reload the config file (see `crate::reload`); the result
+    /// arrives on the returned channel. `None`: nothing to reload (no control thread).
+    pub fn reload(
+        &self,
+    ) -> Option<
+        std::sync::mpsc::Receiver<Result<crate::reload::ReloadSummary, crate::reload::ReloadError>>,
+    > {
+        let tx = self.reload_tx.as_ref()?;
+        let (reply, rx) = std::sync::mpsc::channel();
+        tx.send(crate::reload::ReloadRequest { reply }).ok()?;
+        Some(rx)
     }
 
     /// The flag that stops the workers (signal handlers set it).
@@ -1222,6 +1249,45 @@ fn open_member(
         tracing::info!(port = %p.name, "the workers divert slow-protocol frames (no spare RX queue for a dedicated one)");
     }
     Ok((open_port(eal, id, p, &setup, true)?, None))
+}
+
+/// The LACP engine's view of an 802.3ad bond's configuration (also used by reload to see
+/// what changed). Call only for bonds with `lacp` set.
+pub(crate) fn lacp_bond_config(b: &conf::Bond) -> control::BondConfig {
+    let l = b
+        .lacp
+        .clone()
+        .unwrap_or_else(|| panic!("bond {} has no LACP settings", b.name));
+    let system_mac = l
+        .system_id
+        .map(|m| m.0)
+        .unwrap_or_else(|| derived_mac(&["system", &machine_id(), &b.name]).0);
+    let mut bc = control::BondConfig::new(b.name.clone(), control::MacAddr(system_mac), l.key);
+    bc.system.priority = l.system_priority;
+    bc.activity = match l.activity {
+        conf::LacpActivity::Active => control::Activity::Active,
+        conf::LacpActivity::Passive => control::Activity::Passive,
+    };
+    bc.rate = match l.rate {
+        conf::LacpRate::Fast => control::Rate::Fast,
+        conf::LacpRate::Slow => control::Rate::Slow,
+    };
+    bc.selection = match l.selection {
+        conf::Selection::Stable => control::SelectionPolicy::Stable,
+        conf::Selection::Bandwidth => control::SelectionPolicy::Bandwidth,
+        conf::Selection::Count => control::SelectionPolicy::Count,
+    };
+    bc.fallback = match l.fallback {
+        conf::Fallback::None => control::Fallback::None,
+        conf::Fallback::Individual => control::Fallback::Individual,
+    };
+    bc.mux = match l.mux {
+        conf::MuxMode::Coupled => control::MuxControl::Coupled,
+        conf::MuxMode::Independent => control::MuxControl::Independent,
+    };
+    bc.min_links = b.min_links;
+    bc.max_active = l.max_active;
+    bc
 }
 
 /// A stable, locally administered unicast MAC derived from `parts` (FNV-1a): used where a

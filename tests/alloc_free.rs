@@ -229,7 +229,7 @@ fn worker_loop_allocates_nothing_per_packet() {
         burst: 32,
         rx: vec![(0, w0.0), (1, w1.0), (2, w2.0)],
         tx: vec![w0.1, w1.1, w2.1],
-        ports: vec![
+        ports: worker::shared_plans(vec![
             PortPlan {
                 member_of: None,
                 divert_slow: false,
@@ -237,7 +237,7 @@ fn worker_loop_allocates_nothing_per_packet() {
             },
             member,
             member,
-        ],
+        ]),
         bonds: vec![BondPlan {
             table,
             hash: HashPolicy::Layer34,
@@ -347,7 +347,7 @@ fn worker_loop_allocates_nothing_per_packet() {
         burst: 32,
         rx: vec![(0, w0.0), (1, w1.0)],
         tx: vec![w0.1, w1.1],
-        ports: vec![plain, plain],
+        ports: worker::shared_plans(vec![plain, plain]),
         bonds: Vec::new(),
         slow: vec![None, None],
         control_tx: vec![None, None],

@@ -37,6 +37,15 @@ pub struct PortPlan {
     pub egress: Egress,
 }
 
+/// Every port's plan, shared by all workers and replaceable while they run (a hitless
+/// reload turns a spare port into a bond member): loaded once per burst, like bond tables.
+pub type SharedPlans = Arc<arc_swap::ArcSwap<Vec<PortPlan>>>;
+
+/// Plans for workers to share.
+pub fn shared_plans(plans: Vec<PortPlan>) -> SharedPlans {
+    Arc::new(arc_swap::ArcSwap::from_pointee(plans))
+}
+
 /// A bond as the workers see it.
 #[derive(Debug, Clone)]
 pub struct BondPlan {
@@ -62,7 +71,7 @@ pub struct WorkerSpec {
     /// TX queue `index` of each port, in port order.
     pub tx: Vec<TxQueue>,
     /// Per port, in port order.
-    pub ports: Vec<PortPlan>,
+    pub ports: SharedPlans,
     /// Per bond.
     pub bonds: Vec<BondPlan>,
     /// Per port: ring to the control thread for its slow-protocol frames (ports that
@@ -225,7 +234,7 @@ impl Worker {
     #[inline]
     fn forward(&mut self, spec: &mut WorkerSpec, p: usize) {
         let c = &*spec.counters;
-        let plan = spec.ports[p];
+        let plan = spec.ports.load()[p];
         // Ingress on a bond member: slow-protocol frames to the control thread, the rest
         // only while the member is collecting.
         let frames = if let Some(b) = plan.member_of {
