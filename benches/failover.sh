@@ -11,10 +11,9 @@
 #                           window (blackout) of the flows that were on m1, both directions
 #   LACP timeout            silent_partner_times_out_with_reason: OVS's LACPDUs to m1 dropped
 #                           (tc); time until m1 leaves distribution, blackout both ways
-#   member drain            TODO(ops branch): `fastlag member drain` is not on this branch
-#                           yet. Once it is merged, add the drain test's MEASURE line here
-#                           (loss window when a member is drained under traffic; expected 0).
-#                           No number is printed for it until then.
+#   member drain            tests/ops_ctl.rs ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back:
+#                           `fastlag ctl member drain` under 2,000 datagrams/s each way; datagrams
+#                           lost each way (the loss window is lost / 2,000 s)
 #
 # Usage: benches/failover.sh [RUNS=3]    (root; after scripts/setup.sh; about 40 s a run)
 set -euo pipefail
@@ -28,6 +27,9 @@ for r in $(seq "$RUNS"); do
   echo "# run $r/$RUNS" >&2
   cargo nextest run --release -p fastlag --test ovs_interop --no-capture --no-fail-fast \
     -E 'test(ovs_active_fast) | test(traffic_spreads_over_members_and_fails_over) | test(silent_partner_times_out_with_reason)' \
+    2>&1 | grep '^MEASURE' >>"$OUT" || true
+  cargo nextest run --release -p fastlag --test ops_ctl --no-capture --no-fail-fast \
+    -E 'test(ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back)' \
     2>&1 | grep '^MEASURE' >>"$OUT" || true
 done
 python3 - "$OUT" "$RUNS" <<'PY'
@@ -59,7 +61,16 @@ print("| event | median (min-max) |")
 print("|---|---|")
 for name, v in rows:
     print("| %s | %s |" % (name, fmt(v)))
-print("| member drain: loss window | TODO: needs the ops branch (`fastlag member drain`); not measured |")
+def lost(i):
+    v = []
+    for l in lines:
+        m = re.search(r"MEASURE drain: .*forward (\d+)/(\d+) and reverse (\d+)/(\d+) datagrams delivered", l)
+        if m:
+            g = [int(x) for x in m.groups()]
+            v.append(g[2 * i + 1] - g[2 * i])
+    return v
+print("| member drain: datagrams lost, fastlag -> OVS (2,000/s) | %s |" % fmt(lost(0), "datagrams"))
+print("| member drain: datagrams lost, OVS -> fastlag (2,000/s) | %s |" % fmt(lost(1), "datagrams"))
 print("\n%d runs requested; raw MEASURE lines:" % int(sys.argv[2]))
 for l in lines:
     print("  " + l)
