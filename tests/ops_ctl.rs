@@ -109,11 +109,6 @@ impl Daemon {
     }
 }
 
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// One raw request line (or any bytes) over a fresh connection; the first answer line.
 fn raw(sock: &Path, bytes: &[u8]) -> Value {
     let mut s = UnixStream::connect(sock).expect("connect");

@@ -459,11 +459,6 @@ socket = "{sock}"
     }
 }
 
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// The control thread's reload outcome lines, in order.
 fn reload_lines(log: &str) -> Vec<String> {
     let mut out = Vec::new();

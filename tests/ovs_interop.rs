@@ -14,7 +14,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -108,35 +108,6 @@ if __name__ == "__main__":
     else:
         recv(a[2], int(a[3]), a[4])
 "#;
-
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
-
-/// Spawns `cmd` with stdout and stderr to files, stopped by PID on drop.
-fn spawn_logged(name: &str, mut cmd: Command, stdout: &Path, stderr: &Path) -> ChildGuard {
-    let out = std::fs::File::create(stdout).expect("stdout file");
-    let err = std::fs::File::create(stderr).expect("stderr file");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-    ChildGuard {
-        child: Some(child),
-        name: name.to_string(),
-    }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
 
 // ---------------------------------------------------------------------------------------
 // fastlag

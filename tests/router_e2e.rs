@@ -33,7 +33,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -155,30 +155,6 @@ if __name__ == "__main__":
         send(a[2], int(a[3]), int(a[4]), int(a[5]), float(a[6]))
 "#;
 
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
-
-/// Spawns `cmd` with stdout and stderr to files, stopped by PID on drop.
-fn spawn_logged(name: &str, mut cmd: Command, stdout: &Path, stderr: &Path) -> ChildGuard {
-    let out = std::fs::File::create(stdout).expect("stdout file");
-    let err = std::fs::File::create(stderr).expect("stderr file");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-    ChildGuard {
-        child: Some(child),
-        name: name.to_string(),
-    }
-}
-
 /// Runs `c`; (succeeded, stdout followed by stderr).
 fn output(c: &mut Command) -> (bool, String) {
     let out = c
@@ -188,11 +164,6 @@ fn output(c: &mut Command) -> (bool, String) {
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------------------

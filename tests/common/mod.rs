@@ -225,3 +225,34 @@ pub fn report_port<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_j
         .and_then(|a| a.iter().find(|p| p["name"] == name))
         .unwrap_or_else(|| panic!("no port {name} in report {report}"))
 }
+
+/// The last `n` lines of `text` (for failure messages).
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The system python3 (tests run it for small traffic scripts).
+pub fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// Spawns `cmd` with stdout and stderr to files, stopped by PID on drop.
+pub fn spawn_logged(name: &str, mut cmd: Command, stdout: &Path, stderr: &Path) -> ChildGuard {
+    let out = std::fs::File::create(stdout).expect("stdout file");
+    let err = std::fs::File::create(stderr).expect("stderr file");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+    ChildGuard {
+        child: Some(child),
+        name: name.to_string(),
+    }
+}
