@@ -230,9 +230,16 @@ class Fastlag:
         self.ctx, self.sc = ctx, sc
         a = ctx.a
         cores = a.fwd_cores[:sc.workers]
+        # Enough mbufs for every queue's descriptor ring (one RX and one TX queue per port
+        # and worker, 1024 each), the workers' bursts and headroom, as a 2^n - 1 pool.
+        need = sc.links * len(cores) * 2048 + 128 * len(cores) + 1024
+        mbufs = 16383
+        while mbufs < need:
+            mbufs = mbufs * 2 + 1
         cfg = ["[dataplane]", "control_core = %d" % a.gen_cpu,
                "worker_cores = [%s]" % ", ".join(map(str, cores)),
-               "hugepages = false", "memory_mb = 512", "stats_interval_s = 0", ""]
+               "hugepages = false", "memory_mb = 1024", "mbufs = %d" % mbufs,
+               "stats_interval_s = 0", ""]
         names = ["m%d" % i for i in range(sc.links)]
         for i, n in enumerate(names):
             mac = FL_MAC[i] if sc.kind == "router" else None
