@@ -506,15 +506,7 @@ impl Rig {
             .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
             .collect();
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
-        ovs.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=netdev",
-        ]);
+        ovs.netdev_bridge("br0");
         ovs.vsctl(&[
             "add-bond",
             "br0",

@@ -148,15 +148,7 @@ impl Rig {
         veths.push(Veth::new(None, &in_if, Some(&src), "eth0"));
         veths.push(Veth::new(Some(&peer), "vd0", Some(&dst), "eth0"));
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
-        ovs.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=netdev",
-        ]);
+        ovs.netdev_bridge("br0");
         ovs.vsctl(&[
             "add-bond",
             "br0",

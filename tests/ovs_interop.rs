@@ -264,15 +264,7 @@ impl Rig {
             .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
             .collect();
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
-        ovs.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=netdev",
-        ]);
+        ovs.netdev_bridge("br0");
         let mut args = vec!["add-bond", "br0", "bond0", OVS_MEMBERS[0], OVS_MEMBERS[1]];
         args.extend_from_slice(bond_opts);
         ovs.vsctl(&args);

@@ -444,15 +444,7 @@ impl Rig {
         srv.ip(&["addr", "add", &format!("{FAR6}/128"), "dev", "lo"]);
 
         let ovs = Ovs::start(&ovs_ns, &scratch.file("ovs"));
-        ovs.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=netdev",
-        ]);
+        ovs.netdev_bridge("br0");
         ovs.vsctl(&[
             "add-bond",
             "br0",

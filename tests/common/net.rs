@@ -683,6 +683,20 @@ impl Ovs {
         );
     }
 
+    /// Adds bridge `name` on the userspace (netdev) datapath, the one every interop test
+    /// uses.
+    pub fn netdev_bridge(&self, name: &str) -> String {
+        self.vsctl(&[
+            "add-br",
+            name,
+            "--",
+            "set",
+            "bridge",
+            name,
+            "datapath_type=netdev",
+        ])
+    }
+
     /// `ovs-vsctl` on this instance's database; panics with the logs on failure.
     pub fn vsctl(&self, args: &[&str]) -> String {
         let mut c = Command::new("ovs-vsctl");
