@@ -129,19 +129,30 @@ pairs = [["p0", "bondA"], ["bondB", "p1"]]
         .arg("--port")
         .arg(memif_spec(1, "client", &socks[1]))
         .arg("--json")
-        .arg(&out);
+        .arg(&out)
+        // The generator keeps its ports open (not polled) until fastlag stopped: see
+        // fastlag-gen --hold.
+        .arg("--hold");
     let started = Instant::now();
     let mut g = ChildGuard::spawn("fastlag-gen", gen, &scratch.file("gen.log"));
-    let st = g
-        .wait_timeout(Duration::from_secs(150))
-        .expect("fastlag-gen finishes");
+    let gen_log = || std::fs::read_to_string(scratch.file("gen.log")).unwrap_or_default();
+    let finished = wait_until(Duration::from_secs(150), || out.exists() || !g.running());
     let took = started.elapsed();
-    let gen_log = std::fs::read_to_string(scratch.file("gen.log")).unwrap_or_default();
-    assert!(st.success(), "fastlag-gen failed:\n{gen_log}\n{}", fl.log());
+    assert!(
+        finished && out.exists(),
+        "fastlag-gen did not finish:\n{}\n{}",
+        gen_log(),
+        fl.log()
+    );
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("gen json"))
         .expect("gen json parses");
     let after = fl.status().expect("status");
     let (clean, _report, log) = fl.stop();
+    g.signal("TERM");
+    let st = g
+        .wait_timeout(Duration::from_secs(30))
+        .expect("fastlag-gen exits after SIGTERM");
+    assert!(st.success(), "fastlag-gen failed:\n{}", gen_log());
 
     let t = &r["total"];
     let n = |v: &Value| {

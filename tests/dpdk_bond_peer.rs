@@ -302,10 +302,26 @@ impl Run {
         );
     }
 
-    /// Stops the peer (first: its frames land in rings fastlag still polls), then
-    /// fastlag. Returns (the peer's final status, fastlag's report, fastlag's log).
+    /// Stops both sides without either polling a link the other one is tearing down
+    /// (DPDK 22.11's memif PMD unmaps the rings from its interrupt thread while the
+    /// poller may be inside `rx_burst`, see fastlag-bond-peer's SIGUSR1): the peer stops
+    /// polling first (its frames land in rings fastlag still polls), fastlag drains them
+    /// and stops, then the peer closes its ports. Returns (the peer's final status,
+    /// fastlag's report, fastlag's log).
     fn stop(&mut self) -> (Value, Value, String) {
         let mut peer = self.peer.take().expect("peer running");
+        peer.signal("USR1");
+        let quiet = wait_until(Duration::from_secs(10), || {
+            self.peer_status()["polling"] == false
+        });
+        assert!(quiet, "the peer did not stop polling\n{}", self.logs());
+        std::thread::sleep(Duration::from_millis(300));
+        let mut fl = self.fastlag.take().expect("fastlag running");
+        fl.signal("TERM");
+        let st = fl
+            .wait_timeout(Duration::from_secs(20))
+            .expect("fastlag exits after SIGTERM");
+        assert!(st.success(), "fastlag exit status {st:?}\n{}", self.logs());
         peer.signal("TERM");
         let st = peer
             .wait_timeout(Duration::from_secs(20))
@@ -317,13 +333,6 @@ impl Run {
             peer_final["pool"]["leaked"], 0,
             "the peer leaked mbufs: {peer_final}"
         );
-        std::thread::sleep(Duration::from_millis(300));
-        let mut fl = self.fastlag.take().expect("fastlag running");
-        fl.signal("TERM");
-        let st = fl
-            .wait_timeout(Duration::from_secs(20))
-            .expect("fastlag exits after SIGTERM");
-        assert!(st.success(), "fastlag exit status {st:?}\n{}", self.logs());
         let rep = read_json(&self.scratch.file("report.json")).expect("fastlag's report");
         assert_eq!(
             rep["pool"]["available"], rep["pool"]["size"],

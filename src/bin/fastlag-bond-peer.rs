@@ -29,6 +29,14 @@
 //! that every mbuf of its pool is back, writes a final status (`"running": false`) and
 //! exits 0 (1 when something leaked or failed).
 //!
+//! SIGUSR1 quiesces it: it stops polling (no more rx/tx on the bond), writes its status
+//! once more with `"polling": false` and keeps its ports open until SIGINT/SIGTERM. A test
+//! uses this to shut a memif link down safely: DPDK 22.11's memif PMD unmaps the shared
+//! rings from its interrupt thread when the other side disconnects, while this side's
+//! poller may be inside `rx_burst` on them (it only checks a flag first), which can crash
+//! the poller. So one side stops polling, the other side stops its ports, then the first
+//! one closes.
+//!
 //! Example (two vhost-user links; fastlag connects with `net_virtio_user` members):
 //! ```text
 //! fastlag-bond-peer --member 'net_vhost0,iface=/tmp/x/vh0.sock,queues=2' \
@@ -350,12 +358,14 @@ fn run(args: &Args) -> Result<bool, AnyError> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    let quiesce = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, quiesce.clone())?;
 
     let eal_args = eal_args(args);
     tracing::info!(args = ?eal_args, "EAL");
     let eal = Eal::init(&eal_args)?;
     let mut started = false;
-    let result = serve(args, &eal, &stop, &mut started);
+    let result = serve(args, &eal, &stop, &quiesce, &mut started);
     drop(eal);
     // Only once the bond started are the server sockets surely ours.
     if started {
@@ -368,7 +378,13 @@ fn run(args: &Args) -> Result<bool, AnyError> {
 
 /// Sets the bond up, polls it until stopped, takes it down. `started` becomes true once
 /// the bond (and so its members) started.
-fn serve(args: &Args, eal: &Eal, stop: &AtomicBool, started: &mut bool) -> Result<bool, AnyError> {
+fn serve(
+    args: &Args,
+    eal: &Eal,
+    stop: &AtomicBool,
+    quiesce: &AtomicBool,
+    started: &mut bool,
+) -> Result<bool, AnyError> {
     let dst_mac = parse_mac(&args.dst_mac)?;
     let pool = Arc::new(Mempool::new(
         eal,
@@ -434,9 +450,19 @@ fn serve(args: &Args, eal: &Eal, stop: &AtomicBool, started: &mut bool) -> Resul
         seq: 0,
         tokens: 0.0,
     };
-    peer.poll_loop(&mut tx0, stop);
+    peer.poll_loop(&mut tx0, stop, quiesce);
     // The last view, with member counters, before the bond stops its members.
     let mut last = peer.status();
+    last["polling"] = json!(false);
+    if !stop.load(Ordering::Relaxed) && quiesce.load(Ordering::Relaxed) {
+        tracing::info!("SIGUSR1: polling stopped; the ports stay open until SIGTERM");
+        if let Some(path) = &args.status {
+            write_json(path, &last);
+        }
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     drop(tx0);
     let Peer { rx, traffic, .. } = peer;
     drop(rx);
@@ -477,7 +503,8 @@ struct Peer<'a> {
 }
 
 impl Peer<'_> {
-    fn poll_loop(&mut self, tx: &mut TxQueue, stop: &AtomicBool) {
+    /// Polls until `stop` or `quiesce` is set (or `--seconds` passed).
+    fn poll_loop(&mut self, tx: &mut TxQueue, stop: &AtomicBool, quiesce: &AtomicBool) {
         let poll = Duration::from_micros(self.args.poll_us.max(1));
         let kick = Duration::from_millis(self.args.kick_ms);
         let status_every = Duration::from_millis(self.args.status_interval_ms.max(10));
@@ -493,7 +520,10 @@ impl Peer<'_> {
         let mut next_poll = self.start;
         loop {
             let now = Instant::now();
-            if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+            if stop.load(Ordering::Relaxed)
+                || quiesce.load(Ordering::Relaxed)
+                || deadline.is_some_and(|d| now >= d)
+            {
                 break;
             }
             let gap = now.duration_since(last_poll);
@@ -650,6 +680,7 @@ impl Peer<'_> {
         json!({
             "pid": std::process::id(),
             "running": true,
+            "polling": true,
             "uptime_ms": self.start.elapsed().as_millis() as u64,
             "bond": {
                 "name": self.args.bond_name,

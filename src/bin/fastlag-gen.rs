@@ -22,7 +22,7 @@
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -154,6 +154,14 @@ struct Args {
     /// Also write the JSON summary here.
     #[arg(long)]
     json: Option<PathBuf>,
+
+    /// After the run, stop polling, write the summary (--json, atomically) and keep the
+    /// ports open until SIGINT/SIGTERM. For memif links to a forwarder that keeps polling:
+    /// DPDK 22.11's memif PMD unmaps the shared rings from its interrupt thread when one
+    /// side disconnects, while the other side's poller may be inside rx_burst on them. Stop
+    /// the forwarder first, then this.
+    #[arg(long)]
+    hold: bool,
 
     /// Extra EAL arguments (after --).
     #[arg(last = true)]
@@ -460,6 +468,17 @@ fn run(args: &Args) -> Result<(), AnyError> {
         });
         Ok(out)
     })();
+    let mut written = false;
+    if args.hold {
+        if let (Ok(out), Some(p)) = (&result, &args.json) {
+            write_atomically(p, &(serde_json::to_string_pretty(out)? + "\n"))?;
+            written = true;
+        }
+        tracing::info!("run done; polling stopped, the ports stay open until SIGTERM");
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
     drop(rxs);
     drop(txs);
     for p in started {
@@ -477,9 +496,18 @@ fn run(args: &Args) -> Result<(), AnyError> {
     let out = result?;
     let text = serde_json::to_string_pretty(&out)?;
     println!("{text}");
-    if let Some(p) = &args.json {
-        std::fs::write(p, text + "\n").map_err(|e| format!("writing {}: {e}", p.display()))?;
+    if let (Some(p), false) = (&args.json, written) {
+        write_atomically(p, &(text + "\n"))?;
     }
+    Ok(())
+}
+
+/// Writes `text` to a temporary file next to `path`, then renames it: a reader polling for
+/// `path` never sees half of it.
+fn write_atomically(path: &Path, text: &str) -> Result<(), AnyError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))?;
     Ok(())
 }
 
