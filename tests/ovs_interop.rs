@@ -418,8 +418,11 @@ pairs = [["in", "bond0"]]
                     .unwrap_or_else(|| "(none)".into())
             );
             // Where its threads are (a process stuck before its first log line).
-            let pid = fl.proc.pid();
-            if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            let tasks = fl
+                .proc
+                .try_pid()
+                .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok());
+            if let Some(tasks) = tasks {
                 s += "=== fastlag threads: name state wchan\n";
                 for t in tasks.flatten() {
                     let read = |f: &str| {
@@ -436,9 +439,9 @@ pairs = [["in", "bond0"]]
                 }
             }
             // Stop it for its final counters (the report is written on exit).
-            if !fl.report.exists() {
+            if let (false, Some(pid)) = (fl.report.exists(), fl.proc.try_pid()) {
                 let _ = Command::new("kill")
-                    .args(["-TERM", &fl.proc.pid().to_string()])
+                    .args(["-TERM", &pid.to_string()])
                     .stderr(Stdio::null())
                     .status();
                 wait_until(Duration::from_secs(10), || fl.report.exists());
@@ -1403,15 +1406,7 @@ fn traffic_spreads_over_members_and_fails_over() {
     // Bump in the wire: every frame the workers took from "in" left through a member,
     // and both members carried a share of it by fastlag's own count.
     let w = |p: &Value, k: &str| p["workers"][k].as_u64().unwrap_or(0);
-    let drops: u64 = inp["workers"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter(|(k, _)| k.starts_with("drop_"))
-                .filter_map(|(_, v)| v.as_u64())
-                .sum()
-        })
-        .unwrap_or(0);
+    let drops = drops_of(inp);
     let (t0, t1) = (w(m0, "tx"), w(m1, "tx"));
     ensure!(
         rig,
@@ -1424,17 +1419,38 @@ fn traffic_spreads_over_members_and_fails_over() {
         t0 as f64 >= 0.1 * (t0 + t1) as f64 && t1 as f64 >= 0.1 * (t0 + t1) as f64,
         "report: member shares over the whole test m0 {t0} m1 {t1}"
     );
-    // And the way back: what OVS sent to us on the members reached "in" (LACPDUs are the
-    // difference: they go to the control thread).
+    // And the way back: every frame the members received either left through "in", went
+    // to the control thread (LACPDUs) or was dropped for a counted reason (a member that
+    // is not collecting discards data: OVS enables a member on our sync bit, before we
+    // collect).
+    let handled = |p: &Value| w(p, "slow_to_control") + drops_of(p);
     let lacpdus = tx_pdus_from_ovs(&rig);
     ensure!(
         rig,
-        w(inp, "tx") + lacpdus >= w(m0, "rx") + w(m1, "rx") && w(inp, "tx") > 0,
-        "report: members received {} + {} frames, \"in\" sent {} (LACPDUs from OVS: {lacpdus})",
+        w(inp, "tx") + handled(m0) + handled(m1) == w(m0, "rx") + w(m1, "rx") && w(inp, "tx") > 0,
+        "report: members received {} + {} frames; \"in\" sent {}, to the control thread {} + \
+         {}, dropped {} + {} (LACPDUs OVS counts as sent: {lacpdus})",
         w(m0, "rx"),
         w(m1, "rx"),
-        w(inp, "tx")
+        w(inp, "tx"),
+        w(m0, "slow_to_control"),
+        w(m1, "slow_to_control"),
+        drops_of(m0),
+        drops_of(m1),
     );
+}
+
+/// Sum of a report port's worker `drop_*` counters.
+fn drops_of(port: &Value) -> u64 {
+    port["workers"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| k.starts_with("drop_"))
+                .filter_map(|(_, v)| v.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// LACPDUs OVS sent on both members (`lacp/show-stats`).

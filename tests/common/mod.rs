@@ -64,6 +64,12 @@ impl ChildGuard {
         self.child.as_ref().expect("running").id()
     }
 
+    /// The PID while the child has not been waited for (after that the number may belong
+    /// to another process).
+    pub fn try_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{sig}"))
