@@ -672,16 +672,7 @@ socket = "{s}"
                     .filter(|m| m.converged())
                     .count()
                     == 2
-                && self
-                    .ovs
-                    .try_appctl(&["bond/show", "bond0"])
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| {
-                        l.trim().starts_with("member vb") && l.trim().ends_with(": enabled")
-                    })
-                    .count()
-                    == 2
+                && self.ovs.members_enabled("bond0", &OVS_MEMBERS)
         });
         if !ok {
             self.fail("not aggregated on both sides within 20 s");

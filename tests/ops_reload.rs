@@ -54,6 +54,7 @@ def send(src, dst, port, flows, rate, seconds):
     seqs = [0] * flows
     errors = 0
     start = time.monotonic()
+    start_wall = time.time()
     for n in range(int(rate * seconds)):
         due = start + n / rate
         now = time.monotonic()
@@ -65,7 +66,7 @@ def send(src, dst, port, flows, rate, seconds):
         except OSError:
             errors += 1
         seqs[f] += 1
-    print(json.dumps({"sent": seqs, "errors": errors}), flush=True)
+    print(json.dumps({"sent": seqs, "errors": errors, "start_unix": start_wall}), flush=True)
 
 def recv(bind, port, out):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -130,6 +131,8 @@ struct Loss {
     /// When the missing datagrams were sent (s after the sender started, from their
     /// sequence numbers): first and last.
     window_s: Option<(f64, f64)>,
+    /// The sender's start, UTC seconds since midnight.
+    start_of_day_s: f64,
 }
 
 impl Rig {
@@ -393,6 +396,7 @@ socket = "{sock}"
     /// counts what was lost per direction.
     fn finish(&self, t: Traffic) -> BTreeMap<String, Loss> {
         let mut sent: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut starts: BTreeMap<String, f64> = BTreeMap::new();
         for (dir, mut g, out) in t.senders {
             if g.wait_timeout(Duration::from_secs(60)).is_none() {
                 self.fail("sender did not finish");
@@ -403,6 +407,10 @@ socket = "{sock}"
             if v["errors"] != 0 {
                 self.fail(&format!("sender {dir:?}: {v}"));
             }
+            starts.insert(
+                format!("{dir:?}"),
+                v["start_unix"].as_f64().unwrap_or(0.0) % 86_400.0,
+            );
             sent.insert(
                 format!("{dir:?}"),
                 v["sent"]
@@ -421,7 +429,10 @@ socket = "{sock}"
             let text = std::fs::read_to_string(&out).unwrap_or_default();
             let got: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             let s = &sent[&format!("{dir:?}")];
-            let mut loss = Loss::default();
+            let mut loss = Loss {
+                start_of_day_s: starts[&format!("{dir:?}")],
+                ..Loss::default()
+            };
             for (f, &n) in s.iter().enumerate() {
                 let have: std::collections::BTreeSet<u64> = got[f.to_string()]
                     .as_array()
@@ -488,10 +499,15 @@ fn lacpdus_tx(st: &Value, m: &str) -> u64 {
 }
 
 fn port_worker_tx(st: &Value, p: &str) -> u64 {
+    port_worker(st, p, "tx")
+}
+
+/// A worker counter of port `p` in a status.
+fn port_worker(st: &Value, p: &str, counter: &str) -> u64 {
     st["ports"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["name"] == p))
-        .and_then(|x| x["workers"]["tx"].as_u64())
+        .and_then(|x| x["workers"][counter].as_u64())
         .unwrap_or(0)
 }
 
@@ -532,21 +548,15 @@ fn reload_adds_third_member_without_loss_and_refuses_bad_configs() {
     }
     // OVS enables a member a moment after LACP attaches it.
     let enabled = wait_until(Duration::from_secs(3), || {
-        let b = rig
-            .ovs
-            .try_appctl(&["bond/show", "bond0"])
-            .unwrap_or_default();
-        ["vb0", "vb1"].iter().all(|m| {
-            b.lines()
-                .any(|l| l.trim() == format!("member {m}: enabled"))
-        })
+        rig.ovs.members_enabled("bond0", &["vb0", "vb1"])
     });
     if !enabled {
         rig.fail("OVS did not enable vb0 and vb1");
     }
 
     // 1. Add m2 while traffic flows both ways.
-    let m2_tx_before = port_worker_tx(&rig.status(), "m2");
+    let before = rig.status();
+    let m2_tx_before = port_worker_tx(&before, "m2");
     let traffic = rig.traffic("add", 8.0);
     std::thread::sleep(Duration::from_millis(2000));
     let three = rig.config(&["m0", "m1", "m2"], "", "");
@@ -584,7 +594,33 @@ fn reload_adds_third_member_without_loss_and_refuses_bad_configs() {
             "m0/m1 stopped distributing during the reload: {first_two_left:?}"
         ));
     }
+    // The one loss OVS may cause: it advertises Collecting on vb2 as soon as it attached
+    // it, before it has our Synchronization, and enables vb2 only when our in-sync LACPDU
+    // arrives; fastlag starts distributing on m2 when that LACPDU leaves. A datagram hashed
+    // to m2 in that instant can be dropped by OVS. Tolerated only when fastlag forwarded
+    // every datagram it received and the loss sits at the join (fastlag's log time).
+    let after = rig.status();
+    let delta = |p: &str, k: &str| port_worker(&after, p, k) - port_worker(&before, p, k);
+    let members_tx: u64 = ["m0", "m1", "m2"].iter().map(|m| delta(m, "tx")).sum();
+    let join = log_time_of_day(&rig.fl().log(), "member distributing bond=bond0 member=m2");
     for (dir, l) in &losses {
+        let at_join = match (dir.as_str(), l.window_s, join) {
+            ("Fwd", Some((first, last)), Some(j)) if l.lost <= 3 && l.sent > 0 => {
+                let j = seconds_between(l.start_of_day_s, j);
+                let forwarded = delta("in", "rx") == l.sent && members_tx == l.sent;
+                (forwarded && first >= j - 0.05 && last <= j + 0.25).then_some(j)
+            }
+            _ => None,
+        };
+        if let Some(j) = at_join {
+            println!(
+                "MEASURE reload: {dir}: {} of {} datagrams lost in OVS as m2 joined (sent at \
+                 {:?} s, m2 distributing at {j:.3} s after the sender started; fastlag \
+                 forwarded all {})",
+                l.lost, l.sent, l.window_s, l.sent
+            );
+            continue;
+        }
         if l.sent == 0 || l.lost != 0 {
             let st = rig.status();
             let ports: Vec<String> = st["ports"]
@@ -992,4 +1028,26 @@ metrics = "127.0.0.1:9473"
         "fastlag did not exit cleanly:\n{}",
         tail(&read_log(), 40)
     );
+}
+
+/// UTC seconds since midnight of the first fastlag log line containing `needle` (tracing's
+/// "2026-11-26T11:14:39.136370Z" prefix).
+fn log_time_of_day(log: &str, needle: &str) -> Option<f64> {
+    let line = log.lines().find(|l| l.contains(needle))?;
+    let t = line.get(11..26)?; // "11:14:39.136370"
+    let mut it = t.split(':');
+    let h: f64 = it.next()?.parse().ok()?;
+    let m: f64 = it.next()?.parse().ok()?;
+    let s: f64 = it.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// `to - from` for two times of day, across midnight.
+fn seconds_between(from: f64, to: f64) -> f64 {
+    let d = (to - from).rem_euclid(86_400.0);
+    if d > 43_200.0 {
+        d - 86_400.0
+    } else {
+        d
+    }
 }

@@ -523,14 +523,7 @@ pairs = [["in", "bond0"]]
         // before that lands on the member enabled first, and stays there (no rebalancing
         // in the traffic tests).
         let enabled = wait_until(Duration::from_secs(3), || {
-            let b = self
-                .ovs
-                .try_appctl(&["bond/show", "bond0"])
-                .unwrap_or_default();
-            OVS_MEMBERS.iter().all(|m| {
-                b.lines()
-                    .any(|l| l.trim() == format!("member {m}: enabled"))
-            })
+            self.ovs.members_enabled("bond0", &OVS_MEMBERS)
         });
         ensure!(self, enabled, "OVS's bond did not enable both members");
     }
@@ -1348,6 +1341,15 @@ fn traffic_spreads_over_members_and_fails_over() {
         rig,
         fl_ms.is_some() && ovs_ms.is_some(),
         "m1/vb1 did not rejoin within 10 s of the link coming back"
+    );
+    // OVS forwards what arrives on vb1 once its bond enabled it, a moment after LACP
+    // attached it (lacp/show says "attached" first).
+    ensure!(
+        rig,
+        wait_until(Duration::from_secs(3), || rig
+            .ovs
+            .members_enabled("bond0", &OVS_MEMBERS)),
+        "OVS did not enable vb1 again"
     );
 
     // 5. And carries its share again, without loss.

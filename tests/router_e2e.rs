@@ -562,14 +562,7 @@ mode = "router"
         );
         // OVS enables a member a moment after LACP attaches it.
         let enabled = wait_until(Duration::from_secs(5), || {
-            let b = rig
-                .ovs
-                .try_appctl(&["bond/show", "bond0"])
-                .unwrap_or_default();
-            OVS_MEMBERS.iter().all(|m| {
-                b.lines()
-                    .any(|l| l.trim() == format!("member {m}: enabled"))
-            })
+            rig.ovs.members_enabled("bond0", &OVS_MEMBERS)
         });
         ensure!(rig, enabled, "OVS's bond did not enable both members");
         let st = rig.status();

@@ -718,6 +718,16 @@ impl Ovs {
         try_run(&mut c)
     }
 
+    /// Whether `bond/show <bond>` lists every one of `members` as enabled. OVS enables a
+    /// member (and forwards what arrives on it) a moment after LACP attached it.
+    pub fn members_enabled(&self, bond: &str, members: &[&str]) -> bool {
+        let b = self.try_appctl(&["bond/show", bond]).unwrap_or_default();
+        members.iter().all(|m| {
+            b.lines()
+                .any(|l| l.trim() == format!("member {m}: enabled"))
+        })
+    }
+
     /// `ovs-appctl`, panicking on failure.
     pub fn appctl(&self, args: &[&str]) -> String {
         self.try_appctl(args)
