@@ -681,6 +681,8 @@ socket = "{s}"
             "MEASURE ops: converged {} ms after the socket came up",
             t0.elapsed().as_millis()
         );
+        // OVS's hash buckets, assigned afresh now that both members are enabled.
+        self.ovs.rehash("bond0");
     }
 }
 

@@ -521,11 +521,12 @@ pairs = [["in", "bond0"]]
         );
         // OVS's bond enables a member a moment after LACP attaches it; traffic OVS hashes
         // before that lands on the member enabled first, and stays there (no rebalancing
-        // in the traffic tests).
+        // in the traffic tests). So its buckets are reset once both are up (Ovs::rehash).
         let enabled = wait_until(Duration::from_secs(3), || {
             self.ovs.members_enabled("bond0", &OVS_MEMBERS)
         });
         ensure!(self, enabled, "OVS's bond did not enable both members");
+        self.ovs.rehash("bond0");
     }
 
     /// Both ends agree on who is on the other end of each link.

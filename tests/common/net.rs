@@ -728,6 +728,17 @@ impl Ovs {
         })
     }
 
+    /// Makes OVS assign its balance-tcp hash buckets of port `bond` afresh. OVS fills every
+    /// bucket at the bond's first output after a reset, picking a random member and the
+    /// active one where that pick is not enabled yet; with rebalancing off (the interop
+    /// tests keep placement stable) a frame flooded while only one member was enabled pins
+    /// every flow on that member for good. A changed hash basis resets the buckets
+    /// (`bond_reconfigure`), so the next output spreads them over the members enabled by
+    /// then. Call once, with every member enabled.
+    pub fn rehash(&self, bond: &str) {
+        self.vsctl(&["set", "port", bond, "other_config:bond-hash-basis=1"]);
+    }
+
     /// `ovs-appctl`, panicking on failure.
     pub fn appctl(&self, args: &[&str]) -> String {
         self.try_appctl(args)
