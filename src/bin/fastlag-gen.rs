@@ -155,7 +155,7 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
 
-    /// After the run, stop polling, write the summary (--json, atomically) and keep the
+    /// After a successful run, stop polling, write the summary (--json, atomically) and keep the
     /// ports open until SIGINT/SIGTERM. For memif links to a forwarder that keeps polling:
     /// DPDK 22.11's memif PMD unmaps the shared rings from its interrupt thread when one
     /// side disconnects, while the other side's poller may be inside rx_burst on them. Stop
@@ -469,8 +469,9 @@ fn run(args: &Args) -> Result<(), AnyError> {
         Ok(out)
     })();
     let mut written = false;
-    if args.hold {
-        if let (Ok(out), Some(p)) = (&result, &args.json) {
+    // A failed run does not hold: its caller learns at once.
+    if let (true, Ok(out)) = (args.hold, &result) {
+        if let Some(p) = &args.json {
             write_atomically(p, &(serde_json::to_string_pretty(out)? + "\n"))?;
             written = true;
         }
