@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::net::{self, Netns, Ovs, TcEgressDrop, Veth};
+use common::net::{self, Lan, Netns, Ovs, TcEgressDrop, Veth};
 use common::*;
 use serde_json::Value;
 
@@ -475,14 +475,6 @@ fn unsafe_free_uid() -> u32 {
 // ---------------------------------------------------------------------------------------
 // Against Open vSwitch
 
-/// End hosts on both sides of the path.
-struct Lan {
-    _veths: Vec<Veth>,
-    src: Netns,
-    dst: Netns,
-    in_if: String,
-}
-
 /// OVS bonding vb0/vb1 in its namespace, fastlag bonding the other ends. Drop order:
 /// fastlag, OVS, end hosts, links, OVS's namespace, scratch.
 struct Rig {
@@ -518,47 +510,7 @@ impl Rig {
             "bond_mode=balance-tcp",
             "other_config:bond-rebalance-interval=0",
         ]);
-        let lan = lan.then(|| {
-            let src = Netns::new("opssrc");
-            let dst = Netns::new("opsdst");
-            let in_if = net::ifname("s0");
-            let veths = vec![
-                Veth::new(None, &in_if, Some(&src), "eth0"),
-                Veth::new(Some(&peer), "vd0", Some(&dst), "eth0"),
-            ];
-            ovs.vsctl(&["add-port", "br0", "vd0"]);
-            src.ip(&["addr", "add", &format!("{SRC_IP}/24"), "dev", "eth0"]);
-            dst.ip(&["addr", "add", &format!("{DST_IP}/24"), "dev", "eth0"]);
-            let (sm, dm) = (src.if_mac("eth0"), dst.if_mac("eth0"));
-            src.ip(&[
-                "neigh",
-                "replace",
-                DST_IP,
-                "lladdr",
-                &dm,
-                "dev",
-                "eth0",
-                "nud",
-                "permanent",
-            ]);
-            dst.ip(&[
-                "neigh",
-                "replace",
-                SRC_IP,
-                "lladdr",
-                &sm,
-                "dev",
-                "eth0",
-                "nud",
-                "permanent",
-            ]);
-            Lan {
-                _veths: veths,
-                src,
-                dst,
-                in_if,
-            }
-        });
+        let lan = lan.then(|| Lan::new("ops", &peer, &ovs, "br0", SRC_IP, DST_IP));
         Rig {
             fl: None,
             ovs,

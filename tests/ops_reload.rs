@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::net::{self, Netns, Ovs, OvsLacp, Veth};
+use common::net::{self, Lan, Netns, Ovs, OvsLacp, Veth};
 use common::*;
 use serde_json::Value;
 
@@ -102,11 +102,9 @@ struct Rig {
     fl: Option<Fastlag>,
     ovs: Ovs,
     _veths: Vec<Veth>,
-    src: Netns,
-    dst: Netns,
+    lan: Lan,
     _peer: Netns,
     fl_if: Vec<String>,
-    in_if: String,
     script: PathBuf,
     scratch: Scratch,
 }
@@ -139,17 +137,12 @@ impl Rig {
     fn new() -> Rig {
         let scratch = Scratch::new("reload");
         let peer = Netns::new("ovs");
-        let src = Netns::new("src");
-        let dst = Netns::new("dst");
         let fl_if: Vec<String> = ["m0", "m1", "m2"].iter().map(|m| net::ifname(m)).collect();
-        let in_if = net::ifname("s0");
-        let mut veths: Vec<Veth> = fl_if
+        let veths: Vec<Veth> = fl_if
             .iter()
             .zip(OVS_MEMBERS)
             .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
             .collect();
-        veths.push(Veth::new(None, &in_if, Some(&src), "eth0"));
-        veths.push(Veth::new(Some(&peer), "vd0", Some(&dst), "eth0"));
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
         ovs.netdev_bridge("br0");
         ovs.vsctl(&[
@@ -163,34 +156,16 @@ impl Rig {
             "other_config:lacp-time=fast",
             "bond_mode=balance-tcp",
         ]);
-        ovs.vsctl(&["add-port", "br0", "vd0"]);
-        src.ip(&["addr", "add", &format!("{SRC_IP}/24"), "dev", "eth0"]);
-        dst.ip(&["addr", "add", &format!("{DST_IP}/24"), "dev", "eth0"]);
-        let (src_mac, dst_mac) = (src.if_mac("eth0"), dst.if_mac("eth0"));
-        for (ns, ip, mac) in [(&src, DST_IP, &dst_mac), (&dst, SRC_IP, &src_mac)] {
-            ns.ip(&[
-                "neigh",
-                "replace",
-                ip,
-                "lladdr",
-                mac,
-                "dev",
-                "eth0",
-                "nud",
-                "permanent",
-            ]);
-        }
+        let lan = Lan::new("", &peer, &ovs, "br0", SRC_IP, DST_IP);
         let script = scratch.file("traffic.py");
         std::fs::write(&script, TRAFFIC_PY).unwrap();
         Rig {
             fl: None,
             ovs,
             _veths: veths,
-            src,
-            dst,
+            lan,
             _peer: peer,
             fl_if,
-            in_if,
             script,
             scratch,
         }
@@ -247,7 +222,7 @@ socket = "{sock}"
             i0 = self.fl_if[0],
             i1 = self.fl_if[1],
             i2 = self.fl_if[2],
-            inp = self.in_if,
+            inp = self.lan.in_if,
             fc = FRAMECNT,
             m = members.join(", "),
         )
@@ -334,8 +309,8 @@ socket = "{sock}"
         let script = self.script.display().to_string();
         let mut receivers = Vec::new();
         for (dir, ns, ip, port) in [
-            (Dir::Fwd, &self.dst, DST_IP, FWD_PORT),
-            (Dir::Rev, &self.src, SRC_IP, REV_PORT),
+            (Dir::Fwd, &self.lan.dst, DST_IP, FWD_PORT),
+            (Dir::Rev, &self.lan.src, SRC_IP, REV_PORT),
         ] {
             let out = self.scratch.file(&format!("recv-{tag}-{dir:?}.json"));
             let cmd = ns.cmd_dies_with_parent(&[
@@ -359,8 +334,8 @@ socket = "{sock}"
         }
         let mut senders = Vec::new();
         for (dir, ns, from, to, port) in [
-            (Dir::Fwd, &self.src, SRC_IP, DST_IP, FWD_PORT),
-            (Dir::Rev, &self.dst, DST_IP, SRC_IP, REV_PORT),
+            (Dir::Fwd, &self.lan.src, SRC_IP, DST_IP, FWD_PORT),
+            (Dir::Rev, &self.lan.dst, DST_IP, SRC_IP, REV_PORT),
         ] {
             let out = self.scratch.file(&format!("send-{tag}-{dir:?}.json"));
             let mut cmd = ns.cmd_dies_with_parent(&[

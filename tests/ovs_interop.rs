@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::net::{self, Netns, Ovs, OvsLacp, TcEgressDrop, Veth};
+use common::net::{self, Lan, Netns, Ovs, OvsLacp, TcEgressDrop, Veth};
 use common::*;
 use serde_json::Value;
 
@@ -218,16 +218,6 @@ fn ovs_converged(l: &OvsLacp) -> bool {
 // ---------------------------------------------------------------------------------------
 // The test bed
 
-/// Namespaces for end hosts on both sides of the path (traffic tests only).
-struct Lan {
-    // Dropped before the namespaces.
-    _veths: Vec<Veth>,
-    src: Netns,
-    dst: Netns,
-    /// Root-side end of src's veth: fastlag's port "in".
-    in_if: String,
-}
-
 /// OVS in its namespace bonding vb0/vb1, fastlag bonding the other ends. Fields drop in
 /// order: fastlag, OVS, end hosts, member links, OVS's namespace, scratch directory.
 struct Rig {
@@ -268,48 +258,8 @@ impl Rig {
         let mut args = vec!["add-bond", "br0", "bond0", OVS_MEMBERS[0], OVS_MEMBERS[1]];
         args.extend_from_slice(bond_opts);
         ovs.vsctl(&args);
-        let lan = lan.then(|| {
-            let src = Netns::new("src");
-            let dst = Netns::new("dst");
-            let in_if = net::ifname("s0");
-            let veths = vec![
-                Veth::new(None, &in_if, Some(&src), "eth0"),
-                Veth::new(Some(&peer), "vd0", Some(&dst), "eth0"),
-            ];
-            ovs.vsctl(&["add-port", "br0", "vd0"]);
-            src.ip(&["addr", "add", &format!("{SRC_IP}/24"), "dev", "eth0"]);
-            dst.ip(&["addr", "add", &format!("{DST_IP}/24"), "dev", "eth0"]);
-            // Static neighbours: no ARP in flight while links fail.
-            let (src_mac, dst_mac) = (src.if_mac("eth0"), dst.if_mac("eth0"));
-            src.ip(&[
-                "neigh",
-                "replace",
-                DST_IP,
-                "lladdr",
-                &dst_mac,
-                "dev",
-                "eth0",
-                "nud",
-                "permanent",
-            ]);
-            dst.ip(&[
-                "neigh",
-                "replace",
-                SRC_IP,
-                "lladdr",
-                &src_mac,
-                "dev",
-                "eth0",
-                "nud",
-                "permanent",
-            ]);
-            Lan {
-                _veths: veths,
-                src,
-                dst,
-                in_if,
-            }
-        });
+        // End hosts (traffic tests only).
+        let lan = lan.then(|| Lan::new("", &peer, &ovs, "br0", SRC_IP, DST_IP));
         let script = scratch.file("udpflow.py");
         std::fs::write(&script, UDPFLOW_PY).unwrap();
         Rig {

@@ -600,6 +600,62 @@ impl Drop for TcEgressDrop {
     }
 }
 
+/// End hosts on both sides of a path through fastlag and Open vSwitch: `src` in its own
+/// namespace behind a veth whose root-side end (`in_if`) becomes fastlag's port, `dst` on
+/// port `vd0` of an OVS bridge. Each has its address (/24) on eth0 and a permanent
+/// neighbour entry for the other, so no ARP is in flight while links fail. The veths drop
+/// before the namespaces.
+pub struct Lan {
+    _veths: Vec<Veth>,
+    pub src: Netns,
+    pub dst: Netns,
+    pub in_if: String,
+}
+
+impl Lan {
+    /// Namespaces `<tag>src` and `<tag>dst`; `vd0` is added to `bridge` of `ovs`, which
+    /// runs in `peer`.
+    pub fn new(
+        tag: &str,
+        peer: &Netns,
+        ovs: &Ovs,
+        bridge: &str,
+        src_ip: &str,
+        dst_ip: &str,
+    ) -> Lan {
+        let src = Netns::new(&format!("{tag}src"));
+        let dst = Netns::new(&format!("{tag}dst"));
+        let in_if = ifname("s0");
+        let veths = vec![
+            Veth::new(None, &in_if, Some(&src), "eth0"),
+            Veth::new(Some(peer), "vd0", Some(&dst), "eth0"),
+        ];
+        ovs.vsctl(&["add-port", bridge, "vd0"]);
+        src.ip(&["addr", "add", &format!("{src_ip}/24"), "dev", "eth0"]);
+        dst.ip(&["addr", "add", &format!("{dst_ip}/24"), "dev", "eth0"]);
+        let (src_mac, dst_mac) = (src.if_mac("eth0"), dst.if_mac("eth0"));
+        for (ns, ip, mac) in [(&src, dst_ip, &dst_mac), (&dst, src_ip, &src_mac)] {
+            ns.ip(&[
+                "neigh",
+                "replace",
+                ip,
+                "lladdr",
+                mac,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ]);
+        }
+        Lan {
+            _veths: veths,
+            src,
+            dst,
+            in_if,
+        }
+    }
+}
+
 /// An Open vSwitch instance (ovsdb-server + ovs-vswitchd, userspace datapath) running in
 /// a namespace, with a private database, run directory and logs. Stopped on drop by PID:
 /// SIGTERM, SIGKILL after 5 s.
