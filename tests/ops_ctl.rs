@@ -492,24 +492,20 @@ impl Rig {
         let scratch = Scratch::new(&format!("ops-{tag}"));
         let peer = Netns::new("opsovs");
         let fl_if = [net::ifname("m0"), net::ifname("m1")];
-        let links: Vec<Veth> = fl_if
-            .iter()
-            .zip(OVS_MEMBERS)
-            .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
-            .collect();
+        let links = net::member_links(&peer, &fl_if, &OVS_MEMBERS);
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
         ovs.netdev_bridge("br0");
-        ovs.vsctl(&[
-            "add-bond",
+        ovs.add_bond(
             "br0",
             "bond0",
-            OVS_MEMBERS[0],
-            OVS_MEMBERS[1],
-            "lacp=active",
-            "other_config:lacp-time=fast",
-            "bond_mode=balance-tcp",
-            "other_config:bond-rebalance-interval=0",
-        ]);
+            &OVS_MEMBERS,
+            &[
+                "lacp=active",
+                "other_config:lacp-time=fast",
+                "bond_mode=balance-tcp",
+                "other_config:bond-rebalance-interval=0",
+            ],
+        );
         let lan = lan.then(|| Lan::new("ops", &peer, &ovs, "br0", SRC_IP, DST_IP));
         Rig {
             fl: None,
@@ -523,48 +519,11 @@ impl Rig {
     }
 
     fn start(&mut self) {
-        let cpus = cpus();
-        assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
-        let in_dev = match &self.lan {
-            Some(l) => format!("net_af_packet2,iface={}", l.in_if),
-            None => "ring:g0:a".to_string(),
-        };
         let sock = self.scratch.file("ctl.sock");
         let cfg = format!(
-            r#"
-[dataplane]
-control_core = {c}
-worker_cores = [{w}]
-hugepages = false
-memory_mb = 256
-
-[[port]]
-name = "m0"
-device = "net_af_packet0,iface={i0}"
-[[port]]
-name = "m1"
-device = "net_af_packet1,iface={i1}"
-[[port]]
-name = "in"
-device = "{in_dev}"
-
-[[bond]]
-name = "bond0"
-members = ["m0", "m1"]
-hash = "layer3+4"
-
-[forward]
-mode = "xconnect"
-pairs = [["in", "bond0"]]
-
-[management]
-socket = "{s}"
-"#,
-            c = cpus[0],
-            w = cpus[1],
-            i0 = self.fl_if[0],
-            i1 = self.fl_if[1],
-            s = sock.display()
+            "{}\n[management]\nsocket = \"{}\"\n",
+            net::ovs_rig_config(&self.fl_if, self.lan.as_ref()),
+            sock.display()
         );
         self.fl = Some(Daemon::start(&self.scratch, &cfg, &sock));
     }

@@ -138,24 +138,19 @@ impl Rig {
         let scratch = Scratch::new("reload");
         let peer = Netns::new("ovs");
         let fl_if: Vec<String> = ["m0", "m1", "m2"].iter().map(|m| net::ifname(m)).collect();
-        let veths: Vec<Veth> = fl_if
-            .iter()
-            .zip(OVS_MEMBERS)
-            .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
-            .collect();
+        let veths = net::member_links(&peer, &fl_if, &OVS_MEMBERS);
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
         ovs.netdev_bridge("br0");
-        ovs.vsctl(&[
-            "add-bond",
+        ovs.add_bond(
             "br0",
             "bond0",
-            OVS_MEMBERS[0],
-            OVS_MEMBERS[1],
-            OVS_MEMBERS[2],
-            "lacp=active",
-            "other_config:lacp-time=fast",
-            "bond_mode=balance-tcp",
-        ]);
+            &OVS_MEMBERS,
+            &[
+                "lacp=active",
+                "other_config:lacp-time=fast",
+                "bond_mode=balance-tcp",
+            ],
+        );
         let lan = Lan::new("", &peer, &ovs, "br0", SRC_IP, DST_IP);
         let script = scratch.file("traffic.py");
         std::fs::write(&script, TRAFFIC_PY).unwrap();

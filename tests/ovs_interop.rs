@@ -248,16 +248,10 @@ impl Rig {
         let scratch = Scratch::new(&format!("ovs-{tag}"));
         let peer = Netns::new("ovs");
         let fl_if = [net::ifname("m0"), net::ifname("m1")];
-        let links: Vec<Veth> = fl_if
-            .iter()
-            .zip(OVS_MEMBERS)
-            .map(|(ours, theirs)| Veth::new(None, ours, Some(&peer), theirs))
-            .collect();
+        let links = net::member_links(&peer, &fl_if, &OVS_MEMBERS);
         let ovs = Ovs::start(&peer, &scratch.file("ovs"));
         ovs.netdev_bridge("br0");
-        let mut args = vec!["add-bond", "br0", "bond0", OVS_MEMBERS[0], OVS_MEMBERS[1]];
-        args.extend_from_slice(bond_opts);
-        ovs.vsctl(&args);
+        ovs.add_bond("br0", "bond0", &OVS_MEMBERS, bond_opts);
         // End hosts (traffic tests only).
         let lan = lan.then(|| Lan::new("", &peer, &ovs, "br0", SRC_IP, DST_IP));
         let script = scratch.file("udpflow.py");
@@ -274,51 +268,9 @@ impl Rig {
         }
     }
 
-    fn config(&self) -> String {
-        let cpus = cpus();
-        assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
-        let in_dev = match &self.lan {
-            Some(l) => format!("net_af_packet2,iface={}", l.in_if),
-            None => "ring:g0:a".to_string(),
-        };
-        format!(
-            r#"
-[dataplane]
-control_core = {c}
-worker_cores = [{w}]
-hugepages = false
-memory_mb = 256
-
-[[port]]
-name = "m0"
-device = "net_af_packet0,iface={i0}"
-
-[[port]]
-name = "m1"
-device = "net_af_packet1,iface={i1}"
-
-[[port]]
-name = "in"
-device = "{in_dev}"
-
-[[bond]]
-name = "bond0"
-members = ["m0", "m1"]
-hash = "layer3+4"
-
-[forward]
-mode = "xconnect"
-pairs = [["in", "bond0"]]
-"#,
-            c = cpus[0],
-            w = cpus[1],
-            i0 = self.fl_if[0],
-            i1 = self.fl_if[1],
-        )
-    }
-
     fn start_fastlag(&mut self) {
-        let fl = Fastlag::start(&self.scratch, &self.config());
+        let cfg = net::ovs_rig_config(&self.fl_if, self.lan.as_ref());
+        let fl = Fastlag::start(&self.scratch, &cfg);
         self.fl = Some(fl);
     }
 

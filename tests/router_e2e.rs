@@ -445,16 +445,16 @@ impl Rig {
 
         let ovs = Ovs::start(&ovs_ns, &scratch.file("ovs"));
         ovs.netdev_bridge("br0");
-        ovs.vsctl(&[
-            "add-bond",
+        ovs.add_bond(
             "br0",
             "bond0",
-            OVS_MEMBERS[0],
-            OVS_MEMBERS[1],
-            "lacp=active",
-            "other_config:lacp-time=fast",
-            "bond_mode=balance-tcp",
-        ]);
+            &OVS_MEMBERS,
+            &[
+                "lacp=active",
+                "other_config:lacp-time=fast",
+                "bond_mode=balance-tcp",
+            ],
+        );
         ovs.vsctl(&["add-port", "br0", "vc0"]);
         ovs.vsctl(&["add-port", "br0", "vs1", "tag=100"]);
 

@@ -600,6 +600,61 @@ impl Drop for TcEgressDrop {
     }
 }
 
+/// One veth per member link: root-side end `ours[i]` (fastlag's port), `theirs[i]` in
+/// `peer`.
+pub fn member_links(peer: &Netns, ours: &[String], theirs: &[&str]) -> Vec<Veth> {
+    ours.iter()
+        .zip(theirs)
+        .map(|(o, t)| Veth::new(None, o, Some(peer), t))
+        .collect()
+}
+
+/// fastlag's side of the OVS rigs: `bond0` (802.3ad, layer3+4) over af_packet ports on
+/// `fl_if` (m0, m1), cross-connected with port "in": af_packet on the LAN's `in_if`, or a
+/// ring when there are no end hosts. Control thread and worker on the first two CPUs.
+pub fn ovs_rig_config(fl_if: &[String; 2], lan: Option<&Lan>) -> String {
+    let cpus = super::cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    let in_dev = match lan {
+        Some(l) => format!("net_af_packet2,iface={}", l.in_if),
+        None => "ring:g0:a".to_string(),
+    };
+    format!(
+        r#"
+[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+
+[[port]]
+name = "m0"
+device = "net_af_packet0,iface={i0}"
+
+[[port]]
+name = "m1"
+device = "net_af_packet1,iface={i1}"
+
+[[port]]
+name = "in"
+device = "{in_dev}"
+
+[[bond]]
+name = "bond0"
+members = ["m0", "m1"]
+hash = "layer3+4"
+
+[forward]
+mode = "xconnect"
+pairs = [["in", "bond0"]]
+"#,
+        c = cpus[0],
+        w = cpus[1],
+        i0 = fl_if[0],
+        i1 = fl_if[1],
+    )
+}
+
 /// End hosts on both sides of a path through fastlag and Open vSwitch: `src` in its own
 /// namespace behind a veth whose root-side end (`in_if`) becomes fastlag's port, `dst` on
 /// port `vd0` of an OVS bridge. Each has its address (/24) on eth0 and a permanent
@@ -751,6 +806,14 @@ impl Ovs {
             name,
             "datapath_type=netdev",
         ])
+    }
+
+    /// `add-bond <bridge> <bond> <members...> <options...>`.
+    pub fn add_bond(&self, bridge: &str, bond: &str, members: &[&str], options: &[&str]) {
+        let mut args = vec!["add-bond", bridge, bond];
+        args.extend_from_slice(members);
+        args.extend_from_slice(options);
+        self.vsctl(&args);
     }
 
     /// `ovs-vsctl` on this instance's database; panics with the logs on failure.
