@@ -451,7 +451,7 @@ def main():
         a.runs, a.seconds = 1, 3
     for b in (FASTLAG, GEN):
         if not os.access(b, os.X_OK):
-            sys.exit("missing %s: run cargo build --release" % b)
+            sys.exit("missing %s: run cargo build --release --workspace --bins" % b)
     if not shutil.which("dpdk-testpmd"):
         sys.exit("dpdk-testpmd missing: run scripts/setup.sh")
     if os.geteuid() != 0:

@@ -13,5 +13,5 @@
 # over as many memif queues: memif has no RSS, queue q reaches worker q).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin fastlag --bin fastlag-gen
+cargo build --release --quiet -p fastlag -p fastlag-gen --bins
 exec python3 benches/e2e.py "$@"

@@ -13,7 +13,7 @@ SECS=${1:-8}
 RUNS=${2:-3}
 GEN_CPU=${GEN_CPU:-0}
 FWD_CPU=${FWD_CPU:-1}
-cargo build --release --quiet
+cargo build --release --quiet --workspace --bins
 FASTLAG=$PWD/target/release/fastlag
 W=$(mktemp -d /tmp/fastlag-bench.XXXXXX)
 PIDS=()

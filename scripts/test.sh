@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The tools the integration tests start (fastlag-gen, fastlag-bond-peer) are binaries of
+# other packages: cargo test builds only the tested package's own.
+cargo build --workspace --release --bins --quiet
 cargo nextest run --workspace --release --profile ci "$@"

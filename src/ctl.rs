@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 /// `fastlag ctl` arguments.
 #[derive(Debug, Args)]
-pub struct CtlArgs {
+pub(crate) struct CtlArgs {
     /// Management socket (default: [management] socket of --config, else
     /// /run/fastlag/fastlag.sock).
     #[arg(long, short)]
@@ -115,14 +115,14 @@ enum MemberCmd {
 type AnyError = Box<dyn std::error::Error>;
 
 /// A connection to the management socket.
-pub struct Client {
+pub(crate) struct Client {
     reader: BufReader<UnixStream>,
     path: PathBuf,
 }
 
 impl Client {
     /// Connects.
-    pub fn connect(path: &Path) -> Result<Client, String> {
+    pub(crate) fn connect(path: &Path) -> Result<Client, String> {
         let s = UnixStream::connect(path).map_err(|e| {
             format!(
                 "cannot connect to the management socket {}: {e} (is fastlag running? is [management] socket set elsewhere? use --socket)",
@@ -138,7 +138,7 @@ impl Client {
     }
 
     /// Sends a request, returns `result` or the server's error.
-    pub fn call(&mut self, req: &Value) -> Result<Value, String> {
+    pub(crate) fn call(&mut self, req: &Value) -> Result<Value, String> {
         let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
         line.push(b'\n');
         self.reader
@@ -173,7 +173,7 @@ fn socket_path(a: &CtlArgs) -> Result<PathBuf, AnyError> {
 }
 
 /// Runs `fastlag ctl`.
-pub fn run(a: CtlArgs) -> Result<ExitCode, AnyError> {
+pub(crate) fn run(a: CtlArgs) -> Result<ExitCode, AnyError> {
     let path = socket_path(&a)?;
     let mut c = Client::connect(&path)?;
     let json = a.json;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use conf::Forward;
 use dataplane::gen::{self, GenConfig, GenCounters, GenPort, Sizes, Stream};
 
-use crate::control_loop::Status;
-use crate::runtime::Runtime;
 use crate::AnyError;
+use control::control_loop::Status;
+use control::runtime::Runtime;
 
 /// Flows per direction: each is one stream of numbered frames with its own addresses.
 const FLOWS: usize = 16;
@@ -111,7 +111,7 @@ impl Live<'_> {
     }
 }
 
-pub fn run(
+pub(crate) fn run(
     config: Option<&Path>,
     phase: Duration,
     log: tracing::Level,
@@ -205,9 +205,9 @@ pub fn run(
             .name("fl-demo-gen".into())
             .spawn(move || {
                 core_affinity::set_for_current(core_affinity::CoreId { id: core });
-                let _ = dataplane::dpdk::register_thread();
+                let _ = dpdk::register_thread();
                 let report = gen::run(&gen_cfg, &mut ports, &pool, &counters, &gen_stop);
-                dataplane::dpdk::unregister_thread();
+                dpdk::unregister_thread();
                 (report, ports)
             })?
     };

@@ -2,16 +2,8 @@
 
 #![forbid(unsafe_code)]
 
-mod control_loop;
 mod ctl;
 mod demo;
-mod eal_args;
-mod metrics;
-mod mgmt;
-mod reload;
-mod report;
-mod router;
-mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use control::{control_loop, metrics, mgmt, report, runtime};
 
 /// Userspace DPDK gateway fast path with native IEEE 802.1AX (802.3ad) link aggregation.
 #[derive(Debug, Parser)]

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use dataplane::bond::{BondTable, HashPolicy};
 use dataplane::counters::WorkerCounters;
-use dataplane::dpdk::{self, Burst, Eal, MacAddr, Mempool, Port, PortSetup, RxQueue, TxQueue};
-use dataplane::loadgen::{FlowDef, SizeMix, Templates};
 use dataplane::router::fib::{FibBuilder, Interface};
 use dataplane::router::{ExceptionPolicer, IfaceId};
 use dataplane::router_worker::{IfaceCounters, IfaceDevice, RouterPlan};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerSpec};
+use dpdk::{self, Burst, Eal, MacAddr, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use loadgen::{FlowDef, SizeMix, Templates};
 
 struct Counting;
 

@@ -13,14 +13,12 @@
 //! shutdown. Loss (the open-loop generator outruns the path at times) is reported, not
 //! asserted: a lost frame shows up as a gap, never as reordering.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::memif::memif_spec;
-use common::*;
 use serde_json::Value;
+use testkit::memif::memif_spec;
+use testkit::*;
 
 const FLOWS_PER_DIRECTION: u64 = 1000;
 const SEND: u64 = 11_000_000;
@@ -117,7 +115,7 @@ pairs = [["p0", "bondA"], ["bondB", "p1"]]
     let before = fl.status().expect("status");
 
     let out = scratch.file("gen.json");
-    let mut gen = Command::new(env!("CARGO_BIN_EXE_fastlag-gen"));
+    let mut gen = Command::new(testkit::bin("fastlag-gen"));
     gen.arg("--cpu")
         .arg(cpus[0].to_string())
         .args(["--flows", &FLOWS_PER_DIRECTION.to_string()])

@@ -2,8 +2,6 @@
 //! pages of bindgen or compiler output. Runs the real build script through cargo, with a
 //! pkg-config that finds no DPDK and one that finds a too-old DPDK.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -44,7 +42,7 @@ fn assert_one_line(stderr: &str, must: &[&str]) {
 
 #[test]
 fn missing_or_old_dpdk_gives_one_actionable_line() {
-    let scratch = common::Scratch::new("build-errors");
+    let scratch = testkit::Scratch::new("build-errors");
     let target = scratch.file("target");
 
     let missing = fake_pkg_config(&scratch.path, "pkg-config-missing", "exit 1");

@@ -1,8 +1,6 @@
 //! `fastlag check-config`: every shipped config passes with a summary; every broken config
 //! in conf/tests/broken fails with the file, line number, key path and the expected words.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 fn files(dir: &str) -> Vec<PathBuf> {
@@ -24,7 +22,7 @@ fn shipped_configs_pass() {
         "expected the shipped example configs, found {shipped:?}"
     );
     for f in shipped {
-        let out = common::fastlag()
+        let out = testkit::fastlag()
             .arg("check-config")
             .arg(&f)
             .output()
@@ -67,7 +65,7 @@ fn broken_configs_fail_with_line_and_key_path() {
         let expect = header(&text, "expect").expect("fixture has # expect:");
         let line = header(&text, "line").expect("fixture has # line:");
         let key = header(&text, "key").expect("fixture has # key:");
-        let out = common::fastlag()
+        let out = testkit::fastlag()
             .arg("check-config")
             .arg(&f)
             .output()
@@ -97,7 +95,7 @@ fn broken_configs_fail_with_line_and_key_path() {
 
 #[test]
 fn missing_file_is_reported() {
-    let out = common::fastlag()
+    let out = testkit::fastlag()
         .args(["check-config", "/nonexistent/fastlag.toml"])
         .output()
         .unwrap();
@@ -107,10 +105,10 @@ fn missing_file_is_reported() {
 
 #[test]
 fn version_and_help() {
-    let out = common::fastlag().arg("--version").output().unwrap();
+    let out = testkit::fastlag().arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("fastlag "));
-    let out = common::fastlag().arg("--help").output().unwrap();
+    let out = testkit::fastlag().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for cmd in ["run", "check-config", "demo", "--log-level"] {
         assert!(help.contains(cmd), "help lacks {cmd}:\n{help}");

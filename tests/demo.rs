@@ -2,14 +2,12 @@
 //! both bonds converge, traffic crosses both members, the failed link leaves and rejoins,
 //! every frame that arrived is intact and every mbuf returns to the pool.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 #[test]
 fn demo_converges_fails_over_and_recovers() {
     let start = Instant::now();
-    let out = common::fastlag()
+    let out = testkit::fastlag()
         .args(["--log-level", "warn", "demo", "--phase-seconds", "2"])
         .output()
         .expect("run fastlag demo");

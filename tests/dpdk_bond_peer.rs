@@ -11,14 +11,12 @@
 //!
 //! The peer's member index i and fastlag's member `m<i>` share link i.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
 use serde_json::Value;
+use testkit::*;
 
 /// Aggregation must complete within this long after both ends run (measured: ~3 s, of
 /// which 2 s are the aggregate wait timer of 802.1AX).
@@ -34,7 +32,7 @@ const STATE_DISTRIBUTING: u64 = 1 << 5;
 const IN_SERVICE: u64 = STATE_SYNC | STATE_COLLECTING | STATE_DISTRIBUTING;
 
 fn bond_peer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fastlag-bond-peer"))
+    Command::new(testkit::bin("fastlag-bond-peer"))
 }
 
 /// A JSON file written atomically by another process, if it exists yet.

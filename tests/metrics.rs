@@ -2,16 +2,14 @@
 //! (`prometheus_client.parser`), and every counter equal to the `--status` snapshot with
 //! the same sequence number; malformed and wrong requests are answered and do not stop it.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use serde_json::Value;
+use testkit::*;
 
 /// Two 802.3ad bonds back to back over in-process links (they negotiate with each other).
 fn config(metrics: SocketAddr) -> String {

@@ -11,8 +11,6 @@
 //! ```
 //! Numbers measured are printed on lines starting with "MEASURE".
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -21,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::net::{self, Lan, Netns, Ovs, TcEgressDrop, Veth};
-use common::*;
 use serde_json::Value;
+use testkit::net::{self, Lan, Netns, Ovs, TcEgressDrop, Veth};
+use testkit::*;
 
 const OVS_MEMBERS: [&str; 2] = ["vb0", "vb1"];
 const MEMBERS: [&str; 2] = ["m0", "m1"];

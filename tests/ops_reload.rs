@@ -13,15 +13,13 @@
 //!
 //! Numbers are printed on lines starting with "MEASURE" (nextest `--no-capture`).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::net::{self, Lan, Netns, Ovs, OvsLacp, Veth};
-use common::*;
 use serde_json::Value;
+use testkit::net::{self, Lan, Netns, Ovs, OvsLacp, Veth};
+use testkit::*;
 
 const OVS_MEMBERS: [&str; 3] = ["vb0", "vb1", "vb2"];
 const SRC_IP: &str = "10.78.0.1";

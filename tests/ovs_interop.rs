@@ -11,16 +11,14 @@
 //! The numbers the tests measure (convergence time, loss windows) are printed on lines
 //! starting with "MEASURE"; run with `--no-capture` (nextest) to see them.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::net::{self, Lan, Netns, Ovs, OvsLacp, TcEgressDrop, Veth};
-use common::*;
 use serde_json::Value;
+use testkit::net::{self, Lan, Netns, Ovs, OvsLacp, TcEgressDrop, Veth};
+use testkit::*;
 
 /// Both members of the bond, fastlag's port names and OVS's interfaces on the same links.
 const MEMBERS: [&str; 2] = ["m0", "m1"];

@@ -31,15 +31,13 @@
 //! offload (and with it TSO) off on their veth, through the ethtool ioctl (no ethtool
 //! binary here). Real NICs hand fastlag complete frames.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::net::{self, Capture, Netns, Ovs, OvsLacp, Veth};
-use common::*;
 use serde_json::Value;
+use testkit::net::{self, Capture, Netns, Ovs, OvsLacp, Veth};
+use testkit::*;
 
 // Addresses (all inside namespaces the test creates).
 const CLI4: &str = "10.10.1.2";

@@ -2,14 +2,12 @@
 //! active-backup uses exactly one member, accepts ingress only there and fails over on link
 //! loss; balance-xor spreads flows over every member that is up.
 
-mod common;
-
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use common::memif::{memif_spec, MemifPeer};
-use common::*;
 use dataplane::gen::{self, GenConfig, GenCounters, GenReport, Sizes, Stream};
+use testkit::memif::{memif_spec, MemifPeer};
+use testkit::*;
 
 fn config(scratch: &Scratch, mode: &str) -> (String, Vec<std::path::PathBuf>) {
     let cpus = cpus();

@@ -3,14 +3,12 @@
 //! order, fastlag's port counters match, and after SIGTERM every mbuf is back in its pool
 //! and the process exits 0.
 
-mod common;
-
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use common::memif::{memif_spec, MemifPeer};
-use common::*;
 use dataplane::gen::{self, GenConfig, GenCounters, Sizes, Stream};
+use testkit::memif::{memif_spec, MemifPeer};
+use testkit::*;
 
 const FRAMES: u64 = 1_000_000;
 

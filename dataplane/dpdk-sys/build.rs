@@ -15,6 +15,8 @@ const PACKAGES_HINT: &str = "install it with `apt-get install dpdk libdpdk-dev p
 fn main() -> ExitCode {
     println!("cargo::rerun-if-changed=csrc/shim.h");
     println!("cargo::rerun-if-changed=csrc/shim.c");
+    println!("cargo::rerun-if-changed=csrc/bond.h");
+    println!("cargo::rerun-if-changed=csrc/bond.c");
     for var in [
         "PKG_CONFIG",
         "PKG_CONFIG_PATH",
@@ -69,20 +71,26 @@ fn build() -> Result<(), String> {
     }
     // rte_eth_from_rings() (in-process back-to-back links) lives in the ring PMD's library.
     println!("cargo::rustc-link-lib=dylib=rte_net_ring");
-    // The bonding PMD's 802.3ad introspection (test and benchmark peers use DPDK's own
-    // bonding as an independent LACP implementation).
-    println!("cargo::rustc-link-lib=dylib=rte_net_bond");
+    // The bonding PMD's 802.3ad introspection, for the test peer that uses DPDK's own
+    // bonding as an independent LACP implementation (feature `bonding`; fastlag never links it).
+    let bonding = env::var_os("CARGO_FEATURE_BONDING").is_some();
+    if bonding {
+        println!("cargo::rustc-link-lib=dylib=rte_net_bond");
+    }
     println!("cargo::metadata=version={version}");
 
     let mut shim = cc::Build::new();
     shim.file("csrc/shim.c").opt_level(2).warnings(true);
+    if bonding {
+        shim.file("csrc/bond.c");
+    }
     for flag in &cflags {
         shim.flag(flag);
     }
     shim.try_compile("fastlag_dpdk_shim")
         .map_err(|e| format!("compiling the DPDK C shim failed: {e}"))?;
 
-    generate_bindings(&cflags)
+    generate_bindings(&cflags, bonding)
 }
 
 /// Splits pkg-config output, keeping `-include FILE` together.
@@ -101,9 +109,14 @@ fn split_flags(s: &str) -> Vec<String> {
     out
 }
 
-fn generate_bindings(cflags: &[String]) -> Result<(), String> {
+fn generate_bindings(cflags: &[String], bonding: bool) -> Result<(), String> {
+    let header = if bonding {
+        "csrc/bond.h"
+    } else {
+        "csrc/shim.h"
+    };
     let mut builder = bindgen::Builder::default()
-        .header("csrc/shim.h")
+        .header(header)
         .clang_args(cflags)
         .rust_edition(bindgen::RustEdition::Edition2021)
         .default_enum_style(bindgen::EnumVariation::NewType {
@@ -208,9 +221,6 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_dev_set_mtu",
     "rte_eth_dev_set_link_up",
     "rte_eth_dev_set_link_down",
-    "rte_eth_bond_8023ad_dedicated_queues_enable",
-    "rte_eth_bond_slaves_get",
-    "rte_eth_bond_active_slaves_get",
     "rte_eth_dev_get_mtu",
     "rte_eth_stats_get",
     "rte_eth_stats_reset",

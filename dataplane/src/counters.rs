@@ -1,8 +1,6 @@
 //! Counters written by one thread and read by any: workers count per burst with plain
 //! relaxed load+store (no locked instructions), readers take snapshots while they run.
 
-#![forbid(unsafe_code)]
-
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A monotonically increasing counter with a single writer.

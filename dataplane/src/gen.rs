@@ -3,14 +3,12 @@
 //! process) and by benchmarks. Each stream sends numbered test frames from one port and
 //! expects them, in order and byte-identical, on another.
 
-#![forbid(unsafe_code)]
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dpdk::{Burst, Mempool, RxQueue, TxQueue};
 use crate::testframe;
+use dpdk::{Burst, Mempool, RxQueue, TxQueue};
 
 /// One port the generator drives.
 #[derive(Debug)]
@@ -185,7 +183,7 @@ pub fn run_listening(
         .collect();
     let mut out = Burst::new();
     let mut inb = Burst::new();
-    let burst = cfg.burst.clamp(1, crate::dpdk::MAX_BURST);
+    let burst = cfg.burst.clamp(1, dpdk::MAX_BURST);
     let start = Instant::now();
     let mut last_progress = Instant::now();
     loop {

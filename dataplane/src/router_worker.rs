@@ -3,20 +3,18 @@
 //! egress port, through the bond distributor for interfaces on bonds), hand to the kernel
 //! (policed, per interface ring to the control thread) or drop, all counted per interface.
 
-#![forbid(unsafe_code)]
-
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
 use crate::bond::flow_hash;
 use crate::counters::Counter;
-use crate::dpdk::{Burst, Producer};
 use crate::router::{
     route_segment, set_vlan, vlan_of, DropReason, ExceptionClass, ExceptionPolicer, Fib, IfaceId,
     Verdict,
 };
 use crate::worker::BondPlan;
+use dpdk::{Burst, Producer};
 
 /// Where an interface's frames leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

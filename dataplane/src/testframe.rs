@@ -3,8 +3,6 @@
 //! without keeping copies. Used by the demo's generator, the integration tests and the
 //! benchmarks.
 
-#![forbid(unsafe_code)]
-
 /// EtherType of test frames (IEEE 802 local experimental EtherType 1).
 pub const ETHERTYPE: u16 = 0x88b5;
 

@@ -3,16 +3,14 @@
 //! syscalls: bursts are preallocated, counters are single-writer atomics, bond tables are
 //! loaded lock-free once per burst, the stop flag is a relaxed load.
 
-#![forbid(unsafe_code)]
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::bond::{flow_hash, is_slow_protocol, HashPolicy, SharedTable};
 use crate::counters::WorkerCounters;
-use crate::dpdk::{self, Burst, Consumer, Producer, RxQueue, TxQueue};
 use crate::router_worker::RouterPlan;
+use dpdk::{Burst, Consumer, Producer, RxQueue, TxQueue};
 
 /// Where frames received on a port (or on the bond it belongs to) go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +338,7 @@ fn drain(spec: &mut WorkerSpec) {
         let mut freed = 0;
         // Bounded: a peer that keeps sending cannot keep us here forever.
         for _ in 0..1024 {
-            let n = rx.rx_burst(&mut burst, crate::dpdk::MAX_BURST);
+            let n = rx.rx_burst(&mut burst, dpdk::MAX_BURST);
             if n == 0 {
                 break;
             }

@@ -20,8 +20,6 @@
 #include <rte_ether.h>
 #include <rte_ethdev.h>
 #include <rte_eth_ring.h>
-#include <rte_eth_bond.h>
-#include <rte_eth_bond_8023ad.h>
 #include <rte_flow.h>
 #include <rte_lpm.h>
 #include <rte_lpm6.h>
@@ -64,21 +62,6 @@ int fl_flow_destroy(uint16_t port_id, struct rte_flow *flow);
  * so queues beyond them receive only what rte_flow steers there. */
 int fl_rss_reta_spread(uint16_t port_id, uint16_t reta_size, uint16_t nb_queues);
 
-/* 802.3ad state of a member of DPDK's bonding PMD, flattened (DPDK's own struct is packed
- * around an aligned type, which Rust cannot express). */
-struct fl_bond_member_info {
-	int selected;
-	uint8_t actor_state;
-	uint8_t partner_state;
-	uint16_t actor_key;
-	uint16_t actor_port_number;
-	uint16_t partner_key;
-	uint16_t partner_port_number;
-	uint16_t partner_system_priority;
-	uint8_t partner_system[6];
-	uint16_t agg_port_id;
-};
-int fl_bond_8023ad_member_info(uint16_t bond_port, uint16_t member_port, struct fl_bond_member_info *out);
 
 /* rte_lpm_lookup / rte_lpm_lookup_bulk (static inline in rte_lpm.h). fl_lpm_lookup returns 0
  * on a hit (next hop in *next_hop), -ENOENT on a miss; the bulk form writes

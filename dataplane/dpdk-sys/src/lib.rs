@@ -4,7 +4,7 @@
 //! are `static inline` in its headers; they are reached through the `fl_*` functions of the C
 //! shim in `csrc/`, which have the same meaning as the DPDK function they wrap.
 //!
-//! Everything here is `unsafe` to call; the safe layer is the `dataplane` crate.
+//! Everything here is `unsafe` to call; the safe layer is the `dpdk` crate (dataplane/dpdk).
 
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
 #![allow(clippy::all, unreachable_pub, missing_docs)]

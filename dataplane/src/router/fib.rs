@@ -7,13 +7,11 @@
 //! routes or addresses changed; neighbor changes only rebuild the (small) next-hop and
 //! neighbor tables and share the LPM tables with the previous snapshot.
 
-#![forbid(unsafe_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use crate::dpdk::MacAddr;
+use dpdk::MacAddr;
 
 use super::lpm::{Key, Lpm4, Lpm6, LpmError, Rules, Trie};
 use super::neigh::{NeighKey, NeighTable};

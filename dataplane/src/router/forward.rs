@@ -2,9 +2,7 @@
 //! rewrite in place. Independent of DPDK (a byte slice in, a [`Verdict`] out), so every
 //! rule is unit-tested on hand-built frames.
 
-#![forbid(unsafe_code)]
-
-use crate::dpdk::MacAddr;
+use dpdk::MacAddr;
 
 use super::fib::{Fib, Lookup};
 use super::IfaceId;

@@ -14,8 +14,6 @@
 //! no table writes: the pages of a direct-indexed first level that no other prefix
 //! touches stay untouched zero pages (no resident memory, no rebuild time).
 
-#![forbid(unsafe_code)]
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hash;

@@ -11,8 +11,6 @@
 //!
 //! Nothing here allocates, locks or makes syscalls per packet; building a snapshot does.
 
-#![forbid(unsafe_code)]
-
 pub mod fib;
 pub mod forward;
 pub mod lpm;

@@ -2,9 +2,7 @@
 //! linear probing, built once per FIB snapshot. Lookups hash with one multiply (no
 //! SipHash) and touch one or two adjacent slots at a load factor of at most one half.
 
-#![forbid(unsafe_code)]
-
-use crate::dpdk::MacAddr;
+use dpdk::MacAddr;
 
 use super::IfaceId;
 

@@ -2,8 +2,6 @@
 //! by a timestamp the caller passes in (TSC cycles), so a flood of one kind (ARP storm,
 //! ping flood, TTL-1 scan) cannot starve the kernel, the TAP or the other classes.
 
-#![forbid(unsafe_code)]
-
 use super::ExceptionClass;
 
 /// A token bucket in the GCRA form (one timestamp, no division per packet): it admits

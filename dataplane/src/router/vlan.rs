@@ -2,9 +2,7 @@
 //! change the frame length, so they work on a buffer that can grow and shrink at the
 //! front (an mbuf's headroom, or a `Vec` in tests); the same code runs on both.
 
-#![forbid(unsafe_code)]
-
-use crate::dpdk::Mbuf;
+use dpdk::Mbuf;
 
 const ETH_P_8021Q: u16 = 0x8100;
 

@@ -1,0 +1,35 @@
+//! The safe layer over DPDK. All `unsafe` code of fastlag lives in this crate and in
+//! `dpdk-sys`; each unsafe block states its invariant in a `// SAFETY:` comment.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "bonding")]
+pub mod bond;
+
+mod eal;
+mod error;
+mod lpm;
+mod mbuf;
+mod mempool;
+mod port;
+mod ring;
+mod ring_link;
+
+pub use eal::{lcore_id, rdtsc, register_thread, unregister_thread, Eal};
+pub use error::{strerror, DpdkError};
+pub use lpm::{RteLpm, RteLpm6, LPM_LOOKUP_SUCCESS};
+pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
+pub use mempool::Mempool;
+pub use port::{
+    device_limits, device_name, link, mac, port_by_name, stats, Configured, ConfiguredPort,
+    DeviceLimits, Duplex, FlowRule, Link, MacAddr, Port, PortId, PortInfo, PortSetup, PortStats,
+    QueueId, RxQueue, Speed, Started, TxQueue,
+};
+pub use ring::{mbuf_ring, Consumer, Producer};
+pub use ring_link::ring_link;
+
+/// Headroom DPDK reserves before packet data in every mbuf.
+pub const PKTMBUF_HEADROOM: u32 = dpdk_sys::RTE_PKTMBUF_HEADROOM;
+/// DPDK's default mbuf buffer size (2 KB of data plus headroom).
+pub const DEFAULT_BUF_SIZE: u32 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE;
