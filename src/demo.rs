@@ -14,8 +14,8 @@ use conf::Forward;
 use dataplane::gen::{self, GenConfig, GenCounters, GenPort, Sizes, Stream};
 
 use crate::AnyError;
-use control::control_loop::Status;
 use control::runtime::Runtime;
+use control::status::Status;
 
 /// Flows per direction: each is one stream of numbered frames with its own addresses.
 const FLOWS: usize = 16;
@@ -262,7 +262,7 @@ pub(crate) fn run(
     let (report, ports) = gen_thread.join().map_err(|_| "generator thread panicked")?;
     let status = rt.status();
     let fin = rt.shutdown(ports.into_iter().map(|p| (p.rx, p.tx)).collect());
-    crate::report::log_final(&fin);
+    control::report::log_final(&fin);
 
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     let received = report.received();

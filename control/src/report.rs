@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::runtime::{ShutdownReport, Snapshot};
+use crate::status::{ShutdownReport, Snapshot};
 
 fn mpps(delta: u64, dt: Duration) -> f64 {
     delta as f64 / dt.as_secs_f64().max(1e-9) / 1e6

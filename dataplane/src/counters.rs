@@ -49,7 +49,7 @@ pub struct PortCounters {
 }
 
 /// Snapshot of [`PortCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortCounts {
     /// Packets received.
     pub rx: u64,

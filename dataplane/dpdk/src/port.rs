@@ -100,7 +100,7 @@ impl fmt::Display for Link {
 }
 
 /// Port counters as the PMD reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PortStats {
     /// Packets received.
     pub rx_packets: u64,

@@ -9,18 +9,19 @@ use core::ops::{BitOr, BitOrAssign};
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PortState(u8);
 
-const NAMES: [&str; 8] = [
-    "activity",
-    "timeout",
-    "aggregation",
-    "synchronization",
-    "collecting",
-    "distributing",
-    "defaulted",
-    "expired",
-];
-
 impl PortState {
+    /// The bits' names, LSB first (as `ovs-appctl lacp/show` and the metrics label them).
+    pub const BIT_NAMES: [&'static str; 8] = [
+        "activity",
+        "timeout",
+        "aggregation",
+        "synchronization",
+        "collecting",
+        "distributing",
+        "defaulted",
+        "expired",
+    ];
+
     /// LACP_Activity: 1 = Active LACP, 0 = Passive LACP.
     pub const ACTIVITY: PortState = PortState(1 << 0);
     /// LACP_Timeout: 1 = Short Timeout (the sender wants fast periodic PDUs), 0 = Long.
@@ -123,7 +124,7 @@ impl PortState {
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         (0..8)
             .filter(move |i| self.0 & (1 << i) != 0)
-            .map(|i| NAMES[i])
+            .map(|i| Self::BIT_NAMES[i])
     }
 }
 

@@ -1,273 +1,23 @@
-//! Router mode wiring: L3 interfaces on ports, bonds and VLANs, their kernel TAP exception
-//! interfaces, and the control thread's side of the exception path (frames from the workers
-//! to the kernel, frames the kernel sends out through the interfaces).
+//! Router mode's control side: L3 interfaces on ports, bonds and VLANs ([`fib`]), their
+//! kernel TAP exception interfaces ([`taps`]), and the FIB kept up to date with the
+//! kernel's routes and neighbours on the TAP side (mirrored over rtnetlink), so a routing
+//! daemon (BIRD, FRR) or `ip route` there drives the fast path.
 
-use std::net::IpAddr;
+pub mod fib;
+pub mod taps;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::{IfaceStatus, RouteView, RouterStatus};
 use arc_swap::ArcSwap;
-use dataplane::router::{Fib, FibBuilder, IfaceId, Interface, NextHop, Origin};
+use conf::Config;
+use dataplane::router::{Fib, FibBuilder, IfaceId, NextHop, Origin};
+use dpdk::{Burst, MacAddr, PortInfo, TxQueue};
 use netlink::{Applied, Kernel, KernelEvent, KernelTables, RouteTarget, Tap as KernelTap};
 
-use conf::Config;
-use dataplane::bond::{flow_hash, HashPolicy, SharedTable};
-use dataplane::router::set_vlan;
-use dpdk::{Burst, Consumer, MacAddr, PortInfo, RxQueue, TxQueue};
-use serde::Serialize;
-
-/// What an interface sits on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    /// A port, by runtime port index.
-    Port(usize),
-    /// A bond, by bond index.
-    Bond(usize),
-}
-
-/// An L3 interface as the runtime sees it.
-#[derive(Debug, Clone)]
-pub struct Iface {
-    /// Name from the config.
-    pub name: String,
-    /// Port or bond.
-    pub device: Device,
-    /// 802.1Q VLAN id, if tagged.
-    pub vlan: Option<u16>,
-    /// Its MAC: the port's, or the bond's.
-    pub mac: MacAddr,
-    /// IP MTU.
-    pub mtu: u16,
-    /// Addresses with prefix length.
-    pub addresses: Vec<(IpAddr, u8)>,
-    /// Kernel TAP name, when it has one.
-    pub tap: Option<String>,
-}
-
-/// Builds the interface list from the config; `port_macs`/`bond_macs` are the effective
-/// MACs of ports and bonds.
-pub fn interfaces(cfg: &Config, port_macs: &[MacAddr], bond_macs: &[MacAddr]) -> Vec<Iface> {
-    cfg.interfaces
-        .iter()
-        .map(|i| {
-            let (device, mac, device_mtu) = match cfg.ports.iter().position(|p| p.name == i.on) {
-                Some(p) => (Device::Port(p), port_macs[p], cfg.ports[p].mtu),
-                None => {
-                    let b = cfg
-                        .bonds
-                        .iter()
-                        .position(|b| b.name == i.on)
-                        .expect("config validation: an interface sits on a port or a bond");
-                    let mtu = cfg.bonds[b]
-                        .members
-                        .first()
-                        .and_then(|m| cfg.port(&m.port))
-                        .map(|p| p.mtu)
-                        .unwrap_or(1500);
-                    (Device::Bond(b), bond_macs[b], mtu)
-                }
-            };
-            Iface {
-                name: i.name.clone(),
-                device,
-                vlan: i.vlan,
-                mac,
-                mtu: i.mtu.unwrap_or(device_mtu),
-                addresses: i.addresses.iter().map(|a| (a.addr, a.len)).collect(),
-                tap: i.tap.then(|| i.tap_name.clone()),
-            }
-        })
-        .collect()
-}
-
-/// The DPDK device name of interface `i`'s TAP port.
-pub fn tap_port_name(i: usize) -> String {
-    format!("net_tap{i}")
-}
-
-/// The EAL `--vdev` argument that creates interface `i`'s TAP.
-pub fn tap_vdev(i: usize, tap_name: &str) -> String {
-    format!("{},iface={tap_name}", tap_port_name(i))
-}
-
-/// Counters of one interface's exception path.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct ExceptionCounters {
-    /// Frames handed to the kernel (TAP).
-    pub to_kernel: u64,
-    /// Frames the kernel sent out through the interface.
-    pub from_kernel: u64,
-    /// Frames the TAP did not take (full).
-    pub to_kernel_dropped: u64,
-    /// Frames from the kernel that could not be sent (queue full, no headroom).
-    pub from_kernel_dropped: u64,
-    /// Frames from the kernel discarded because the interface could not send (bond not
-    /// distributing): only around start-up and outages, while the TAP's carrier follows.
-    pub from_kernel_link_down: u64,
-}
-
-/// A TAP as the control thread drives it.
-pub struct Tap {
-    /// Interface index.
-    pub iface: usize,
-    /// Frames the kernel sends.
-    pub rx: RxQueue,
-    /// Frames for the kernel.
-    pub tx: TxQueue,
-}
-
-/// How the control thread reaches an interface's egress.
-pub struct Egress {
-    /// The device.
-    pub device: Device,
-    /// VLAN to tag with.
-    pub vlan: Option<u16>,
-}
-
-/// A bond's table and hash, for picking the member a kernel frame leaves on.
-pub struct BondEgress {
-    /// Published table.
-    pub table: SharedTable,
-    /// Hash policy.
-    pub hash: HashPolicy,
-}
-
-/// The control thread's half of the exception path.
-pub struct TapService {
-    /// TAPs.
-    pub taps: Vec<Tap>,
-    /// Per interface: one ring per worker with frames for the kernel.
-    pub from_workers: Vec<Vec<Consumer>>,
-    /// Per interface.
-    pub egress: Vec<Egress>,
-    /// Per bond.
-    pub bonds: Vec<BondEgress>,
-    /// Per interface.
-    pub counters: Vec<ExceptionCounters>,
-}
-
-impl TapService {
-    /// Moves frames both ways; `port_tx` are the control thread's TX queues by port.
-    pub fn service(&mut self, port_tx: &mut [Option<TxQueue>], burst: &mut Burst) {
-        // Workers -> kernel. The TAP is the L3 interface itself: untagged.
-        for tap in &mut self.taps {
-            let c = &mut self.counters[tap.iface];
-            for ring in &mut self.from_workers[tap.iface] {
-                while ring.pop_into(burst, 32) > 0 {
-                    let mut out = Burst::new();
-                    for mut m in burst.drain() {
-                        if set_vlan(&mut m, None) {
-                            let _ = out.push(m);
-                        } else {
-                            c.to_kernel_dropped += 1;
-                        }
-                    }
-                    let n = out.len();
-                    let sent = tap.tx.tx_burst(&mut out);
-                    c.to_kernel += sent as u64;
-                    c.to_kernel_dropped += (n - sent) as u64;
-                }
-            }
-        }
-        // Kernel -> wire: what the kernel sends on a TAP leaves through its interface.
-        for tap in &mut self.taps {
-            let egress = &self.egress[tap.iface];
-            let c = &mut self.counters[tap.iface];
-            while tap.rx.rx_burst(burst, 32) > 0 {
-                for mut m in burst.drain() {
-                    if !set_vlan(&mut m, egress.vlan) {
-                        c.from_kernel_dropped += 1;
-                        continue;
-                    }
-                    let port = match egress.device {
-                        Device::Port(p) => Some(p),
-                        Device::Bond(b) => {
-                            let bond = &self.bonds[b];
-                            bond.table
-                                .load()
-                                .pick(flow_hash(m.data(), bond.hash))
-                                .map(|p| p as usize)
-                        }
-                    };
-                    let Some(port) = port else {
-                        c.from_kernel_link_down += 1;
-                        continue;
-                    };
-                    let Some(tx) = port_tx.get_mut(port).and_then(|q| q.as_mut()) else {
-                        c.from_kernel_dropped += 1;
-                        continue;
-                    };
-                    let mut out = Burst::new();
-                    let _ = out.push(m);
-                    if tx.tx_burst(&mut out) == 1 {
-                        c.from_kernel += 1;
-                    } else {
-                        c.from_kernel_dropped += 1;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Builds the FIB's static part from the config: interfaces (ids = config order), their
-/// addresses (connected and local routes) and the static routes.
-pub fn fib_builder(cfg: &Config, ifaces: &[Iface]) -> Result<FibBuilder, String> {
-    let mut b = FibBuilder::new();
-    for i in ifaces {
-        b.add_interface(Interface {
-            mac: i.mac,
-            vlan: i.vlan,
-            mtu: i.mtu,
-        })
-        .map_err(|e| format!("interface {}: {e}", i.name))?;
-    }
-    for (n, i) in ifaces.iter().enumerate() {
-        for &(addr, len) in &i.addresses {
-            b.add_interface_address(IfaceId(n as u16), addr, len)
-                .map_err(|e| format!("interface {} address {addr}/{len}: {e}", i.name))?;
-        }
-    }
-    add_static_routes(&mut b, cfg, ifaces)?;
-    Ok(b)
-}
-
-/// `cfg`'s static routes with their egress interface resolved.
-fn static_routes(cfg: &Config, ifaces: &[Iface]) -> Result<Vec<(conf::IpPrefix, NextHop)>, String> {
-    cfg.routes
-        .iter()
-        .map(|r| {
-            let iface = match &r.interface {
-                Some(name) => ifaces.iter().position(|i| &i.name == name),
-                // Validation guarantees the gateway is on a configured subnet.
-                None => r.via.and_then(|gw| {
-                    ifaces.iter().position(|i| {
-                        i.addresses
-                            .iter()
-                            .any(|&(a, len)| conf::IpPrefix { addr: a, len }.contains(&gw))
-                    })
-                }),
-            }
-            .ok_or_else(|| format!("route {}: no interface reaches it", r.prefix))?;
-            Ok((
-                r.prefix,
-                NextHop {
-                    iface: IfaceId(iface as u16),
-                    gateway: r.via,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// Adds `cfg`'s static routes to `b`.
-fn add_static_routes(b: &mut FibBuilder, cfg: &Config, ifaces: &[Iface]) -> Result<(), String> {
-    for (prefix, hop) in static_routes(cfg, ifaces)? {
-        b.add_route(prefix.addr, prefix.len, hop, Origin::Static)
-            .map_err(|e| format!("route {prefix}: {e}"))?;
-    }
-    Ok(())
-}
+pub use fib::{fib_builder, interfaces, Device, Iface};
+pub use taps::{BondEgress, Egress, Tap, TapService};
 
 /// How often kernel changes are folded into a new FIB at most.
 const REBUILD_EVERY: Duration = Duration::from_millis(50);
@@ -295,34 +45,6 @@ pub struct RouterControl {
     /// Per interface with a TAP: (kernel ifindex, carrier we last set).
     carriers: Vec<(usize, u32, Option<bool>)>,
     next_carrier_check: std::time::Instant,
-}
-
-/// The router in [`crate::control_loop::Status`].
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RouterStatus {
-    /// FIB snapshot version.
-    pub fib_version: u64,
-    /// IPv4 and IPv6 routes in the FIB (static, connected and mirrored).
-    pub routes_v4: usize,
-    /// See `routes_v4`.
-    pub routes_v6: usize,
-    /// Routes mirrored from the kernel.
-    pub kernel_routes: usize,
-    /// Neighbors mirrored from the kernel.
-    pub kernel_neighbors: usize,
-    /// Per interface.
-    pub interfaces: Vec<IfaceStatus>,
-}
-
-/// One interface in [`RouterStatus`].
-#[derive(Debug, Clone, Serialize)]
-pub struct IfaceStatus {
-    /// Name.
-    pub name: String,
-    /// Kernel TAP.
-    pub tap: Option<String>,
-    /// Exception path counters (control thread side).
-    pub kernel: ExceptionCounters,
 }
 
 impl RouterControl {
@@ -542,26 +264,24 @@ impl RouterControl {
 
     /// The FIB's routes for `fastlag ctl show routes`: connected, static and mirrored from
     /// the kernel, with the egress interface by name.
-    pub fn routes(&self) -> Vec<serde_json::Value> {
+    pub fn routes(&self) -> Vec<RouteView> {
         self.builder
             .routes()
             .into_iter()
-            .map(|r| {
-                let iface = self
+            .map(|r| RouteView {
+                prefix: format!("{}/{}", r.prefix, r.len),
+                origin: match r.origin {
+                    None => "connected",
+                    Some(Origin::Static) => "static",
+                    Some(Origin::Kernel) => "kernel",
+                }
+                .to_string(),
+                interface: self
                     .ifaces
                     .get(r.next_hop.iface.0 as usize)
-                    .map(|i| i.name.clone());
-                serde_json::json!({
-                    "prefix": format!("{}/{}", r.prefix, r.len),
-                    "origin": match r.origin {
-                        None => "connected",
-                        Some(Origin::Static) => "static",
-                        Some(Origin::Kernel) => "kernel",
-                    },
-                    "interface": iface,
-                    "gateway": r.next_hop.gateway.map(|g| g.to_string()),
-                    "active": r.active,
-                })
+                    .map(|i| i.name.clone()),
+                gateway: r.next_hop.gateway.map(|g| g.to_string()),
+                active: r.active,
             })
             .collect()
     }
@@ -570,9 +290,9 @@ impl RouterControl {
     /// connected, local and kernel-mirrored entries stay. On error nothing changes.
     pub fn replace_static_routes(&mut self, cfg: &Config) -> Result<usize, String> {
         // Resolved before anything changes; what is left (prefix lengths) was validated.
-        static_routes(cfg, &self.ifaces)?;
+        fib::static_routes(cfg, &self.ifaces)?;
         self.builder.clear_routes(Origin::Static);
-        add_static_routes(&mut self.builder, cfg, &self.ifaces)?;
+        fib::add_static_routes(&mut self.builder, cfg, &self.ifaces)?;
         let fib = self.builder.build();
         tracing::info!(
             version = fib.version(),

@@ -1,6 +1,8 @@
-//! Builds DPDK EAL arguments from the configuration. Pure: unit-tested without DPDK.
+//! DPDK EAL arguments and per-port queue counts from the configuration.
 
 use conf::{Config, Device};
+
+use super::{is_spare, tap_vdev};
 
 /// How chatty DPDK's own logging is, from the operator's `--log-level`.
 pub fn dpdk_log_level(level: tracing::Level) -> u8 {
@@ -59,10 +61,7 @@ pub fn eal_args(cfg: &Config, pid: u32, log: tracing::Level) -> Vec<String> {
     if cfg.forward == conf::Forward::Router {
         for (i, iface) in cfg.interfaces.iter().enumerate() {
             if iface.tap {
-                args.push(format!(
-                    "--vdev={}",
-                    crate::router::tap_vdev(i, &iface.tap_name)
-                ));
+                args.push(format!("--vdev={}", tap_vdev(i, &iface.tap_name)));
             }
         }
     }
@@ -81,7 +80,7 @@ pub fn queues_needed(cfg: &Config, port: &conf::Port) -> u16 {
 /// also on spare ports, which a reload may make 802.3ad members.
 pub fn control_queue(cfg: &Config, port: &conf::Port) -> bool {
     cfg.forward == conf::Forward::Router
-        || crate::reload::is_spare(cfg, &port.name)
+        || is_spare(cfg, &port.name)
         || cfg
             .bond_of(&port.name)
             .is_some_and(|b| b.mode == conf::BondMode::Lacp)

@@ -1,241 +1,11 @@
-//! Prometheus metrics: text exposition format 0.0.4 over a minimal HTTP/1.x server on the
-//! loopback address from `[management] metrics`.
-//!
-//! The numbers come from the same snapshot as the `--status` file (and `fastlag ctl show
-//! stats`): the main thread takes the control thread's [`Status`] and the port/worker
-//! counters every 50 ms, writes the status file and publishes the same [`Scrape`] here
-//! (arc-swap). The server runs on a thread of its own that only reads that published
-//! snapshot: a slow or malicious client can delay other scrapes (each connection has
-//! 2 s timeouts and an 8 KiB request limit) but never the control thread's LACP timers or
-//! a worker. Serving from the control thread's loop would put HTTP parsing and socket
-//! writes next to LACPDU deadlines for no gain; the snapshot is the same either way.
+//! The exposition text for one snapshot: one HELP/TYPE block per metric family.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-use serde::Serialize;
-
-use crate::control_loop::Status;
-use crate::runtime::Snapshot;
-
-/// 802.3ad MIB counters of a member (dot3adAggPortStats / Debug), as in the status file.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Mib {
-    /// LACPDUs received.
-    pub lacpdus_rx: u64,
-    /// LACPDUs sent.
-    pub lacpdus_tx: u64,
-    /// Marker PDUs received.
-    pub marker_pdus_rx: u64,
-    /// Marker responses received.
-    pub marker_response_pdus_rx: u64,
-    /// Marker responses sent.
-    pub marker_response_pdus_tx: u64,
-    /// Slow-protocol frames of an unknown subtype.
-    pub unknown_rx: u64,
-    /// Malformed PDUs.
-    pub illegal_rx: u64,
-    /// Entries into actor churn.
-    pub actor_churn_count: u64,
-    /// Entries into partner churn.
-    pub partner_churn_count: u64,
-    /// Changes of our Synchronization bit.
-    pub actor_sync_transitions: u64,
-    /// Changes of the partner's Synchronization bit.
-    pub partner_sync_transitions: u64,
-}
-
-impl From<&lacp::info::PortCounters> for Mib {
-    fn from(c: &lacp::info::PortCounters) -> Mib {
-        Mib {
-            lacpdus_rx: c.lacpdus_rx,
-            lacpdus_tx: c.lacpdus_tx,
-            marker_pdus_rx: c.marker_pdus_rx,
-            marker_response_pdus_rx: c.marker_response_pdus_rx,
-            marker_response_pdus_tx: c.marker_response_pdus_tx,
-            unknown_rx: c.unknown_rx,
-            illegal_rx: c.illegal_rx,
-            actor_churn_count: c.actor_churn_count,
-            partner_churn_count: c.partner_churn_count,
-            actor_sync_transitions: c.actor_sync_transitions,
-            partner_sync_transitions: c.partner_sync_transitions,
-        }
-    }
-}
-
-/// Everything one status file (and one scrape) shows, taken at one moment.
-#[derive(Debug, Clone)]
-pub struct Scrape {
-    /// Increases with every snapshot; the status file carries it as `sequence`.
-    pub sequence: u64,
-    /// The control thread's view.
-    pub control: Arc<Status>,
-    /// Port, interface and worker counters.
-    pub counters: Snapshot,
-}
-
-/// Where the main thread publishes [`Scrape`]s for the server.
-pub type SharedScrape = Arc<ArcSwapOption<Scrape>>;
-
-/// The metrics server thread.
-pub struct Server {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    /// What it serves.
-    pub scrape: SharedScrape,
-}
-
-/// Longest request head accepted.
-const MAX_REQUEST: usize = 8192;
-/// Per-connection read and write timeout.
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
-
-impl Server {
-    /// Listens on `addr` (a loopback address, checked by the config) and serves from a
-    /// thread of its own until dropped.
-    pub fn start(addr: SocketAddr) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let scrape: SharedScrape = Arc::new(ArcSwapOption::empty());
-        let (s, sc) = (stop.clone(), scrape.clone());
-        let thread = std::thread::Builder::new()
-            .name("fl-metrics".into())
-            .spawn(move || serve(listener, &s, &sc))?;
-        tracing::info!(%addr, "Prometheus metrics on http://{addr}/metrics");
-        Ok(Server {
-            stop,
-            thread: Some(thread),
-            scrape,
-        })
-    }
-
-    /// Publishes the latest snapshot.
-    pub fn publish(&self, s: Arc<Scrape>) {
-        self.scrape.store(Some(s));
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(listener: TcpListener, stop: &AtomicBool, scrape: &SharedScrape) {
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((conn, peer)) => {
-                if let Err(e) = handle(conn, scrape) {
-                    tracing::debug!(%peer, "metrics connection: {e}");
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => {
-                tracing::warn!("metrics: accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-}
-
-/// The response to a request head (everything up to the blank line).
-pub fn respond(head: &[u8], scrape: Option<&Scrape>) -> (u16, &'static str, String) {
-    let text = String::from_utf8_lossy(head);
-    let line = text.lines().next().unwrap_or_default();
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return (400, "Bad Request", "malformed request line\n".into());
-    };
-    if !version.starts_with("HTTP/1.") {
-        return (400, "Bad Request", "HTTP/1.0 or HTTP/1.1 only\n".into());
-    }
-    let path = target.split('?').next().unwrap_or_default();
-    if path != "/metrics" {
-        return (404, "Not Found", "only /metrics is served here\n".into());
-    }
-    if method != "GET" && method != "HEAD" {
-        return (405, "Method Not Allowed", "use GET\n".into());
-    }
-    match scrape {
-        Some(s) => (200, "OK", render(s)),
-        None => (503, "Service Unavailable", "starting\n".into()),
-    }
-}
-
-fn handle(mut conn: TcpStream, scrape: &SharedScrape) -> std::io::Result<()> {
-    conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break Some(i);
-        }
-        if buf.len() > MAX_REQUEST {
-            break None;
-        }
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let snapshot = scrape.load_full();
-    let (code, reason, body) = match head_end {
-        Some(i) => respond(&buf[..i], snapshot.as_deref()),
-        None => (
-            431,
-            "Request Header Fields Too Large",
-            "request too large\n".into(),
-        ),
-    };
-    let head_only = buf.starts_with(b"HEAD ") && code == 200;
-    let content_type = if code == 200 {
-        "text/plain; version=0.0.4; charset=utf-8"
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let mut out = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if code == 405 {
-        out.push_str("Allow: GET, HEAD\r\n");
-    }
-    out.push_str("\r\n");
-    if !head_only {
-        out.push_str(&body);
-    }
-    conn.write_all(out.as_bytes())?;
-    conn.flush()?;
-    // Closing with unread input would reset the connection and could discard the
-    // response at the client: say we are done, then read (bounded) what it still sends.
-    conn.shutdown(std::net::Shutdown::Write)?;
-    conn.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let mut left: usize = 256 * 1024;
-    while left > 0 {
-        match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
-    Ok(())
-}
+use crate::status::{
+    BondStatus, IfaceSnapshot, IfaceStatus, MemberLacp, MemberStatus, Mib, PortSnapshot, Scrape,
+    WorkerSnapshot,
+};
 
 /// Label values escaped as the exposition format requires.
 fn esc(v: &str) -> String {
@@ -304,17 +74,6 @@ fn num(v: f64) -> String {
     }
 }
 
-const STATE_BITS: [&str; 8] = [
-    "activity",
-    "timeout",
-    "aggregation",
-    "synchronization",
-    "collecting",
-    "distributing",
-    "defaulted",
-    "expired",
-];
-
 /// A counter family: name suffix, help, and how to read it.
 type Field<T> = (&'static str, &'static str, fn(&T) -> u64);
 
@@ -343,8 +102,8 @@ pub fn render(s: &Scrape) -> String {
     );
 
     // Ports: the PMD's counters, then what the workers counted.
-    let port = |p: &crate::runtime::PortSnapshot| vec![("port", p.name.clone())];
-    type P = crate::runtime::PortSnapshot;
+    let port = |p: &PortSnapshot| vec![("port", p.name.clone())];
+    type P = PortSnapshot;
     let pmd: [Field<P>; 8] = [
         ("rx_packets", "Packets received (PMD).", |p| {
             p.pmd.rx_packets
@@ -425,7 +184,7 @@ pub fn render(s: &Scrape) -> String {
     );
 
     // Bonds.
-    type B = crate::control_loop::BondStatus;
+    type B = BondStatus;
     let bond = |b: &B| vec![("bond", b.name.clone()), ("mode", b.mode.clone())];
     o.each(
         "fastlag_bond_up",
@@ -477,7 +236,7 @@ pub fn render(s: &Scrape) -> String {
     );
 
     // Members.
-    type M<'a> = (&'a B, &'a crate::control_loop::MemberStatus);
+    type M<'a> = (&'a B, &'a MemberStatus);
     let members: Vec<M> = st
         .bonds
         .iter()
@@ -532,11 +291,7 @@ pub fn render(s: &Scrape) -> String {
                 .map(|l| (l.selected == "standby") as u8 as f64)
         },
     );
-    let lacp: Vec<(
-        &B,
-        &crate::control_loop::MemberStatus,
-        &crate::control_loop::MemberLacp,
-    )> = members
+    let lacp: Vec<(&B, &MemberStatus, &MemberLacp)> = members
         .iter()
         .filter_map(|(b, m)| m.lacp.as_ref().map(|l| (*b, *m, l)))
         .collect();
@@ -547,7 +302,7 @@ pub fn render(s: &Scrape) -> String {
             "The partner's LACP state bits, one series per bit.",
         ),
     ] {
-        let bits: Vec<(&B, &crate::control_loop::MemberStatus, usize, u8)> = lacp
+        let bits: Vec<(&B, &MemberStatus, usize, u8)> = lacp
             .iter()
             .flat_map(|(b, m, l)| {
                 let v = if side == "actor" {
@@ -567,17 +322,13 @@ pub fn render(s: &Scrape) -> String {
                 vec![
                     ("bond", b.name.clone()),
                     ("member", m.name.clone()),
-                    ("bit", STATE_BITS[*i].to_string()),
+                    ("bit", lacp::PortState::BIT_NAMES[*i].to_string()),
                 ]
             },
             |(_, _, _, v)| Some(*v as f64),
         );
     }
-    type L<'a> = (
-        &'a B,
-        &'a crate::control_loop::MemberStatus,
-        &'a crate::control_loop::MemberLacp,
-    );
+    type L<'a> = (&'a B, &'a MemberStatus, &'a MemberLacp);
     let lab = |(b, m, _): &L| vec![("bond", b.name.clone()), ("member", m.name.clone())];
     let mib: [Field<Mib>; 11] = [
         (
@@ -648,7 +399,7 @@ pub fn render(s: &Scrape) -> String {
     );
 
     // Workers.
-    type W = crate::runtime::WorkerSnapshot;
+    type W = WorkerSnapshot;
     let wl = |w: &W| vec![("worker", w.index.to_string())];
     o.each(
         "fastlag_worker_loops_total",
@@ -723,7 +474,7 @@ pub fn render(s: &Scrape) -> String {
     o.sample("fastlag_tsc_hertz", &[], c.tsc_hz);
 
     // Router interfaces (worker side), and the exception path's control side.
-    type I = crate::runtime::IfaceSnapshot;
+    type I = IfaceSnapshot;
     let il = |i: &I| vec![("interface", i.name.clone())];
     o.each(
         "fastlag_interface_rx_packets_total",
@@ -780,7 +531,7 @@ pub fn render(s: &Scrape) -> String {
                     1 => &i.policed,
                     _ => &i.drops,
                 };
-                m.iter().map(move |(k, v)| (i, *k, *v))
+                m.iter().map(move |(k, v)| (i, k.as_str(), *v))
             })
             .collect();
         o.each(
@@ -793,7 +544,7 @@ pub fn render(s: &Scrape) -> String {
         );
     }
     if let Some(r) = &st.router {
-        type K = crate::router::IfaceStatus;
+        type K = IfaceStatus;
         let kl = |i: &K| vec![("interface", i.name.clone())];
         o.each(
             "fastlag_interface_tap_to_kernel_total",
@@ -847,16 +598,6 @@ pub fn render(s: &Scrape) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_are_answered_by_method_and_path() {
-        assert_eq!(respond(b"GET /metrics HTTP/1.1\r\nHost: x", None).0, 503);
-        assert_eq!(respond(b"GET /other HTTP/1.1", None).0, 404);
-        assert_eq!(respond(b"POST /metrics HTTP/1.1", None).0, 405);
-        assert_eq!(respond(b"GET /metrics", None).0, 400);
-        assert_eq!(respond(b"\xff\xfe garbage", None).0, 400);
-        assert_eq!(respond(b"GET /metrics SPDY/3", None).0, 400);
-    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -1,0 +1,152 @@
+//! `fastlag run`'s main thread: binds the management socket and the metrics endpoint
+//! before DPDK starts (a taken path or port is an error at once), starts the runtime,
+//! then every 50 ms hands the control thread fresh counters, writes the `--status` file and
+//! the metrics snapshot, applies SIGHUP reloads and logs rates; SIGINT/SIGTERM stop it in
+//! order.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::mgmt::{self, Standalone};
+use crate::runtime::Runtime;
+use crate::status::Scrape;
+use crate::{metrics, report};
+
+/// How `fastlag run` was asked to run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// The configuration file (reloaded on SIGHUP).
+    pub config: &'a Path,
+    /// Where to write the final counters and the pool check at exit.
+    pub report: Option<&'a Path>,
+    /// Where to keep the status file while running.
+    pub status: Option<&'a Path>,
+    /// fastlag's log level (DPDK's follows it).
+    pub log: tracing::Level,
+}
+
+/// An error that ends `fastlag run` before or while it starts.
+pub type Error = Box<dyn std::error::Error>;
+
+/// Runs until SIGINT or SIGTERM. `Ok(true)`: stopped cleanly with every mbuf back.
+pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
+    let file = opts.config;
+    let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    // Bound before anything starts: a socket in use is reported at once.
+    let server = match mgmt::Server::bind(&cfg.management.socket) {
+        Ok(s) => Some(s),
+        // The default path may not be writable (not root): run without the API, say so.
+        Err(e @ mgmt::BindError::Io { .. })
+            if cfg.management.socket == Path::new(conf::DEFAULT_SOCKET) =>
+        {
+            tracing::warn!("{e}; running without the management API (set [management] socket to a writable path)");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Bound before DPDK starts: a taken port is an error at once.
+    let metrics = match cfg.management.metrics {
+        Some(addr) => Some(
+            metrics::Server::start(addr)
+                .map_err(|e| format!("management.metrics: cannot listen on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let rt = Runtime::start_with_file(&cfg, Some(file), opts.log)?;
+    // The control thread serves the socket; without one (no bond, no router) the main
+    // thread answers the few questions that apply (ping, counters).
+    let (hub, mut local_server) = match (rt.management().cloned(), server) {
+        (Some(h), Some(server)) => {
+            h.serve(server);
+            (Some(h), None)
+        }
+        (None, Some(server)) => {
+            tracing::info!(path = %server.path().display(), "management socket ready (fastlag ctl; no bond and no router: counters only)");
+            (Some(Arc::default()), Some(server))
+        }
+        (h, None) => (h, None),
+    };
+    let stop = rt.stop_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let mut sequence = 0u64;
+    tracing::info!(
+        workers = cfg.dataplane.worker_cores.len(),
+        ports = cfg.ports.len(),
+        "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration"
+    );
+    let interval = Duration::from_secs(cfg.dataplane.stats_interval_s as u64);
+    let mut next_stats = Instant::now() + interval;
+    let mut last = rt.snapshot();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(h) = &hub {
+            h.publish(rt.snapshot());
+            if let Some(s) = local_server.as_mut() {
+                s.serve(&mut Standalone(h));
+            }
+        }
+        if hup.swap(false, Ordering::Relaxed) {
+            tracing::info!(file = %file.display(), "SIGHUP: reloading the configuration");
+            // The control thread applies it and logs the outcome.
+            match rt.reload() {
+                Some(reply) => {
+                    let _ = reply.recv_timeout(Duration::from_secs(10));
+                }
+                None => {
+                    tracing::warn!("nothing to reload: no bond and no router in this configuration")
+                }
+            }
+        }
+        if opts.status.is_some() || metrics.is_some() {
+            sequence += 1;
+            let scrape = Scrape {
+                sequence,
+                control: rt.status(),
+                counters: rt.snapshot(),
+            };
+            if let Some(path) = opts.status {
+                write_status(&scrape, path);
+            }
+            if let Some(m) = &metrics {
+                m.publish(Arc::new(scrape));
+            }
+        }
+        if !interval.is_zero() && Instant::now() >= next_stats {
+            let now = rt.snapshot();
+            report::log_rates(&last, &now, interval);
+            last = now;
+            next_stats += interval;
+        }
+    }
+    tracing::info!("stopping");
+    let fin = rt.shutdown(Vec::new());
+    report::log_final(&fin);
+    if let Some(path) = opts.report {
+        std::fs::write(path, serde_json::to_string_pretty(&fin)?)
+            .map_err(|e| format!("writing report {}: {e}", path.display()))?;
+    }
+    if !fin.clean() {
+        for e in &fin.errors {
+            tracing::error!("{e}");
+        }
+    }
+    Ok(fin.clean())
+}
+
+/// Writes the `--status` file atomically (a temporary file, then rename).
+fn write_status(scrape: &Scrape, path: &Path) {
+    let tmp = path.with_extension("tmp");
+    let ok = serde_json::to_vec_pretty(&scrape.status_file())
+        .ok()
+        .and_then(|json| std::fs::write(&tmp, json).ok())
+        .and_then(|()| std::fs::rename(&tmp, path).ok());
+    if ok.is_none() {
+        tracing::warn!(path = %path.display(), "could not write the status file");
+    }
+}

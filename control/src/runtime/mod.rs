@@ -1,0 +1,461 @@
+//! Applies a [`Plan`] to the machine in named steps — EAL, the packet pool, in-process
+//! links, ports, spare link ends, rings, the LACP engine with its members, the router, the
+//! control thread, pinned workers — and takes it all down in order.
+
+mod ports;
+mod router;
+mod wiring;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use dataplane::counters::{PortCounts, WorkerCounters, WorkerCounts};
+use dataplane::router::{DropReason, ExceptionClass};
+use dataplane::router_worker::IfaceCounters;
+use dataplane::worker::{WorkerError, WorkerQueues};
+use dpdk::{DpdkError, Eal, FlowRule, Link, MacAddr, Mempool, Port, RxQueue, Started, TxQueue};
+
+use crate::control_thread::{ReloadError, ReloadRequest};
+use crate::mgmt::Hub;
+use crate::plan::{Host, Plan};
+use crate::status::{
+    self as st, IfaceSnapshot, PoolReport, PortSnapshot, SharedStatus, ShutdownReport, Snapshot,
+    Status,
+};
+
+/// Why the dataplane could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A configured core is not available to this process.
+    #[error("{what} {core} is not available to this process (allowed CPUs: {allowed}); change {key} in the config")]
+    Core {
+        /// "control core" / "worker core".
+        what: &'static str,
+        /// The CPU id.
+        core: usize,
+        /// CPUs the process may use.
+        allowed: String,
+        /// Config key to change.
+        key: &'static str,
+    },
+    /// A DPDK operation failed.
+    #[error(transparent)]
+    Dpdk(#[from] DpdkError),
+    /// A port-level failure with context.
+    #[error("port {port}: {source}")]
+    Port {
+        /// Port name.
+        port: String,
+        /// Cause.
+        source: DpdkError,
+    },
+    /// Something configured that this build cannot do yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A worker failed.
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    /// Spawning a thread failed.
+    #[error("spawning a thread failed: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// A started port.
+struct RunPort {
+    name: String,
+    device: String,
+    port: Port<Started>,
+    /// rte_flow rule steering slow-protocol frames to the control thread's queue.
+    flow: Option<FlowRule>,
+}
+
+/// The far end of an in-process link that no configured port claims. `fastlag demo` drives
+/// these with its traffic generator; under `run` nothing reads them.
+pub struct SpareEnd {
+    /// Link name from the config.
+    pub link: String,
+    /// The near end's port name.
+    pub peer: String,
+    /// Receive queue 0.
+    pub rx: RxQueue,
+    /// Transmit queue 0.
+    pub tx: TxQueue,
+    /// Its MAC address.
+    pub mac: MacAddr,
+}
+
+/// The running dataplane.
+pub struct Runtime {
+    /// Set by signal handlers (or a caller) to ask for shutdown; the runtime itself stops
+    /// the control thread and the workers in order.
+    stop: Arc<AtomicBool>,
+    control_stop: Arc<AtomicBool>,
+    worker_stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<Result<WorkerQueues, WorkerError>>>,
+    control: Option<JoinHandle<(Vec<RxQueue>, Vec<TxQueue>)>>,
+    counters: Vec<Arc<WorkerCounters>>,
+    ports: Vec<RunPort>,
+    spare_ports: Vec<Port<Started>>,
+    spare_ends: Vec<SpareEnd>,
+    pool: Arc<Mempool>,
+    tsc_hz: u64,
+    status: SharedStatus,
+    /// Management API handoff (socket, counters) to the control thread.
+    mgmt: Arc<Hub>,
+    /// Router mode: per worker, per interface counters.
+    iface_counters: Vec<Arc<[IfaceCounters]>>,
+    /// Router mode: interface names.
+    iface_names: Vec<String>,
+    /// The config file (for reload).
+    config_path: Option<std::path::PathBuf>,
+    /// Reload requests to the control thread.
+    reload_tx: Option<std::sync::mpsc::Sender<ReloadRequest>>,
+    // Dropped last: rte_eal_cleanup.
+    eal: Option<Eal>,
+}
+
+fn describe_cpus(ids: &[usize]) -> String {
+    ids.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Step: the plan's cores must be ones this process may use. Read before EAL narrows this
+/// thread to the control core.
+fn check_cores(plan: &Plan) -> Result<(), RuntimeError> {
+    let allowed: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let check = |core: usize, what, key| {
+        if allowed.contains(&core) {
+            Ok(())
+        } else {
+            Err(RuntimeError::Core {
+                what,
+                core,
+                allowed: describe_cpus(&allowed),
+                key,
+            })
+        }
+    };
+    check(plan.control_core, "control core", "dataplane.control_core")?;
+    for &c in &plan.worker_cores {
+        check(c, "worker core", "dataplane.worker_cores")?;
+    }
+    Ok(())
+}
+
+impl Runtime {
+    /// Plans `cfg` for this machine and starts it. `log` sets DPDK's log level.
+    pub fn start(cfg: &conf::Config, log: tracing::Level) -> Result<Runtime, RuntimeError> {
+        Self::start_with_file(cfg, None, log)
+    }
+
+    /// As [`Runtime::start`], with the file `cfg` was read from: [`Runtime::reload`]
+    /// re-reads it.
+    pub fn start_with_file(
+        cfg: &conf::Config,
+        path: Option<&std::path::Path>,
+        log: tracing::Level,
+    ) -> Result<Runtime, RuntimeError> {
+        Self::start_plan(Plan::new(cfg, &Host::current(log)), path)
+    }
+
+    /// Applies `plan`; `path` is the config file to reload from.
+    pub fn start_plan(plan: Plan, path: Option<&std::path::Path>) -> Result<Runtime, RuntimeError> {
+        check_cores(&plan)?;
+        tracing::debug!(args = ?plan.eal_args, "EAL arguments");
+        let eal = Eal::init(&plan.eal_args)?;
+        let tsc_hz = eal.tsc_hz();
+        let pool = Arc::new(Mempool::new(
+            &eal,
+            "fl_pkt",
+            plan.mbufs,
+            plan.mbuf_cache,
+            plan.data_room,
+        )?);
+        tracing::info!(
+            pool = pool.name(),
+            mbufs = plan.mbufs,
+            cache = plan.mbuf_cache,
+            "packet pool created"
+        );
+        let mut rt = Runtime {
+            stop: Arc::new(AtomicBool::new(false)),
+            control_stop: Arc::new(AtomicBool::new(false)),
+            worker_stop: Arc::new(AtomicBool::new(false)),
+            workers: Vec::new(),
+            control: None,
+            counters: Vec::new(),
+            ports: Vec::new(),
+            spare_ports: Vec::new(),
+            spare_ends: Vec::new(),
+            pool,
+            tsc_hz,
+            status: Arc::new(arc_swap::ArcSwap::from_pointee(Status::default())),
+            mgmt: Arc::default(),
+            iface_counters: Vec::new(),
+            iface_names: Vec::new(),
+            config_path: path.map(|p| p.to_path_buf()),
+            reload_tx: None,
+            eal: None,
+        };
+        // From here on, an error path still shuts down what was started.
+        match rt.build(plan, &eal) {
+            Ok(()) => {
+                rt.eal = Some(eal);
+                Ok(rt)
+            }
+            Err(e) => {
+                rt.eal = Some(eal);
+                let _ = rt.shutdown(Vec::new());
+                Err(e)
+            }
+        }
+    }
+
+    /// The steps after EAL and the pool.
+    fn build(&mut self, plan: Plan, eal: &Eal) -> Result<(), RuntimeError> {
+        let mut ring_ends = self.create_links(eal, &plan)?;
+        let opened = self.open_ports(eal, &plan, &mut ring_ends)?;
+        self.open_spare_ends(eal, &plan, ring_ends)?;
+        let wiring = self.wire(eal, &plan, opened)?;
+        self.start_threads(plan, wiring)
+    }
+
+    /// Asks the control thread to reload the config file; the result arrives on the
+    /// returned channel. `None`: nothing to reload (no control thread).
+    pub fn reload(
+        &self,
+    ) -> Option<std::sync::mpsc::Receiver<Result<api::ReloadSummary, ReloadError>>> {
+        let tx = self.reload_tx.as_ref()?;
+        let (reply, rx) = std::sync::mpsc::channel();
+        tx.send(ReloadRequest { reply }).ok()?;
+        Some(rx)
+    }
+
+    /// The flag that stops the workers (signal handlers set it).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Takes the unclaimed ends of in-process links (for a traffic generator). Their
+    /// queues must be dropped before [`Runtime::shutdown`].
+    pub fn take_spare_ends(&mut self) -> Vec<SpareEnd> {
+        std::mem::take(&mut self.spare_ends)
+    }
+
+    /// The management API's handoff point: give it the bound socket, feed it counters.
+    /// Returns `None` when there is no control thread to serve it (no bond, no router).
+    pub fn management(&self) -> Option<&Arc<Hub>> {
+        self.control.is_some().then_some(&self.mgmt)
+    }
+
+    /// The control thread's latest status (bonds, members, LACP state).
+    pub fn status(&self) -> Arc<Status> {
+        self.status.load_full()
+    }
+
+    /// Forces a port's link up or down (where the PMD supports it; used by the demo to
+    /// fail an in-process link).
+    pub fn set_link(&self, port: &str, up: bool) -> Result<(), RuntimeError> {
+        let p = self
+            .ports
+            .iter()
+            .find(|p| p.name == port)
+            .ok_or_else(|| RuntimeError::Unsupported(format!("no port {port}")))?;
+        p.port
+            .info()
+            .set_link(up)
+            .map_err(|source| RuntimeError::Port {
+                port: port.to_string(),
+                source,
+            })
+    }
+
+    /// The packet pool.
+    pub fn pool(&self) -> &Arc<Mempool> {
+        &self.pool
+    }
+
+    /// Reads every counter (safe while workers run).
+    pub fn snapshot(&self) -> Snapshot {
+        let worker_counts: Vec<WorkerCounts> = self.counters.iter().map(|c| c.snapshot()).collect();
+        let ports = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let info = p.port.info();
+                let mut w = PortCounts::default();
+                for wc in &worker_counts {
+                    w += wc.ports[i];
+                }
+                PortSnapshot {
+                    name: p.name.clone(),
+                    device: p.device.clone(),
+                    link: info
+                        .link()
+                        .map(|l: Link| l.to_string())
+                        .unwrap_or_else(|e| e.to_string()),
+                    pmd: st::pmd_stats(info.stats().unwrap_or_default()),
+                    workers: st::worker_port_counts(w),
+                }
+            })
+            .collect();
+        Snapshot {
+            ports,
+            interfaces: self.interface_snapshots(),
+            workers: worker_counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| st::worker_snapshot(i, c))
+                .collect(),
+            tsc_hz: self.tsc_hz,
+        }
+    }
+
+    /// Router mode: every interface's counters, summed over workers.
+    fn interface_snapshots(&self) -> Vec<IfaceSnapshot> {
+        self.iface_names
+            .iter()
+            .enumerate()
+            .map(|(n, name)| {
+                let sum = |f: &dyn Fn(&IfaceCounters) -> u64| -> u64 {
+                    self.iface_counters.iter().map(|w| f(&w[n])).sum()
+                };
+                let by =
+                    |f: &dyn Fn(&IfaceCounters, usize) -> u64,
+                     names: &mut dyn Iterator<Item = (usize, &'static str)>| {
+                        names
+                            .map(|(k, name)| (name.to_string(), sum(&|c| f(c, k))))
+                            .filter(|(_, v)| *v > 0)
+                            .collect()
+                    };
+                let classes = || ExceptionClass::ALL.iter().map(|c| (c.index(), c.as_str()));
+                IfaceSnapshot {
+                    name: name.clone(),
+                    rx: sum(&|c| c.rx.get()),
+                    forwarded: sum(&|c| c.forwarded.get()),
+                    exceptions: by(&|c, k| c.exceptions[k].get(), &mut classes()),
+                    policed: by(&|c, k| c.policed[k].get(), &mut classes()),
+                    exception_ring_full: sum(&|c| c.exception_ring_full.get()),
+                    drops: by(
+                        &|c, k| c.drops[k].get(),
+                        &mut DropReason::ALL.iter().map(|r| (r.index(), r.as_str())),
+                    ),
+                    egress_failed: sum(&|c| c.egress_failed.get()),
+                }
+            })
+            .collect()
+    }
+
+    /// Orderly stop: workers drain and exit, ports stop and close, the pool is checked.
+    /// `returned` are the queues of spare link ends taken with
+    /// [`Runtime::take_spare_ends`]: frames still in flight towards them are freed here.
+    pub fn shutdown(mut self, returned: Vec<(RxQueue, TxQueue)>) -> ShutdownReport {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut errors = Vec::new();
+        let mut queues: Vec<WorkerQueues> = Vec::new();
+        // The control thread goes first: its members send their final out-of-sync LACPDUs
+        // while the workers still carry traffic, so partners move it away at once.
+        self.control_stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.control.take() {
+            match h.join() {
+                Ok(q) => queues.push(q),
+                Err(_) => errors.push("control thread panicked".to_string()),
+            }
+        }
+        self.worker_stop.store(true, Ordering::SeqCst);
+        for (i, h) in self.workers.drain(..).enumerate() {
+            match h.join() {
+                Ok(Ok(q)) => queues.push(q),
+                Ok(Err(e)) => errors.push(e.to_string()),
+                Err(_) => errors.push(format!("worker {i} panicked")),
+            }
+        }
+        let stats = self.snapshot();
+        // Workers are gone: nothing forwards any more, so what sits in the far ends of
+        // in-process links can be freed for good.
+        let mut spare_rx: Vec<RxQueue> = returned.into_iter().map(|(rx, _)| rx).collect();
+        spare_rx.extend(self.spare_ends.drain(..).map(|s| s.rx));
+        // In-process links hold frames sent after their receiver stopped (final LACPDUs):
+        // sweep every queue once more.
+        for (rx, _) in queues.iter_mut() {
+            spare_rx.append(rx);
+        }
+        let mut burst = dpdk::Burst::new();
+        for rx in spare_rx.iter_mut() {
+            while rx.rx_burst(&mut burst, dpdk::MAX_BURST) > 0 {
+                burst.clear();
+            }
+        }
+        drop(spare_rx);
+        let mut stopped = Vec::new();
+        for mut p in self.ports.drain(..) {
+            if let Some(f) = p.flow.take() {
+                if let Err(e) = f.destroy() {
+                    errors.push(format!("port {}: {e}", p.name));
+                }
+            }
+            match p.port.stop() {
+                Ok(s) => stopped.push((p.name, s)),
+                Err((_, e)) => errors.push(format!("port {}: {e}", p.name)),
+            }
+        }
+        for p in self.spare_ports.drain(..) {
+            let name = p.name().to_string();
+            match p.stop() {
+                Ok(s) => stopped.push((name, s)),
+                Err((_, e)) => errors.push(format!("port {name}: {e}")),
+            }
+        }
+        // Workers handed their queues back; release them so the ports can close.
+        drop(queues);
+        for (name, p) in stopped {
+            if let Err((_, e)) = p.close() {
+                errors.push(format!("port {name}: {e}"));
+            }
+        }
+        let pool = PoolReport {
+            name: self.pool.name().to_string(),
+            size: self.pool.size(),
+            available: self.pool.available(),
+        };
+        if pool.available == pool.size {
+            tracing::info!(pool = %pool.name, mbufs = pool.size, "every mbuf is back in the pool");
+        } else {
+            let missing = pool.size - pool.available;
+            tracing::error!(pool = %pool.name, missing, "mbufs missing from the pool at shutdown");
+            errors.push(format!(
+                "{missing} mbufs of pool {} were not returned",
+                pool.name
+            ));
+        }
+        ShutdownReport {
+            stats,
+            pool,
+            errors,
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // shutdown() drains workers and ports; a Runtime dropped without it (a panic)
+        // still stops the threads before EAL goes away.
+        self.stop.store(true, Ordering::SeqCst);
+        self.control_stop.store(true, Ordering::SeqCst);
+        self.worker_stop.store(true, Ordering::SeqCst);
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        if let Some(h) = self.control.take() {
+            let _ = h.join();
+        }
+    }
+}
