@@ -29,8 +29,8 @@ use crate::info::{
     AggregatorId, AggregatorInfo, BondInfo, Cause, Event, MuxState, PortCounters, PortInfo, Reason,
     RxState, Selected, Side, TimerInfo, Transmit, TxKind,
 };
+use crate::machines::selection::{self, SelState};
 use crate::machines::{Ctx, PduOutcome, Port, Timer};
-use crate::selection::{self, SelState};
 use crate::time::Instant;
 use crate::wire::{
     parse_frame, Frame, LacpduRepr, MarkerRepr, PortState, SlowPdu, WireError,

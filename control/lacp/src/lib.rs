@@ -25,7 +25,6 @@ pub mod why;
 pub mod wire;
 
 mod machines;
-mod selection;
 
 pub use config::{
     Activity, BondConfig, ConfigError, Duplex, Fallback, KeyPolicy, LinkStatus, MuxControl,
