@@ -32,6 +32,7 @@ pub(crate) enum PduOutcome {
     Accepted { relevant: bool },
 }
 
+/// Same partner identity as far as update_Selected is concerned (6.4.9).
 fn same_identity(a: &ParticipantInfo, b: &ParticipantInfo) -> bool {
     a.port == b.port
         && a.port_priority == b.port_priority
@@ -41,6 +42,21 @@ fn same_identity(a: &ParticipantInfo, b: &ParticipantInfo) -> bool {
         && a.state.aggregation() == b.state.aggregation()
 }
 
+/// Matched (recordPDU, 6.4.9; Linux `__choose_matched`): the partner's view of us is our
+/// port, port priority, system, system priority, key and Aggregation bit, or the partner is
+/// individual (then nothing needs to match).
+fn choose_matched(pdu: &LacpduRepr, actor: &ParticipantInfo) -> bool {
+    let view = &pdu.partner;
+    (view.port == actor.port
+        && view.port_priority == actor.port_priority
+        && view.system == actor.system
+        && view.system_priority == actor.system_priority
+        && view.key == actor.key
+        && view.state.aggregation() == actor.state.aggregation())
+        || !pdu.actor.state.aggregation()
+}
+
+/// The Actor_Oper_Port_State bits update_NTT compares with the partner's view of them.
 const NTT_BITS: PortState = PortState::from_bits(
     PortState::ACTIVITY.bits()
         | PortState::TIMEOUT.bits()
@@ -59,6 +75,58 @@ impl Port {
         self.partner_from_pdu = false;
         self.matched = false;
         self.actor_state.insert(PortState::DEFAULTED);
+    }
+
+    /// recordPDU (6.4.9): the PDU's actor information becomes the Partner_Oper values, and
+    /// the partner is in sync only when it has the right view of us (choose_matched), says it
+    /// is in sync, and one of us is active. `actor` is our information as we send it now.
+    fn record_pdu(&mut self, pdu: &LacpduRepr, actor: &ParticipantInfo) {
+        let matched = choose_matched(pdu, actor);
+        let sync = matched
+            && pdu.actor.state.synchronization()
+            && (pdu.actor.state.activity()
+                || (actor.state.activity() && pdu.partner.state.activity()));
+        // Keep the old Synchronization bit for a moment so that set_partner_sync counts a
+        // transition only when the bit really changes.
+        let old_sync = self.partner.state.synchronization();
+        self.partner = pdu.actor;
+        self.partner.state.set(PortState::SYNCHRONIZATION, old_sync);
+        self.set_partner_sync(sync);
+        self.partner_from_pdu = true;
+        self.matched = matched;
+        self.actor_state.remove(PortState::DEFAULTED);
+    }
+
+    /// update_Selected (6.4.9): the partner on this link is not who it was (port, port
+    /// priority, system, system priority, key or Aggregation bit), so the port reselects.
+    fn update_selected(&mut self, pdu: &LacpduRepr, ctx: &Ctx<'_>) {
+        if !same_identity(&pdu.actor, &self.partner) {
+            self.set_selected(Selected::Unselected, ctx);
+        }
+    }
+
+    /// update_Default_Selected (6.4.9): entering DEFAULTED reselects unless the partner
+    /// information already is Partner_Admin.
+    fn update_default_selected(&mut self, ctx: &Ctx<'_>) {
+        if !same_identity(&self.partner, &PARTNER_ADMIN) {
+            self.set_selected(Selected::Unselected, ctx);
+        }
+    }
+
+    /// update_NTT (6.4.9): the partner's view of us is out of date, so it must hear from us.
+    /// Of the state bits only the four the standard lists count (`NTT_BITS`), so two engines in
+    /// steady state exchange nothing but the periodic LACPDUs.
+    fn update_ntt(&mut self, pdu: &LacpduRepr, actor: &ParticipantInfo) {
+        let view = &pdu.partner;
+        if view.port != actor.port
+            || view.port_priority != actor.port_priority
+            || view.system != actor.system
+            || view.system_priority != actor.system_priority
+            || view.key != actor.key
+            || (view.state.bits() ^ actor.state.bits()) & NTT_BITS.bits() != 0
+        {
+            self.ntt = true;
+        }
     }
 
     pub(super) fn enter_rx(&mut self, to: RxState, ctx: &mut Ctx<'_>) {
@@ -88,10 +156,7 @@ impl Port {
                 self.stop(Timer::CurrentWhile);
             }
             RxState::Defaulted => {
-                // update_Default_Selected, then recordDefault.
-                if !same_identity(&self.partner, &PARTNER_ADMIN) {
-                    self.set_selected(Selected::Unselected, ctx);
-                }
+                self.update_default_selected(ctx);
                 self.record_default();
                 self.actor_state.remove(PortState::EXPIRED);
                 self.stop(Timer::CurrentWhile);
@@ -162,41 +227,11 @@ impl Port {
         let before = (self.rx, self.partner, self.matched, self.selected);
         let actor = self.actor_info(ctx.bond);
 
-        // update_Selected: the partner on this link is not who it was.
-        if !same_identity(&pdu.actor, &self.partner) {
-            self.set_selected(Selected::Unselected, ctx);
-        }
-        // update_NTT: the partner's view of us is out of date.
-        let view = &pdu.partner;
-        if view.port != actor.port
-            || view.port_priority != actor.port_priority
-            || view.system != actor.system
-            || view.system_priority != actor.system_priority
-            || view.key != actor.key
-            || (view.state.bits() ^ actor.state.bits()) & NTT_BITS.bits() != 0
-        {
-            self.ntt = true;
-        }
-        // recordPDU: Matched is the partner's view of us (or an individual partner); the
-        // partner is in sync only when matched, it says so, and one of us is active.
-        let matched = (view.port == actor.port
-            && view.port_priority == actor.port_priority
-            && view.system == actor.system
-            && view.system_priority == actor.system_priority
-            && view.key == actor.key
-            && view.state.aggregation() == actor.state.aggregation())
-            || !pdu.actor.state.aggregation();
-        let sync = matched
-            && pdu.actor.state.synchronization()
-            && (pdu.actor.state.activity()
-                || (actor.state.activity() && pdu.partner.state.activity()));
-        let old_sync = self.partner.state.synchronization();
-        self.partner = pdu.actor;
-        self.partner.state.set(PortState::SYNCHRONIZATION, old_sync);
-        self.set_partner_sync(sync);
-        self.partner_from_pdu = true;
-        self.matched = matched;
-        self.actor_state.remove(PortState::DEFAULTED);
+        // CURRENT (Figure 6-18): update_Selected, update_NTT, recordPDU, then restart
+        // current_while with our own timeout and clear Expired.
+        self.update_selected(pdu, ctx);
+        self.update_ntt(pdu, &actor);
+        self.record_pdu(pdu, &actor);
         self.start(Timer::CurrentWhile, ctx.now + self.our_timeout(ctx.bond));
         self.actor_state.remove(PortState::EXPIRED);
         if self.rx != RxState::Current {
