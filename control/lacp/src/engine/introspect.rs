@@ -78,6 +78,7 @@ impl Engine {
         Ok(self.reason_of(pi, now))
     }
 
+    /// The first thing, in the order a member gets to distributing, that keeps it out.
     fn reason_of(&self, pi: usize, now: Instant) -> Option<Reason> {
         let p = self.ports[pi].as_ref()?;
         let bond = self.bonds[p.bond].as_ref()?;

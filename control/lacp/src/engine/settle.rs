@@ -17,6 +17,8 @@ use super::{Bond, Engine, PortId};
 const SETTLE_LIMIT: u32 = 64;
 
 impl Engine {
+    /// Runs the machines of bond `bi` until none takes a transition, then publishes and
+    /// re-indexes its members. `cause` is written to the history of every transition taken.
     pub(super) fn settle(&mut self, bi: usize, now: Instant, cause: Cause) {
         let Engine {
             bonds,
@@ -96,6 +98,8 @@ impl Engine {
         }
     }
 
+    /// Turns the machines' state into events: Collecting/Distributing per member, the active
+    /// aggregator, and the distribution set (empty below min_links).
     fn publish(&mut self, bi: usize) {
         let Some(bond) = self.bonds[bi].as_mut() else {
             return;
@@ -154,6 +158,8 @@ impl Engine {
         }
     }
 
+    /// Puts a member's next deadline into the ordered index and the member into (or out of) the
+    /// transmit queue, so that `poll_timeout` and `poll_transmit` need not scan every member.
     pub(super) fn reindex(&mut self, pi: usize, now: Instant) {
         let Some(p) = self.ports[pi].as_mut() else {
             return;

@@ -1,11 +1,13 @@
-//! Actor and Partner Churn Detection machines (802.1AX-2014 clause 6.4.17, Figures 6-23 and
-//! 6-24): a port whose synchronization does not settle within Churn_Detection_Time is reported.
+//! Actor and Partner Churn Detection machines (802.1AX-2014 clause 6.4.17): a port whose
+//! synchronization does not settle within Churn_Detection_Time is reported.
 
 use crate::info::{ChurnState, Event, Machine, Side};
 
 use super::{Ctx, Port, Timer};
 
 impl Port {
+    /// One transition of the Actor or Partner Churn Detection machine, from that side's
+    /// Synchronization bit. Carrier loss holds the machine in MONITOR with its timer stopped.
     pub(crate) fn churn_step(&mut self, side: Side, ctx: &mut Ctx<'_>) -> bool {
         let (state, timer, sync, machine) = match side {
             Side::Actor => (
@@ -70,6 +72,8 @@ impl Port {
         true
     }
 
+    /// actor_churn_timer or partner_churn_timer expired: MONITOR -> CHURN, counted and reported
+    /// as an [`Event::Churn`].
     pub(crate) fn churn_expired(&mut self, side: Side, ctx: &mut Ctx<'_>) {
         let (state, timer, machine) = match side {
             Side::Actor => (self.actor_churn, Timer::ActorChurn, Machine::ActorChurn),

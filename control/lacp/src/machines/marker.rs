@@ -8,6 +8,9 @@ use crate::wire::{MarkerKind, MarkerRepr};
 use super::Port;
 
 impl Port {
+    /// A received Marker PDU. A Response is only counted (we never send requests); an
+    /// Information PDU queues its Response unless the link is down, the per-port limit
+    /// (`timers.marker_limit` per `fast_periodic`) is reached, or 8 are already waiting.
     pub(crate) fn marker_rx(&mut self, m: &MarkerRepr, now: Instant, b: &BondConfig) {
         match m.kind {
             MarkerKind::Response => self.counters.marker_response_pdus_rx += 1,

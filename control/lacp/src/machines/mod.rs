@@ -3,7 +3,7 @@
 //!
 //! | file | machine |
 //! |---|---|
-//! | `receive.rs` | Receive machine (6.4.12) with recordPDU, recordDefault, update_Selected, update_NTT (6.4.9) |
+//! | `receive.rs` | Receive machine (6.4.12), with recordPDU, update_Selected, update_NTT (6.4.9) |
 //! | `periodic.rs` | Periodic Transmission machine (6.4.13) |
 //! | `selection.rs` | Selection Logic (6.4.14), per bond |
 //! | `mux.rs` | Mux machine (6.4.15), coupled and independent control |
@@ -161,6 +161,7 @@ impl Port {
         }
     }
 
+    /// Writes a transition to the port's history ring (`BondConfig::history_len` entries).
     fn record(&mut self, machine: Machine, from: &'static str, to: &'static str, ctx: &Ctx<'_>) {
         if self.history_len == 0 {
             return;
@@ -228,6 +229,7 @@ impl Port {
         }
     }
 
+    /// How long current_while runs: Short or Long_Timeout_Time by our own Timeout bit (6.4.4).
     fn our_timeout(&self, b: &BondConfig) -> core::time::Duration {
         if self.actor_state.short_timeout() {
             b.timers.short_timeout

@@ -1,5 +1,6 @@
-//! Mux machine (802.1AX-2014 clause 6.4.15): coupled control (Figure 6-21) and independent
-//! control (Figure 6-22), chosen per bond by `MuxControl`.
+//! Mux machine (802.1AX-2014 clause 6.4.15), with independent control (COLLECTING and
+//! DISTRIBUTING apart) or coupled control (COLLECTING_DISTRIBUTING), chosen per bond by
+//! `MuxControl`.
 
 use crate::config::MuxControl;
 use crate::info::{Machine, MuxState, Selected};
@@ -8,14 +9,17 @@ use crate::wire::PortState;
 use super::{Ctx, Port, Timer};
 
 impl Port {
+    /// Partner.Sync as the Mux machine sees it: the fallback member has no partner to wait for.
     pub(crate) fn partner_sync(&self) -> bool {
         self.partner.state.synchronization() || self.fallback
     }
 
+    /// Partner.Collecting as the independent-control Mux machine sees it (fallback as above).
     fn partner_collecting(&self) -> bool {
         self.partner.state.collecting() || self.fallback
     }
 
+    /// Entry actions of the Mux states (6.4.15).
     pub(super) fn enter_mux(&mut self, to: MuxState, ctx: &mut Ctx<'_>) {
         self.record(Machine::Mux, self.mux.name(), to.name(), ctx);
         self.mux = to;
@@ -101,6 +105,7 @@ impl Port {
         }
     }
 
+    /// wait_while_timer expired: Ready_N for this port if it is still WAITING (6.4.8).
     pub(crate) fn wait_while_expired(&mut self) {
         self.stop(Timer::WaitWhile);
         if self.mux == MuxState::Waiting {

@@ -6,6 +6,7 @@ use crate::info::{Machine, PeriodicState};
 use super::{Ctx, Port, Timer};
 
 impl Port {
+    /// Entry actions of the Periodic Transmission states (Figure 6-19).
     fn enter_ptx(&mut self, to: PeriodicState, ctx: &mut Ctx<'_>) {
         self.record(Machine::Periodic, self.ptx.name(), to.name(), ctx);
         self.ptx = to;
@@ -22,6 +23,9 @@ impl Port {
         }
     }
 
+    /// One Periodic Transmission transition that does not need the periodic timer: NO_PERIODIC
+    /// while the link is down, LACP is disabled or both sides are passive, else FAST or SLOW
+    /// from the partner's Timeout bit.
     pub(crate) fn ptx_step(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let off = !self.link.up
             || !self.lacp_enabled

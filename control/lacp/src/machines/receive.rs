@@ -1,5 +1,5 @@
-//! Receive machine (802.1AX-2014 clause 6.4.12, Figure 6-18) and the functions of 6.4.9 it
-//! calls: recordPDU, recordDefault, update_Selected, update_Default_Selected and update_NTT.
+//! Receive machine (802.1AX-2014 clause 6.4.12) and the functions of 6.4.9 it calls:
+//! recordPDU, recordDefault, update_Selected, update_Default_Selected and update_NTT.
 //! The names follow the standard and Linux `bond_3ad.c` (`__record_pdu`, `__record_default`,
 //! `__update_selected`, `__update_default_selected`, `__update_ntt`, `__choose_matched`).
 
@@ -23,6 +23,7 @@ pub(crate) const PARTNER_ADMIN: ParticipantInfo = ParticipantInfo {
     state: PortState::TIMEOUT,
 };
 
+/// What a received LACPDU did, so that the engine settles the bond only when it must.
 pub(crate) enum PduOutcome {
     /// Not acted on (link down, machine not listening).
     Ignored,
@@ -129,6 +130,8 @@ impl Port {
         }
     }
 
+    /// Entry actions of the Receive states (6.4.12). CURRENT's actions depend on the PDU and
+    /// are in [`Port::rx_pdu`].
     pub(super) fn enter_rx(&mut self, to: RxState, ctx: &mut Ctx<'_>) {
         self.record(Machine::Receive, self.rx.name(), to.name(), ctx);
         self.rx = to;
@@ -227,7 +230,7 @@ impl Port {
         let before = (self.rx, self.partner, self.matched, self.selected);
         let actor = self.actor_info(ctx.bond);
 
-        // CURRENT (Figure 6-18): update_Selected, update_NTT, recordPDU, then restart
+        // CURRENT (6.4.12): update_Selected, update_NTT, recordPDU, then restart
         // current_while with our own timeout and clear Expired.
         self.update_selected(pdu, ctx);
         self.update_ntt(pdu, &actor);
@@ -243,6 +246,8 @@ impl Port {
         }
     }
 
+    /// No looped-back LACPDU for one of our timeouts (or a PDU from another system): the port may
+    /// take part in selection again.
     pub(crate) fn clear_loopback(&mut self, ctx: &mut Ctx<'_>) {
         self.loopback = false;
         self.stop(Timer::Loopback);

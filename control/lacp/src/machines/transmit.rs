@@ -60,10 +60,12 @@ impl Port {
             .release(b.timers.tx_limit, b.timers.fast_periodic)
     }
 
+    /// NTT is set, LACPDUs may leave, and the transmit limit allows one now.
     pub(crate) fn lacpdu_ready(&self, now: Instant, b: &BondConfig) -> bool {
         self.ntt && self.tx_allowed() && self.tx_release(b).is_none_or(|r| r <= now)
     }
 
+    /// A LACPDU left: NTT is cleared (6.4.16) and the send is remembered for the limit.
     pub(crate) fn record_tx(&mut self, now: Instant) {
         self.ntt = false;
         self.tx_ring.push(now);
@@ -71,6 +73,8 @@ impl Port {
         self.counters.lacpdus_tx += 1;
     }
 
+    /// Whether the port belongs in the engine's transmit queue: a LACPDU is owed, or a Marker
+    /// Response is waiting on a live link.
     pub(crate) fn wants_tx(&self) -> bool {
         (self.ntt && self.tx_allowed()) || (!self.marker_queue.is_empty() && self.link.up)
     }
