@@ -7,7 +7,7 @@
 //! | 0 | 1 | Subtype = 1 (LACP) |
 //! | 1 | 1 | Version Number = 1 |
 //! | 2 | 2 | TLV_type = 1 (Actor Information), Actor_Information_Length = 20 |
-//! | 4 | 18 | Actor: System_Priority u16, System [6], Key u16, Port_Priority u16, Port u16, State u8, 3 reserved |
+//! | 4 | 18 | Actor: System_Priority u16, System `[u8; 6]`, Key u16, Port_Priority u16, Port u16, State u8, 3 reserved |
 //! | 22 | 2 | TLV_type = 2 (Partner Information), Partner_Information_Length = 20 |
 //! | 24 | 18 | Partner: same layout as the actor |
 //! | 42 | 2 | TLV_type = 3 (Collector Information), Collector_Information_Length = 16 |

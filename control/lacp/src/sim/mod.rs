@@ -7,6 +7,10 @@
 //! nodes can be paused (a frozen control plane) or restarted (a fresh engine with the same
 //! configuration, as after a crash). Drives are bounded: too many steps without time advancing
 //! is reported as [`SimError::Livelock`].
+//!
+//! This file holds the [`Sim`] and its drive loop; `faults.rs` the PRNG and the scheduled
+//! faults ([`Action`]), `pair.rs` the usual topologies ([`Sim::pair`], [`many_pairs`]) and
+//! the address helpers.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -15,38 +19,13 @@ use crate::config::{BondConfig, LinkStatus, PortConfig};
 use crate::engine::{BondId, Engine, EngineError, PortId};
 use crate::info::{Event, TxKind};
 use crate::time::Instant;
-use crate::wire::{parse_frame, Frame, LacpduRepr, MacAddr, MarkerRepr, SlowPdu};
+use crate::wire::{parse_frame, Frame, LacpduRepr, MarkerRepr, SlowPdu};
 
-/// SplitMix64: a tiny, good-enough, deterministic PRNG for fault injection.
-#[derive(Clone, Copy, Debug)]
-pub struct Rng(u64);
+mod faults;
+mod pair;
 
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (0 when n is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-    /// True with probability `ppm` parts per million.
-    pub fn chance_ppm(&mut self, ppm: u32) -> bool {
-        ppm > 0 && self.below(1_000_000) < u64::from(ppm)
-    }
-}
+pub use faults::{Action, Direction, Rng};
+pub use pair::{many_pairs, port_mac, system_mac, BondPair};
 
 /// A simulated system (one engine).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,15 +42,6 @@ pub struct Endpoint {
     pub node: NodeId,
     /// The member port.
     pub port: PortId,
-}
-
-/// Direction on a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// From the link's `a` end to its `b` end.
-    AToB,
-    /// From `b` to `a`.
-    BToA,
 }
 
 /// Properties of a link.
@@ -140,32 +110,6 @@ pub struct EventRecord {
     pub node: NodeId,
     /// The event.
     pub event: Event,
-}
-
-/// Scheduled faults and repairs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Bring a link up (both ends see carrier).
-    LinkUp(LinkId),
-    /// Take a link down.
-    LinkDown(LinkId),
-    /// Fail (`ok` false) or repair one direction of a link; carrier stays up (one-way fibre).
-    OneWay {
-        /// Link.
-        link: LinkId,
-        /// Direction.
-        dir: Direction,
-        /// Whether frames pass.
-        ok: bool,
-    },
-    /// Set the loss rate of a link.
-    Loss(LinkId, u32),
-    /// Set the duplication rate of a link.
-    Duplicate(LinkId, u32),
-    /// Restart a node: a fresh engine with the same configuration.
-    Restart(NodeId),
-    /// Pause (freeze) or resume a node.
-    Pause(NodeId, bool),
 }
 
 /// Why a drive stopped.
@@ -343,93 +287,6 @@ impl Sim {
         let r = self.nodes[node.0].engine.handle_frame(port, bytes, now)?;
         self.flush();
         Ok(r)
-    }
-
-    /// Applies a fault or repair now.
-    pub fn act(&mut self, action: Action) {
-        self.apply(action);
-        self.flush();
-    }
-
-    /// Schedules a fault or repair.
-    pub fn schedule(&mut self, at: Instant, action: Action) {
-        self.seq += 1;
-        self.schedule.insert((at, self.seq), action);
-    }
-
-    fn link_status(&mut self, link: LinkId) {
-        let now = self.now;
-        let l = &self.links[link.0];
-        let status = if l.up {
-            l.params.status
-        } else {
-            LinkStatus::down()
-        };
-        for ep in [l.a, l.b] {
-            let _ = self.nodes[ep.node.0]
-                .engine
-                .handle_link(ep.port, status, now);
-        }
-    }
-
-    fn apply(&mut self, action: Action) {
-        match action {
-            Action::LinkUp(l) => {
-                self.links[l.0].up = true;
-                self.link_status(l);
-            }
-            Action::LinkDown(l) => {
-                self.links[l.0].up = false;
-                self.link_status(l);
-            }
-            Action::OneWay { link, dir, ok } => match dir {
-                Direction::AToB => self.links[link.0].a_to_b = ok,
-                Direction::BToA => self.links[link.0].b_to_a = ok,
-            },
-            Action::Loss(l, ppm) => self.links[l.0].params.loss_ppm = ppm,
-            Action::Duplicate(l, ppm) => self.links[l.0].params.duplicate_ppm = ppm,
-            Action::Restart(node) => self.restart(node),
-            Action::Pause(node, p) => self.nodes[node.0].paused = p,
-        }
-    }
-
-    /// Sets what both ends of a link report while it is up (speed, duplex) and applies it.
-    pub fn set_link_status(&mut self, link: LinkId, status: LinkStatus) {
-        self.links[link.0].params.status = status;
-        self.link_status(link);
-        self.flush();
-    }
-
-    fn restart(&mut self, node: NodeId) {
-        let now = self.now;
-        let n = &mut self.nodes[node.0];
-        let mut engine = Engine::new();
-        for cfg in &n.bonds {
-            engine
-                .add_bond(cfg.clone())
-                .expect("same configuration as before");
-        }
-        for (bond, cfg) in &n.ports {
-            engine
-                .add_port(*bond, cfg.clone(), now)
-                .expect("same configuration as before");
-        }
-        n.engine = engine;
-        let ups: Vec<(PortId, LinkStatus)> = self
-            .links
-            .iter()
-            .filter(|l| l.up)
-            .flat_map(|l| {
-                [l.a, l.b]
-                    .into_iter()
-                    .filter(|ep| ep.node == node)
-                    .map(|ep| (ep.port, l.params.status))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        for (port, status) in ups {
-            let _ = self.nodes[node.0].engine.handle_link(port, status, now);
-        }
     }
 
     fn flush(&mut self) {
@@ -650,152 +507,4 @@ impl Sim {
             .filter_map(|r| r.lacpdu.map(|l| (r.at, l)))
             .collect()
     }
-
-    /// Connects two bonds (already created) with `n` new members each, numbered from
-    /// `first_port_number`, one link per member pair.
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_bond_pair(
-        &mut self,
-        a: NodeId,
-        a_bond: BondId,
-        b: NodeId,
-        b_bond: BondId,
-        n: usize,
-        first_port_number: u16,
-        params: LinkParams,
-    ) -> Result<BondPair, SimError> {
-        let mut pair = BondPair {
-            a,
-            b,
-            a_bond,
-            b_bond,
-            a_ports: Vec::new(),
-            b_ports: Vec::new(),
-            links: Vec::new(),
-        };
-        for i in 0..n {
-            let number = first_port_number + i as u16;
-            let pa = self.add_port(
-                a,
-                a_bond,
-                PortConfig::new(
-                    format!("n{}p{number}", a.0),
-                    port_mac(a.0 as u8, number),
-                    number,
-                ),
-            )?;
-            let pb = self.add_port(
-                b,
-                b_bond,
-                PortConfig::new(
-                    format!("n{}p{number}", b.0),
-                    port_mac(b.0 as u8, number),
-                    number,
-                ),
-            )?;
-            let l = self.connect(
-                Endpoint { node: a, port: pa },
-                Endpoint { node: b, port: pb },
-                params,
-            );
-            pair.a_ports.push(pa);
-            pair.b_ports.push(pb);
-            pair.links.push(l);
-        }
-        Ok(pair)
-    }
-
-    /// Two nodes, one bond each, `n` links between them: the usual conformance setup.
-    pub fn pair(
-        seed: u64,
-        n: usize,
-        cfg_a: BondConfig,
-        cfg_b: BondConfig,
-        params: LinkParams,
-    ) -> Result<(Sim, BondPair), SimError> {
-        let mut sim = Sim::new(seed);
-        let a = sim.add_node();
-        let b = sim.add_node();
-        let ab = sim.add_bond(a, cfg_a)?;
-        let bb = sim.add_bond(b, cfg_b)?;
-        let pair = sim.add_bond_pair(a, ab, b, bb, n, 1, params)?;
-        Ok((sim, pair))
-    }
-}
-
-/// `bonds` bonds of `ports_per_bond` members on each of two nodes, bond `i` of A joined member
-/// by member to bond `i` of B (one System ID per node, keys 1..=bonds, port numbers unique per
-/// node). The scale setup of the benchmark.
-pub fn many_pairs(
-    seed: u64,
-    bonds: usize,
-    ports_per_bond: usize,
-    params: LinkParams,
-) -> Result<(Sim, Vec<BondPair>), SimError> {
-    let mut sim = Sim::new(seed);
-    let a = sim.add_node();
-    let b = sim.add_node();
-    let mut pairs = Vec::with_capacity(bonds);
-    for i in 0..bonds {
-        let key = (i + 1) as u16;
-        let ab = sim.add_bond(a, BondConfig::new(format!("a{i}"), system_mac(0, 1), key))?;
-        let bb = sim.add_bond(b, BondConfig::new(format!("b{i}"), system_mac(1, 1), key))?;
-        let first = (i * ports_per_bond + 1) as u16;
-        pairs.push(sim.add_bond_pair(a, ab, b, bb, ports_per_bond, first, params)?);
-    }
-    Ok((sim, pairs))
-}
-
-/// Two bonds joined member by member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BondPair {
-    /// Node of side A.
-    pub a: NodeId,
-    /// Node of side B.
-    pub b: NodeId,
-    /// Bond on A.
-    pub a_bond: BondId,
-    /// Bond on B.
-    pub b_bond: BondId,
-    /// Members on A.
-    pub a_ports: Vec<PortId>,
-    /// Members on B (same order: `a_ports[i]` is linked to `b_ports[i]`).
-    pub b_ports: Vec<PortId>,
-    /// The links.
-    pub links: Vec<LinkId>,
-}
-
-impl BondPair {
-    /// Both sides distribute on every member.
-    pub fn all_distributing(&self, sim: &Sim) -> bool {
-        let da = sim
-            .engine(self.a)
-            .distribution(self.a_bond)
-            .map(|d| d.len())
-            .unwrap_or(0);
-        let db = sim
-            .engine(self.b)
-            .distribution(self.b_bond)
-            .map(|d| d.len())
-            .unwrap_or(0);
-        da == self.a_ports.len() && db == self.b_ports.len()
-    }
-
-    /// Both sides distribute on member `i`.
-    pub fn distributing(&self, sim: &Sim, i: usize) -> bool {
-        sim.engine(self.a).is_distributing(self.a_ports[i])
-            && sim.engine(self.b).is_distributing(self.b_ports[i])
-    }
-}
-
-/// A locally administered MAC for member `number` of node `node`.
-pub fn port_mac(node: u8, number: u16) -> MacAddr {
-    let n = number.to_be_bytes();
-    MacAddr([0x02, 0x00, node, 0x01, n[0], n[1]])
-}
-
-/// A locally administered System ID MAC for node `node`, bond `bond`.
-pub fn system_mac(node: u8, bond: u16) -> MacAddr {
-    let n = bond.to_be_bytes();
-    MacAddr([0x02, 0x5a, node, 0x00, n[0], n[1]])
 }

@@ -18,10 +18,10 @@
 
 use core::cmp::{Ordering, Reverse};
 
+use super::{Ctx, Port};
 use crate::config::{Fallback, SelectionPolicy, SystemId};
 use crate::engine::PortId;
 use crate::info::{AggregatorId, IndividualCause, KeySide, MuxState, Reason, RxState, Selected};
-use crate::machines::{Ctx, Port};
 
 /// The LAG ID of a link (802.1AX-2014 clause 6.3.6). Individual links carry their port numbers,
 /// which makes their LAG ID unique.
