@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::types::{
+use crate::values::{
     BondMode, Device, Duplex, Expected, Fallback, ForwardMode, HashPolicy, IpAddrText, IpPrefix,
     LacpActivity, LacpRate, MacAddr, MuxMode, Selection, SocketAddrText, Speed,
 };

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{known, Validator};
 use crate::model::{Bond, BondMember, Lacp, Port};
 use crate::raw::{List, RawBond, RawLacp};
-use crate::types::{
+use crate::values::{
     BondMode, Fallback, HashPolicy, LacpActivity, LacpRate, MacAddr, MuxMode, Selection,
 };
 

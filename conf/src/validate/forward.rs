@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{unknown_endpoint, Validator};
 use crate::model::{Bond, Forward, Interface, Port};
 use crate::raw::{List, RawForward};
-use crate::types::ForwardMode;
+use crate::values::ForwardMode;
 
 impl Validator<'_> {
     /// The forwarding mode, checked first because it decides which sections are allowed.

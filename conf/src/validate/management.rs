@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::Validator;
 use crate::model::{Management, DEFAULT_SOCKET};
 use crate::raw::RawManagement;
-use crate::types::InvalidValue;
+use crate::values::InvalidValue;
 
 /// `sizeof(sockaddr_un.sun_path) - 1`.
 const MAX_SOCKET_PATH: usize = 107;

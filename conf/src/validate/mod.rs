@@ -25,7 +25,7 @@ use crate::error::{ConfigError, Diagnostic};
 use crate::model::{Bond, Config, Port};
 use crate::raw::{Int, RawConfig, Text};
 use crate::span::SpanIndex;
-use crate::types::{ForwardMode, InvalidValue, MacAddr};
+use crate::values::{ForwardMode, InvalidValue, MacAddr};
 
 /// Linux IFNAMSIZ - 1.
 const MAX_IFNAME: usize = 15;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::Validator;
 use crate::model::{Bond, Port};
 use crate::raw::{Descriptors, RawPort};
-use crate::types::{parse_speed, Device, MacAddr, RingEnd};
+use crate::values::{parse_speed, Device, MacAddr, RingEnd};
 
 /// Defaults of the schema.
 const DEFAULT_DESCRIPTORS: u16 = 1024;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::{known, unknown_endpoint, Validator, MAX_IFNAME};
 use crate::model::{Bond, Interface, Port, Route};
 use crate::raw::{RawInterface, RawRoute};
-use crate::types::{family, InvalidValue, IpPrefix};
+use crate::values::{family, InvalidValue, IpPrefix};
 
 impl Validator<'_> {
     pub(super) fn interfaces(
