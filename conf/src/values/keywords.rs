@@ -15,18 +15,6 @@ keyword_enum! {
 }
 
 keyword_enum! {
-    /// Which headers the bond distributor hashes to pick a member.
-    pub enum HashPolicy {
-        /// Source and destination MAC.
-        Layer2 => "layer2",
-        /// MACs and IP addresses.
-        Layer23 => "layer2+3",
-        /// IP addresses and TCP/UDP ports.
-        Layer34 => "layer3+4",
-    }
-}
-
-keyword_enum! {
     /// LACP_Activity (802.1AX 6.4.2.3): whether we send LACPDUs unprompted.
     pub enum LacpActivity {
         /// Send LACPDUs periodically.
@@ -80,11 +68,23 @@ keyword_enum! {
 
 keyword_enum! {
     /// Link duplex override.
+    ///
+    /// A setting, so it has no "unknown": leaving the key out means "what the PMD reports".
+    /// The link state itself is [`types::Duplex`], which this converts into.
     pub enum Duplex {
         /// Full duplex (required for LACP aggregation).
         Full => "full",
         /// Half duplex.
         Half => "half",
+    }
+}
+
+impl From<Duplex> for types::Duplex {
+    fn from(duplex: Duplex) -> Self {
+        match duplex {
+            Duplex::Full => types::Duplex::Full,
+            Duplex::Half => types::Duplex::Half,
+        }
     }
 }
 
@@ -148,9 +148,9 @@ pub(crate) fn speed_name(mbps: u32) -> String {
 }
 
 /// Marker for speed strings in type errors.
-pub(crate) struct Speed;
+pub(crate) struct SpeedText;
 
-impl Expected for Speed {
+impl Expected for SpeedText {
     fn expected() -> String {
         "a speed: one of \"10M\", \"100M\", \"1G\", \"2.5G\", \"5G\", \"10G\", \"25G\", \"40G\", \"50G\", \"100G\", \"200G\", \"400G\"".to_owned()
     }
@@ -166,10 +166,7 @@ mod tests {
         assert_eq!(BondMode::ActiveBackup.to_string(), "active-backup");
         let err = "lacp".parse::<BondMode>().expect_err("not a mode").0;
         assert!(err.contains("\"802.3ad\", \"active-backup\", \"balance-xor\""));
-        assert_eq!(
-            HashPolicy::expected(),
-            "one of \"layer2\", \"layer2+3\", \"layer3+4\""
-        );
+        assert_eq!(Duplex::expected(), "one of \"full\", \"half\"");
     }
 
     #[test]
@@ -179,5 +176,11 @@ mod tests {
         assert!(parse_speed("10g").is_err());
         assert_eq!(speed_name(25_000), "25G");
         assert_eq!(speed_name(7), "7M");
+    }
+
+    #[test]
+    fn duplex_override_converts_to_the_link_duplex() {
+        assert_eq!(types::Duplex::from(Duplex::Full), types::Duplex::Full);
+        assert_eq!(types::Duplex::from(Duplex::Half), types::Duplex::Half);
     }
 }

@@ -3,26 +3,23 @@
 //! Each type parses from the string an operator writes (`FromStr`), prints back in canonical
 //! form (`Display`) and (de)serializes through that string, so the same spelling works in the
 //! TOML file, in logs and in the management API.
+//!
+//! [`MacAddr`], [`HashPolicy`] and [`InvalidValue`] are the workspace-wide definitions from
+//! the `types` crate, re-exported; what this module adds to them is what the configuration
+//! file says it expects ([`Expected`]).
 
 mod device;
 mod ip;
 mod keywords;
-mod mac;
 
 pub use device::{Device, PciAddr};
 pub use ip::IpPrefix;
 pub(crate) use ip::{family, IpAddrText, SocketAddrText};
-pub(crate) use keywords::{parse_speed, speed_name, Speed};
+pub(crate) use keywords::{parse_speed, speed_name, SpeedText};
 pub use keywords::{
-    BondMode, Duplex, Fallback, ForwardMode, HashPolicy, LacpActivity, LacpRate, MuxMode, RingEnd,
-    Selection,
+    BondMode, Duplex, Fallback, ForwardMode, LacpActivity, LacpRate, MuxMode, RingEnd, Selection,
 };
-pub use mac::MacAddr;
-
-/// A value did not parse; the message says what was expected instead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidValue(pub String);
+pub use types::{HashPolicy, InvalidValue, MacAddr};
 
 /// Implements `Serialize`/`Deserialize` through `Display`/`FromStr`.
 macro_rules! serde_via_string {
@@ -115,4 +112,46 @@ pub(crate) fn quoted_list(items: &[&str]) -> String {
         .map(|s| format!("{s:?}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl Expected for MacAddr {
+    fn expected() -> String {
+        "a MAC address string like \"02:00:00:00:00:01\"".to_owned()
+    }
+}
+
+impl Expected for HashPolicy {
+    fn expected() -> String {
+        format!("one of {}", quoted_list(HashPolicy::KEYWORDS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_types_say_what_they_expect() {
+        assert_eq!(
+            HashPolicy::expected(),
+            "one of \"layer2\", \"layer2+3\", \"layer3+4\""
+        );
+        assert_eq!(
+            MacAddr::expected(),
+            "a MAC address string like \"02:00:00:00:00:01\""
+        );
+    }
+
+    #[test]
+    fn shared_types_serialize_as_strings() {
+        let mac: MacAddr = "02:00:00:00:0A:ff".parse().expect("valid mac");
+        let value = toml::Value::try_from(mac).expect("serializes");
+        assert_eq!(value, toml::Value::String("02:00:00:00:0a:ff".to_owned()));
+        assert_eq!(value.try_into::<MacAddr>(), Ok(mac));
+        for hash in HashPolicy::ALL {
+            let value = toml::Value::try_from(hash).expect("serializes");
+            assert_eq!(value, toml::Value::String(hash.as_str().to_owned()));
+            assert_eq!(value.try_into::<HashPolicy>(), Ok(hash));
+        }
+    }
 }
