@@ -25,8 +25,8 @@ mod error;
 mod model;
 mod raw;
 mod span;
-mod types;
 mod validate;
+mod values;
 
 use std::path::Path;
 
@@ -38,7 +38,7 @@ pub use model::{
     Bond, BondMember, Config, Dataplane, Endpoint, Forward, Interface, Lacp, Management, Port,
     Route, DEFAULT_SOCKET,
 };
-pub use types::{
+pub use values::{
     BondMode, Device, Duplex, Fallback, ForwardMode, HashPolicy, InvalidValue, IpPrefix,
     LacpActivity, LacpRate, MacAddr, MuxMode, PciAddr, RingEnd, Selection,
 };

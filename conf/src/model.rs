@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::types::{
+use crate::values::{
     speed_name, BondMode, Device, Duplex, Fallback, ForwardMode, HashPolicy, IpPrefix,
     LacpActivity, LacpRate, MacAddr, MuxMode, Selection,
 };

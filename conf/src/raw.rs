@@ -13,9 +13,9 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::types::{
+use crate::values::{
     BondMode, Device, Duplex, Expected, Fallback, ForwardMode, HashPolicy, IpAddrText, IpPrefix,
-    LacpActivity, LacpRate, MacAddr, MuxMode, Selection, SocketAddrText, Speed,
+    LacpActivity, LacpRate, MacAddr, MuxMode, Selection, SocketAddrText, SpeedText,
 };
 
 /// Upper bound meaning "no upper bound of its own" (checked against other values later).
@@ -222,7 +222,7 @@ pub(crate) struct RawPort {
     pub(crate) rx_descriptors: Option<Descriptors>,
     pub(crate) tx_descriptors: Option<Descriptors>,
     pub(crate) mtu: Option<Mtu>,
-    pub(crate) speed: Option<Text<Speed>>,
+    pub(crate) speed: Option<Text<SpeedText>>,
     pub(crate) duplex: Option<Text<Duplex>>,
     pub(crate) mac: Option<Text<MacAddr>>,
     pub(crate) lacp_port_priority: Option<Int<0, 65_535>>,

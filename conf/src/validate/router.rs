@@ -1,0 +1,367 @@
+//! `[[interface]]` and `[[route]]` (router mode): attachments, addresses, TAPs and gateways.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::{known, unknown_endpoint, Validator, MAX_IFNAME};
+use crate::model::{Bond, Interface, Port, Route};
+use crate::raw::{RawInterface, RawRoute};
+use crate::values::{family, InvalidValue, IpPrefix};
+
+impl Validator<'_> {
+    pub(super) fn interfaces(
+        &mut self,
+        raw: Vec<RawInterface>,
+        ports: &[Port],
+        bonds: &[Bond],
+    ) -> Vec<Interface> {
+        let mut result = Vec::with_capacity(raw.len());
+        // (on, vlan) -> path of the first interface
+        let mut attachments: HashMap<(String, Option<u16>), String> = HashMap::new();
+        // address -> (interface name, path)
+        let mut addresses: HashMap<IpAddr, (String, String)> = HashMap::new();
+        let mut tap_names: HashMap<String, String> = HashMap::new();
+
+        for (i, ri) in raw.into_iter().enumerate() {
+            let path = format!("interface[{i}]");
+            let name = self.name(&path, ri.name, "interface");
+            let on_path = format!("{path}.on");
+            // MTU of what the interface sits on, when known.
+            let mut lower_mtu: Option<u16> = None;
+            let on = match ri.on {
+                None => {
+                    self.ctx.error(
+                        &on_path,
+                        "missing required key `on`: the port or bond this interface sits on, e.g. `on = \"bond0\"`".to_owned(),
+                    );
+                    String::new()
+                }
+                Some(on) => {
+                    if let Some(bond) = bonds.iter().find(|b| b.name == on) {
+                        lower_mtu = bond
+                            .members
+                            .iter()
+                            .filter_map(|m| ports.iter().find(|p| p.name == m.port))
+                            .map(|p| p.mtu)
+                            .min();
+                    } else if let Some(port) = ports.iter().find(|p| p.name == on) {
+                        if let Some(bond) = bonds.iter().find(|b| b.has_member(&on)) {
+                            self.ctx.error(
+                                &on_path,
+                                format!("port {on} is a member of bond {0}; member ports carry no traffic of their own: use on = \"{0}\"", bond.name),
+                            );
+                        }
+                        lower_mtu = Some(port.mtu);
+                    } else {
+                        self.ctx
+                            .error(&on_path, unknown_endpoint(&on, ports, bonds));
+                    }
+                    on
+                }
+            };
+
+            let vlan_path = format!("{path}.vlan");
+            let vlan: Option<u16> = ri.vlan.and_then(|r| self.ctx.int(&vlan_path, r));
+            if !on.is_empty() {
+                let slot = (on.clone(), vlan);
+                if let Some(first) = attachments.get(&slot) {
+                    let line = self.ctx.line(first);
+                    let what = match vlan {
+                        Some(v) => format!("{on} vlan {v}"),
+                        None => format!("{on} (untagged)"),
+                    };
+                    let at = if ri.vlan.is_some() {
+                        &vlan_path
+                    } else {
+                        &on_path
+                    };
+                    self.ctx.error(
+                        at,
+                        format!("another interface already sits on {what} (line {line}); each (on, vlan) pair takes one interface: use a different vlan"),
+                    );
+                } else {
+                    attachments.insert(slot, on_path.clone());
+                }
+            }
+
+            let mut addrs = Vec::new();
+            for (j, text) in ri
+                .addresses
+                .map(|l| l.0)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let apath = format!("{path}.addresses[{j}]");
+                let Some(addr) = self.ctx.parse_with::<IpPrefix, _>(&apath, text, str::parse)
+                else {
+                    continue;
+                };
+                if let Some(problem) = host_address_problem(&addr) {
+                    self.ctx.error(&apath, problem);
+                    continue;
+                }
+                if let Some((owner, opath)) = addresses.get(&addr.addr) {
+                    let line = self.ctx.line(opath);
+                    self.ctx.error(
+                        &apath,
+                        format!("address {} is already assigned to interface {owner} (line {line}); an address may be configured once", addr.addr),
+                    );
+                    continue;
+                }
+                addresses.insert(addr.addr, (name.clone(), apath));
+                addrs.push(addr);
+            }
+
+            let mtu_path = format!("{path}.mtu");
+            let mtu: Option<u16> = ri.mtu.and_then(|r| self.ctx.int(&mtu_path, r));
+            if let (Some(mtu), Some(lower)) = (mtu, lower_mtu) {
+                if mtu > lower {
+                    self.ctx.error(
+                        &mtu_path,
+                        format!("mtu = {mtu} is larger than the mtu {lower} of {on}; lower it or raise the mtu of the port(s) under {on}"),
+                    );
+                }
+            }
+
+            let tap = ri.tap.unwrap_or(true);
+            let tap_path = format!("{path}.tap_name");
+            let tap_name = match ri.tap_name {
+                Some(tap_name) => {
+                    if !tap {
+                        self.ctx.error_at_key(
+                            &tap_path,
+                            "tap_name has no effect with tap = false; remove it or set tap = true"
+                                .to_owned(),
+                        );
+                    }
+                    let ok = !tap_name.is_empty()
+                        && tap_name.len() <= MAX_IFNAME
+                        && tap_name != "."
+                        && tap_name != ".."
+                        && tap_name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+                    if !ok {
+                        self.ctx.error(
+                            &tap_path,
+                            format!("{tap_name:?} is not a valid kernel interface name; use 1..=15 of A-Z a-z 0-9 _ . -"),
+                        );
+                    }
+                    tap_name
+                }
+                None => default_tap_name(&name),
+            };
+            if tap && !name.is_empty() {
+                if let Some(first) = tap_names.get(&tap_name) {
+                    let line = self.ctx.line(first);
+                    self.ctx.error(
+                        &format!("{path}.name"),
+                        format!("TAP name {tap_name:?} is also used by the interface at line {line}; set tap_name to a distinct name (at most 15 bytes)"),
+                    );
+                } else {
+                    tap_names.insert(tap_name.clone(), format!("{path}.name"));
+                }
+            }
+
+            result.push(Interface {
+                name,
+                on,
+                vlan,
+                addresses: addrs,
+                mtu,
+                tap,
+                tap_name,
+            });
+        }
+        result
+    }
+
+    pub(super) fn routes(
+        &mut self,
+        raw: Vec<RawRoute>,
+        interfaces: &[Interface],
+        ports: &[Port],
+        bonds: &[Bond],
+    ) -> Vec<Route> {
+        let mut result = Vec::with_capacity(raw.len());
+        let mut prefixes: HashMap<IpPrefix, String> = HashMap::new();
+        for (i, rr) in raw.into_iter().enumerate() {
+            let path = format!("route[{i}]");
+            let prefix_path = format!("{path}.prefix");
+            let prefix: Option<IpPrefix> = match &rr.prefix {
+                None => {
+                    self.ctx.error(
+                        &prefix_path,
+                        "missing required key `prefix`: the destination network, e.g. `prefix = \"0.0.0.0/0\"`".to_owned(),
+                    );
+                    None
+                }
+                Some(text) => self.ctx.parse_with(&prefix_path, text, str::parse),
+            };
+            if let Some(p) = prefix {
+                if !p.is_network() {
+                    let ones = p.len;
+                    self.ctx.error(
+                        &prefix_path,
+                        format!("prefix {p} has host bits set: the bits after the first {ones} must be zero; did you mean \"{}\"?", p.network()),
+                    );
+                } else if let Some(first) = prefixes.get(&p) {
+                    let line = self.ctx.line(first);
+                    self.ctx.error(
+                        &prefix_path,
+                        format!("duplicate route for {p} (also at line {line}); keep one route per prefix"),
+                    );
+                } else {
+                    prefixes.insert(p, prefix_path.clone());
+                }
+            }
+
+            let via_path = format!("{path}.via");
+            let via: Option<IpAddr> = rr.via.as_ref().and_then(|t| {
+                self.ctx.parse_with(&via_path, t, |s| {
+                    s.parse().map_err(|_| {
+                        InvalidValue(format!("{s:?} is not an IP address; write the gateway address without a prefix length, like \"192.0.2.254\" or \"2001:db8::1\""))
+                    })
+                })
+            });
+
+            let iface_path = format!("{path}.interface");
+            let interface = match &rr.interface {
+                Some(name) if interfaces.iter().any(|x| &x.name == name) => Some(name.clone()),
+                Some(name) => {
+                    let names: Vec<&str> = interfaces
+                        .iter()
+                        .filter(|x| !x.name.is_empty())
+                        .map(|x| x.name.as_str())
+                        .collect();
+                    let is_lower = ports.iter().any(|p| &p.name == name)
+                        || bonds.iter().any(|b| &b.name == name);
+                    let message = if is_lower {
+                        format!(
+                            "{name:?} is a port or bond; routes leave through an [[interface]]: {}",
+                            known(&names, "interface")
+                        )
+                    } else {
+                        format!("unknown interface {name:?}; {}", known(&names, "interface"))
+                    };
+                    self.ctx.error(&iface_path, message);
+                    Some(name.clone())
+                }
+                None => None,
+            };
+
+            if rr.via.is_none() && rr.interface.is_none() {
+                self.ctx.error(
+                    &path,
+                    "a route needs `via` (a gateway), `interface` (a directly connected network), or both".to_owned(),
+                );
+            }
+
+            if let (Some(p), Some(gw)) = (prefix, via) {
+                if p.is_ipv4() != gw.is_ipv4() {
+                    self.ctx.error(
+                        &via_path,
+                        format!("gateway {gw} is {} but prefix {p} is {}; use a gateway of the same family", family(&gw), family(&p.addr)),
+                    );
+                } else {
+                    self.check_gateway(&via_path, gw, interface.as_deref(), interfaces);
+                }
+            }
+            if let Some(p) = prefix {
+                result.push(Route {
+                    prefix: p,
+                    via,
+                    interface,
+                });
+            }
+        }
+        result
+    }
+
+    /// A gateway must be on a connected subnet (of the named interface, if any), not our own.
+    fn check_gateway(
+        &mut self,
+        path: &str,
+        gw: IpAddr,
+        interface: Option<&str>,
+        interfaces: &[Interface],
+    ) {
+        if let Some(own) = interfaces
+            .iter()
+            .find(|x| x.addresses.iter().any(|a| a.addr == gw))
+        {
+            self.ctx.error(
+                path,
+                format!("gateway {gw} is this router's own address on interface {}; use the neighbor's address", own.name),
+            );
+            return;
+        }
+        let link_local = match gw {
+            IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+            IpAddr::V4(_) => false,
+        };
+        let candidates: Vec<&Interface> = interfaces
+            .iter()
+            .filter(|x| interface.is_none_or(|name| x.name == name))
+            .collect();
+        if link_local {
+            if interface.is_none() {
+                self.ctx.error(
+                    path,
+                    format!("link-local gateway {gw} is ambiguous without an interface; add `interface = \"...\"` to this route"),
+                );
+            }
+            return;
+        }
+        if interface.is_some() && candidates.is_empty() {
+            return; // unknown interface, reported already
+        }
+        let reachable = candidates
+            .iter()
+            .any(|x| x.addresses.iter().any(|a| a.contains(&gw)));
+        if !reachable {
+            let message = match interface {
+                Some(name) => format!("gateway {gw} is not on any subnet of interface {name}; use a neighbor address inside one of its address prefixes, or add an address covering it"),
+                None => format!("gateway {gw} is not on any interface's subnet; use a neighbor address inside a configured prefix, or add the interface's address"),
+            };
+            self.ctx.error(path, message);
+        }
+    }
+}
+
+/// "fl-" + name, cut to the 15 bytes Linux allows.
+fn default_tap_name(name: &str) -> String {
+    let mut tap = format!("fl-{name}");
+    while tap.len() > MAX_IFNAME {
+        tap.pop();
+    }
+    tap
+}
+
+/// Why an interface address cannot be a host address, if it cannot.
+fn host_address_problem(p: &IpPrefix) -> Option<String> {
+    let a = p.addr;
+    if a.is_unspecified() || a.is_loopback() || a.is_multicast() {
+        return Some(format!(
+            "{} is not a usable host address (unspecified, loopback or multicast); use the interface's unicast address",
+            a
+        ));
+    }
+    if let IpAddr::V4(v4) = a {
+        if v4.is_broadcast() {
+            return Some(format!("{v4} is the broadcast address; use a host address"));
+        }
+        // /31 (RFC 3021) and /32 have no network or broadcast address.
+        if p.len <= 30 {
+            let host_bits = u32::from(v4) & (u32::MAX >> p.len);
+            if host_bits == 0 {
+                return Some(format!("{p} is the network address of its subnet, not a host address; use a host inside it, e.g. \"{}/{}\"", std::net::Ipv4Addr::from(u32::from(v4) | 1), p.len));
+            }
+            if host_bits == u32::MAX >> p.len {
+                return Some(format!("{p} is the broadcast address of its subnet, not a host address; use a host inside it"));
+            }
+        }
+    }
+    None
+}
