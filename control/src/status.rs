@@ -168,10 +168,6 @@ pub fn participant(p: &lacp::ParticipantInfo) -> api::Participant {
 }
 
 /// "full", "half" or "unknown".
-pub fn duplex(d: lacp::Duplex) -> &'static str {
-    match d {
-        lacp::Duplex::Full => "full",
-        lacp::Duplex::Half => "half",
-        lacp::Duplex::Unknown => "unknown",
-    }
+pub fn duplex(d: types::Duplex) -> &'static str {
+    d.as_str()
 }

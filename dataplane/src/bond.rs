@@ -6,26 +6,14 @@
 //! the next burst after the swap uses the new one.
 
 use std::sync::Arc;
+use types::ethertype;
 
 use arc_swap::ArcSwap;
 
-/// Which header fields choose the member for a frame (config `hash`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashPolicy {
-    /// Source and destination MAC (and the VLAN id).
-    Layer2,
-    /// MACs plus IPv4/IPv6 source and destination addresses.
-    Layer23,
-    /// IP addresses plus TCP/UDP/SCTP ports (not for fragments, whose ports are unknown).
-    Layer34,
-}
-
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88a8;
-const ETH_P_IPV4: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
-/// IEEE 802.3 Slow Protocols EtherType (LACP, Marker, OAM).
-pub const ETH_P_SLOW: u16 = 0x8809;
+/// Which header fields choose the member for a frame (config `hash`): layer2 (MACs and
+/// the VLAN id), layer2+3 (plus IP addresses), layer3+4 (plus TCP/UDP/SCTP ports; not for
+/// fragments, whose ports are unknown).
+pub use types::HashPolicy;
 
 #[inline(always)]
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -46,7 +34,7 @@ fn word(b: &[u8], at: usize, len: usize) -> u64 {
 /// frames are not LACP (802.1AX: slow protocols run on the untagged port).
 #[inline]
 pub fn is_slow_protocol(frame: &[u8]) -> bool {
-    be16(frame, 12) == Some(ETH_P_SLOW)
+    be16(frame, 12) == Some(ethertype::SLOW_PROTOCOLS)
 }
 
 /// The flow hash of a frame under `policy`. Both directions of a flow hash the same
@@ -61,7 +49,7 @@ pub fn flow_hash(frame: &[u8], policy: HashPolicy) -> u32 {
     let mut ethertype = be16(frame, off).unwrap_or(0);
     // Up to two VLAN tags (QinQ); the VLAN ids are part of the layer-2 identity.
     for _ in 0..2 {
-        if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        if ethertype == ethertype::VLAN || ethertype == ethertype::QINQ {
             let tci = be16(frame, off + 2).unwrap_or(0) & 0x0fff;
             h ^= (tci as u64) << 48;
             off += 4;
@@ -75,7 +63,7 @@ pub fn flow_hash(frame: &[u8], policy: HashPolicy) -> u32 {
     }
     let l3 = off + 2;
     let (proto, l4, fragment) = match ethertype {
-        ETH_P_IPV4 => {
+        ethertype::IPV4 => {
             let ihl = (frame.get(l3).copied().unwrap_or(0) & 0x0f) as usize * 4;
             let frag = be16(frame, l3 + 6).unwrap_or(0) & 0x3fff != 0;
             h ^= word(frame, l3 + 12, 4) ^ word(frame, l3 + 16, 4);
@@ -85,7 +73,7 @@ pub fn flow_hash(frame: &[u8], policy: HashPolicy) -> u32 {
                 frag,
             )
         }
-        ETH_P_IPV6 => {
+        ethertype::IPV6 => {
             let a = word(frame, l3 + 8, 8) ^ word(frame, l3 + 16, 8);
             let b = word(frame, l3 + 24, 8) ^ word(frame, l3 + 32, 8);
             h ^= a ^ b.rotate_left(29);

@@ -325,37 +325,10 @@ impl PortConfig {
     }
 }
 
-/// Link speed as the PMD reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Speed {
-    /// A known speed in Mb/s (0 is treated as unknown: drivers use it for "no idea").
-    Known(u32),
-    /// The driver does not report a speed (virtual devices, some PMDs). Never stops LACP.
-    #[default]
-    Unknown,
-}
-
-impl Speed {
-    /// The speed in Mb/s when known and non-zero.
-    pub fn mbps(self) -> Option<u32> {
-        match self {
-            Speed::Known(0) | Speed::Unknown => None,
-            Speed::Known(m) => Some(m),
-        }
-    }
-}
-
-/// Link duplex as the PMD reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Duplex {
-    /// Full duplex.
-    Full,
-    /// Half duplex: LACP keeps running, but the link is Individual (it can only be used alone).
-    Half,
-    /// Not reported: treated as full duplex, LACP keeps running.
-    #[default]
-    Unknown,
-}
+/// Link speed and duplex as the PMD reports them (fastlag's one definition, from the
+/// `types` crate). A speed of 0 counts as unknown; unknown speed or duplex never stops
+/// LACP (half duplex makes the link Individual).
+pub use types::{Duplex, Speed};
 
 /// Link state input from the dataplane.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -381,7 +354,7 @@ impl LinkStatus {
     pub const fn up_full(mbps: u32) -> LinkStatus {
         LinkStatus {
             up: true,
-            speed: Speed::Known(mbps),
+            speed: Speed::Mbps(mbps),
             duplex: Duplex::Full,
         }
     }

@@ -10,7 +10,7 @@ use lacp::*;
 
 #[test]
 fn b14_unknown_speed_duplex_matrix_never_stops_lacp() {
-    let speeds = [Speed::Known(10_000), Speed::Known(0), Speed::Unknown];
+    let speeds = [Speed::Mbps(10_000), Speed::Mbps(0), Speed::Unknown];
     let duplexes = [Duplex::Full, Duplex::Half, Duplex::Unknown];
     let policies = [KeyPolicy::Admin, KeyPolicy::AdminWithSpeedClass];
     let mut combos = 0;

@@ -2,9 +2,10 @@
 //! frames leave.
 
 use dataplane::bond::SharedTable;
-use dpdk::{Burst, Consumer, Duplex, Link, Mbuf, PortInfo, Producer, RxQueue, Speed, TxQueue};
-use lacp::config::{Duplex as LDuplex, LinkStatus, Speed as LSpeed};
+use dpdk::{Burst, Consumer, Link, Mbuf, PortInfo, Producer, RxQueue, TxQueue};
+use lacp::config::LinkStatus;
 use lacp::{BondId, PortId as LacpPort};
+use types::{Duplex, Speed};
 
 /// A bond member.
 pub struct Member {
@@ -96,22 +97,10 @@ impl Member {
 
     /// The link as the LACP engine sees it: the PMD's speed and duplex unless configured.
     pub(crate) fn link_status(&self, l: &Link) -> LinkStatus {
-        let speed = match (self.speed_override, l.speed) {
-            (Some(s), _) => LSpeed::Known(s),
-            (None, Speed::Mbps(s)) => LSpeed::Known(s),
-            (None, Speed::Unknown) => LSpeed::Unknown,
-        };
-        let duplex = match (self.duplex_override, l.duplex) {
-            (Some(conf::Duplex::Full), _) => LDuplex::Full,
-            (Some(conf::Duplex::Half), _) => LDuplex::Half,
-            (None, Duplex::Full) => LDuplex::Full,
-            (None, Duplex::Half) => LDuplex::Half,
-            (None, Duplex::Unknown) => LDuplex::Unknown,
-        };
         LinkStatus {
             up: l.up,
-            speed,
-            duplex,
+            speed: self.speed_override.map_or(l.speed, Speed::Mbps),
+            duplex: self.duplex_override.map_or(l.duplex, Duplex::from),
         }
     }
 

@@ -21,9 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use conf::BondMode;
 use dataplane::bond::BondTable;
 use dpdk::{Burst, Mempool, TxQueue};
-use lacp::config::{Duplex as LDuplex, Speed as LSpeed};
 use lacp::info::{Event, TxKind};
 use lacp::{Engine, Instant};
+use types::{Duplex, Speed};
 
 use crate::mgmt::{Hub, Server};
 use crate::router::RouterControl;
@@ -287,14 +287,14 @@ impl ControlLoop {
             }
             if status.up
                 && !m.warned_unknown
-                && (status.speed == LSpeed::Unknown || status.duplex == LDuplex::Unknown)
+                && (status.speed == Speed::Unknown || status.duplex == Duplex::Unknown)
             {
                 m.warned_unknown = true;
                 tracing::warn!(
                     bond = %self.bonds[bond].name,
                     member = %m.name,
-                    speed = if status.speed == LSpeed::Unknown { "unknown" } else { "known" },
-                    duplex = if status.duplex == LDuplex::Unknown { "unknown" } else { "known" },
+                    speed = if status.speed == Speed::Unknown { "unknown" } else { "known" },
+                    duplex = if status.duplex == Duplex::Unknown { "unknown" } else { "known" },
                     "the PMD does not report link speed/duplex; LACP keeps running with the key from the config \
                      (set speed/duplex on the port to override)"
                 );

@@ -352,11 +352,8 @@ impl ControlLoop {
         };
         let lacp = match self.bonds[b].lacp {
             Some(id) => {
-                let mut pc = lacp::PortConfig::new(
-                    port.to_string(),
-                    lacp::MacAddr(self.reloader.macs[pi].0),
-                    number,
-                );
+                let mut pc =
+                    lacp::PortConfig::new(port.to_string(), self.reloader.macs[pi], number);
                 pc.port_priority = priority;
                 match self.engine.add_port(id, pc, now) {
                     Ok(p) => Some(p),

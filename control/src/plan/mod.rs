@@ -8,9 +8,9 @@ pub mod diff;
 pub mod eal;
 
 use conf::{BondMode, Config, Device, Forward, RingEnd};
-use dataplane::bond::HashPolicy;
 use dataplane::worker::Egress;
 use dpdk::MacAddr;
+use types::HashPolicy;
 
 /// What the plan takes from the machine it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,7 +246,7 @@ impl Plan {
                     _ => None,
                 };
                 let mac = match p.mac {
-                    Some(m) => MacChoice::Fixed(MacAddr(m.0)),
+                    Some(m) => MacChoice::Fixed(m),
                     // A router interface must not share its MAC with a kernel netdev, or the
                     // kernel's stack would take its frames too.
                     None if kernel_iface.is_some() && router => {
@@ -271,7 +271,7 @@ impl Plan {
                     egress: egress[pi],
                     kernel_iface,
                     mac,
-                    configured_mac: p.mac.map(|m| MacAddr(m.0)),
+                    configured_mac: p.mac,
                     speed_mbps: p.speed_mbps,
                     duplex: p.duplex,
                 }
@@ -294,7 +294,7 @@ impl Plan {
                             .expect("config validation: members are ports")
                     })
                     .collect(),
-                hash: hash_policy(b.hash),
+                hash: b.hash,
                 lacp: b.lacp.is_some().then(|| lacp_bond_config(b, host)),
                 lacp_ports: b
                     .members
@@ -302,7 +302,7 @@ impl Plan {
                     .map(|m| (m.lacp_port_number, m.lacp_port_priority))
                     .collect(),
                 min_links: b.min_links,
-                mac: b.mac.map(|m| MacAddr(m.0)),
+                mac: b.mac,
             })
             .collect();
         Plan {
@@ -414,15 +414,6 @@ fn data_room(cfg: &Config) -> u16 {
     need.max(dpdk::DEFAULT_BUF_SIZE) as u16
 }
 
-/// The dataplane's hash policy for a configured one.
-pub fn hash_policy(h: conf::HashPolicy) -> HashPolicy {
-    match h {
-        conf::HashPolicy::Layer2 => HashPolicy::Layer2,
-        conf::HashPolicy::Layer23 => HashPolicy::Layer23,
-        conf::HashPolicy::Layer34 => HashPolicy::Layer34,
-    }
-}
-
 /// Whether port `name` is a spare: xconnect mode, not a bond member, not an endpoint of a
 /// pair. Spares are set up at start so that a reload can make them bond members.
 pub fn is_spare(cfg: &Config, name: &str) -> bool {
@@ -463,9 +454,8 @@ pub fn lacp_bond_config(b: &conf::Bond, host: &Host) -> lacp::BondConfig {
         .unwrap_or_else(|| panic!("bond {} has no LACP settings", b.name));
     let system_mac = l
         .system_id
-        .map(|m| m.0)
-        .unwrap_or_else(|| derived_mac(&["system", &host.machine_id, &b.name]).0);
-    let mut bc = lacp::BondConfig::new(b.name.clone(), lacp::MacAddr(system_mac), l.key);
+        .unwrap_or_else(|| derived_mac(&["system", &host.machine_id, &b.name]));
+    let mut bc = lacp::BondConfig::new(b.name.clone(), system_mac, l.key);
     bc.system.priority = l.system_priority;
     bc.activity = match l.activity {
         conf::LacpActivity::Active => lacp::Activity::Active,

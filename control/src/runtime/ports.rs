@@ -2,11 +2,11 @@
 //! steering of slow-protocol frames on 802.3ad members where the PMD can), spare link ends.
 
 use conf::RingEnd;
-use dataplane::bond::ETH_P_SLOW;
 use dpdk::{
     device_limits, DpdkError, Eal, FlowRule, MacAddr, Port, PortId, PortSetup, RxQueue, Started,
     TxQueue,
 };
+use types::ethertype::SLOW_PROTOCOLS;
 
 use super::{RunPort, Runtime, RuntimeError, SpareEnd};
 use crate::plan::{Plan, PlannedPort, PortDevice};
@@ -212,7 +212,7 @@ fn open_member(
     if capable {
         setup.rx_queues = base + 1;
         let (port, rx, tx) = Port::configure(eal, id, &p.name, &setup)?;
-        match port.validate_ethertype_steering(ETH_P_SLOW, base) {
+        match port.validate_ethertype_steering(SLOW_PROTOCOLS, base) {
             Ok(()) => {
                 drop((rx, tx));
                 let (port, rx, tx) = open_port(eal, id, p, &setup, true)?;
@@ -221,7 +221,7 @@ fn open_member(
                 } else {
                     Ok(())
                 }
-                .and_then(|()| port.steer_ethertype(ETH_P_SLOW, base));
+                .and_then(|()| port.steer_ethertype(SLOW_PROTOCOLS, base));
                 match steer {
                     Ok(flow) => {
                         tracing::info!(port = %p.name, queue = base, "slow-protocol frames steered to the control thread's queue (rte_flow)");

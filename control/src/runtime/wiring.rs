@@ -128,11 +128,7 @@ impl Runtime {
                 let lacp =
                     match lacp_bond {
                         Some(bond_id) => {
-                            let mut pc = lacp::PortConfig::new(
-                                p.name.clone(),
-                                lacp::MacAddr(macs[pi].0),
-                                number,
-                            );
+                            let mut pc = lacp::PortConfig::new(p.name.clone(), macs[pi], number);
                             pc.port_priority = priority;
                             Some(engine.add_port(bond_id, pc, lacp::Instant::ZERO).map_err(
                                 |e| {

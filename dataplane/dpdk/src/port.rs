@@ -26,47 +26,9 @@ impl fmt::Display for PortId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QueueId(pub u16);
 
-/// An Ethernet MAC address.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// Link speed as the PMD reports it. Virtual devices often do not know theirs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Speed {
-    /// The PMD reports no speed (RTE_ETH_SPEED_NUM_UNKNOWN or 0 while up).
-    Unknown,
-    /// Megabits per second.
-    Mbps(u32),
-}
-
-/// Duplex as the PMD reports it. DPDK has a single duplex bit; it means nothing when the
-/// speed is unknown, so duplex is `Unknown` then.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Duplex {
-    /// Full duplex.
-    Full,
-    /// Half duplex.
-    Half,
-    /// Not reported.
-    Unknown,
-}
+/// MAC addresses, link speed and duplex are fastlag's shared value types. DPDK has a single
+/// duplex bit; it means nothing when the speed is unknown, so duplex is `Unknown` then.
+pub use types::{Duplex, MacAddr, Speed};
 
 /// Link state of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

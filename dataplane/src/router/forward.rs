@@ -3,15 +3,11 @@
 //! rule is unit-tested on hand-built frames.
 
 use dpdk::MacAddr;
+use types::ethertype;
 
 use super::fib::{Fib, Lookup};
 use super::IfaceId;
 
-const ETH_P_IPV4: u16 = 0x0800;
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_IPV6: u16 = 0x86dd;
-const ETH_P_SLOW: u16 = 0x8809;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_ICMPV6: u8 = 58;
 
@@ -278,7 +274,7 @@ pub fn route_segment(fib: &Fib, ingress: IfaceId, seg: &mut [u8], pkt_len: usize
         return Verdict::Drop(DropReason::Short);
     }
     let outer = be16(seg, 12);
-    if outer == ETH_P_SLOW {
+    if outer == ethertype::SLOW_PROTOCOLS {
         return Verdict::Slow;
     }
     // Group (multicast/broadcast) destinations are for everyone; unicast only for us.
@@ -286,7 +282,7 @@ pub fn route_segment(fib: &Fib, ingress: IfaceId, seg: &mut [u8], pkt_len: usize
     if !group && seg[0..6] != iif.mac.0 {
         return Verdict::Drop(DropReason::NotForUs);
     }
-    let (ethertype, l3) = if outer == ETH_P_8021Q {
+    let (ethertype, l3) = if outer == ethertype::VLAN {
         if seg.len() < 18 {
             return Verdict::Drop(DropReason::Short);
         }
@@ -295,10 +291,10 @@ pub fn route_segment(fib: &Fib, ingress: IfaceId, seg: &mut [u8], pkt_len: usize
         (outer, 14)
     };
     match ethertype {
-        ETH_P_IPV4 => ipv4(fib, seg, l3, pkt_len, group),
-        ETH_P_IPV6 => ipv6(fib, seg, l3, pkt_len, group),
-        ETH_P_ARP => Verdict::Exception(ExceptionClass::Arp),
-        ETH_P_SLOW => Verdict::Drop(DropReason::TaggedSlow),
+        ethertype::IPV4 => ipv4(fib, seg, l3, pkt_len, group),
+        ethertype::IPV6 => ipv6(fib, seg, l3, pkt_len, group),
+        ethertype::ARP => Verdict::Exception(ExceptionClass::Arp),
+        ethertype::SLOW_PROTOCOLS => Verdict::Drop(DropReason::TaggedSlow),
         _ => Verdict::Exception(ExceptionClass::Other),
     }
 }
@@ -538,7 +534,7 @@ mod tests {
         f.extend_from_slice(&dst.0);
         f.extend_from_slice(&PEER.0);
         if let Some(v) = vlan {
-            f.extend_from_slice(&ETH_P_8021Q.to_be_bytes());
+            f.extend_from_slice(&ethertype::VLAN.to_be_bytes());
             f.extend_from_slice(&v.to_be_bytes());
         }
         f.extend_from_slice(&ethertype.to_be_bytes());
@@ -570,7 +566,7 @@ mod tests {
     }
 
     fn v4_frame(dst_mac: MacAddr, vlan: Option<u16>, p: V4) -> Vec<u8> {
-        let mut f = eth(dst_mac, vlan, ETH_P_IPV4);
+        let mut f = eth(dst_mac, vlan, ethertype::IPV4);
         let ihl = 20 + p.options;
         let total = (ihl + p.payload) as u16;
         let l3 = f.len();
@@ -604,7 +600,7 @@ mod tests {
         hlim: u8,
         payload: &[u8],
     ) -> Vec<u8> {
-        let mut f = eth(dst_mac, vlan, ETH_P_IPV6);
+        let mut f = eth(dst_mac, vlan, ethertype::IPV6);
         f.extend_from_slice(&[0x60, 0, 0, 0]);
         f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
         f.extend_from_slice(&[next, hlim]);
@@ -889,18 +885,26 @@ mod tests {
             (IN_MAC, None),
             (IN_MAC, Some(5)),
         ] {
-            let mut f = eth(mac, vlan, ETH_P_ARP);
+            let mut f = eth(mac, vlan, ethertype::ARP);
             f.resize(60, 0);
             assert_eq!(route(&mut f), exc(ExceptionClass::Arp));
         }
-        let mut f = eth(PEER, None, ETH_P_ARP);
+        let mut f = eth(PEER, None, ethertype::ARP);
         f.resize(60, 0);
         assert_eq!(route(&mut f), drop(DropReason::NotForUs));
         // Slow protocols: untagged is the control thread's, tagged is dropped.
-        let mut f = eth(MacAddr([0x01, 0x80, 0xc2, 0, 0, 2]), None, ETH_P_SLOW);
+        let mut f = eth(
+            MacAddr([0x01, 0x80, 0xc2, 0, 0, 2]),
+            None,
+            ethertype::SLOW_PROTOCOLS,
+        );
         f.resize(124, 0);
         assert_eq!(route(&mut f), Verdict::Slow);
-        let mut f = eth(MacAddr([0x01, 0x80, 0xc2, 0, 0, 2]), Some(7), ETH_P_SLOW);
+        let mut f = eth(
+            MacAddr([0x01, 0x80, 0xc2, 0, 0, 2]),
+            Some(7),
+            ethertype::SLOW_PROTOCOLS,
+        );
         f.resize(124, 0);
         assert_eq!(route(&mut f), drop(DropReason::TaggedSlow));
         // Other EtherTypes (LLDP, QinQ inner tag, test frames).
@@ -911,7 +915,7 @@ mod tests {
         }
         // Truncated L2.
         assert_eq!(route(&mut [0u8; 13]), drop(DropReason::Short));
-        let mut f = eth(IN_MAC, None, ETH_P_8021Q);
+        let mut f = eth(IN_MAC, None, ethertype::VLAN);
         f.extend_from_slice(&[0, 1]);
         assert_eq!(route(&mut f), drop(DropReason::Short));
         // Unknown ingress interface.

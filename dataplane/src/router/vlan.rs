@@ -3,8 +3,7 @@
 //! front (an mbuf's headroom, or a `Vec` in tests); the same code runs on both.
 
 use dpdk::Mbuf;
-
-const ETH_P_8021Q: u16 = 0x8100;
+use types::ethertype;
 
 /// A frame buffer whose front can move (headroom).
 pub trait FrameBuf {
@@ -68,7 +67,7 @@ pub fn set_vlan_in<B: FrameBuf + ?Sized>(b: &mut B, vlan: Option<u16>) -> bool {
     if f.len() < 14 {
         return false;
     }
-    let tagged = u16::from_be_bytes([f[12], f[13]]) == ETH_P_8021Q;
+    let tagged = u16::from_be_bytes([f[12], f[13]]) == ethertype::VLAN;
     match (tagged, vlan) {
         (false, None) => true,
         (true, Some(v)) => {
@@ -86,7 +85,7 @@ pub fn set_vlan_in<B: FrameBuf + ?Sized>(b: &mut B, vlan: Option<u16>) -> bool {
             }
             let f = b.frame_mut();
             f.copy_within(4..16, 0);
-            f[12..14].copy_from_slice(&ETH_P_8021Q.to_be_bytes());
+            f[12..14].copy_from_slice(&ethertype::VLAN.to_be_bytes());
             f[14..16].copy_from_slice(&(v & 0x0fff).to_be_bytes());
             true
         }

@@ -16,13 +16,17 @@ pub const NEAREST_CUSTOMER_BRIDGE: MacAddr = MacAddr([0x01, 0x80, 0xc2, 0x00, 0x
 /// Nearest non-TPMR Bridge group address, also allowed by 802.1AX-2014 clause 6.2.11.
 pub const NEAREST_NON_TPMR_BRIDGE: MacAddr = MacAddr([0x01, 0x80, 0xc2, 0x00, 0x00, 0x03]);
 /// The Slow Protocols EtherType.
-pub const ETHERTYPE_SLOW_PROTOCOLS: u16 = 0x8809;
+pub const ETHERTYPE_SLOW_PROTOCOLS: u16 = types::ethertype::SLOW_PROTOCOLS;
 /// Length of the untagged Ethernet header.
 pub const ETH_HEADER_LEN: usize = 14;
 /// Length of every frame the engine transmits: 14 + 110 = 124 octets before the FCS.
 pub const FRAME_LEN: usize = ETH_HEADER_LEN + LACPDU_LEN;
 
-const TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+const TPIDS: [u16; 3] = [
+    types::ethertype::VLAN,
+    types::ethertype::QINQ,
+    types::ethertype::QINQ_LEGACY,
+];
 
 /// The untagged Ethernet header of a received frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -72,8 +76,8 @@ pub fn parse_frame(bytes: &[u8]) -> Result<SlowFrame, WireError> {
         });
     }
     let header = EthernetHeader {
-        dst: MacAddr::from_slice(&bytes[0..6]),
-        src: MacAddr::from_slice(&bytes[6..12]),
+        dst: super::mac_at(&bytes[0..6]),
+        src: super::mac_at(&bytes[6..12]),
         ethertype: u16::from_be_bytes([bytes[12], bytes[13]]),
     };
     if TPIDS.contains(&header.ethertype) {

@@ -215,7 +215,7 @@ impl ParticipantInfo {
     fn read(b: &[u8]) -> ParticipantInfo {
         ParticipantInfo {
             system_priority: be16(&b[field::SYS_PRIO]),
-            system: MacAddr::from_slice(&b[field::SYSTEM]),
+            system: super::mac_at(&b[field::SYSTEM]),
             key: be16(&b[field::KEY]),
             port_priority: be16(&b[field::PORT_PRIO]),
             port: be16(&b[field::PORT]),

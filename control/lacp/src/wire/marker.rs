@@ -111,7 +111,7 @@ impl<T: AsRef<[u8]>> MarkerPacket<T> {
     }
     /// Requester_System.
     pub fn requester_system(&self) -> MacAddr {
-        MacAddr::from_slice(&self.b()[field::REQUESTER_SYSTEM])
+        super::mac_at(&self.b()[field::REQUESTER_SYSTEM])
     }
     /// Requester_Transaction_ID.
     pub fn transaction_id(&self) -> u32 {

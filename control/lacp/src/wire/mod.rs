@@ -42,46 +42,15 @@ pub const SUBTYPE_MARKER: u8 = 2;
 /// Highest subtype value IEEE 802.3 Annex 43B assigns (10 = OSSP); 0 and above this are illegal.
 pub const SUBTYPE_MAX_ASSIGNED: u8 = 10;
 
-/// A 48-bit IEEE 802 MAC address.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MacAddr(pub [u8; 6]);
+/// A 48-bit IEEE 802 MAC address (fastlag's one definition, from the `types` crate).
+pub use types::MacAddr;
 
-impl MacAddr {
-    /// The all-zero address (used for "no partner system known").
-    pub const ZERO: MacAddr = MacAddr([0; 6]);
-
-    /// The six octets, first transmitted first.
-    pub const fn octets(&self) -> [u8; 6] {
-        self.0
-    }
-
-    /// True for group (multicast or broadcast) addresses: the I/G bit of the first octet.
-    pub const fn is_multicast(&self) -> bool {
-        self.0[0] & 1 == 1
-    }
-
-    pub(crate) fn from_slice(b: &[u8]) -> MacAddr {
-        let mut m = [0u8; 6];
-        m.copy_from_slice(&b[..6]);
-        MacAddr(m)
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
-    }
-}
-
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
+/// Six octets at the start of `b` (callers pass exact field ranges, checked by the
+/// packet views).
+pub(crate) fn mac_at(b: &[u8]) -> MacAddr {
+    let mut m = [0u8; 6];
+    m.copy_from_slice(&b[..6]);
+    MacAddr(m)
 }
 
 /// Which TLV of a PDU a [`WireError::BadTlv`] is about.
