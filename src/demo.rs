@@ -201,11 +201,12 @@ pub(crate) fn run(
     let gen_thread = {
         let (counters, gen_stop) = (counters.clone(), gen_stop.clone());
         let core = cfg.dataplane.control_core as usize;
+        let eal = rt.eal();
         std::thread::Builder::new()
             .name("fl-demo-gen".into())
             .spawn(move || {
                 core_affinity::set_for_current(core_affinity::CoreId { id: core });
-                let _ = dpdk::register_thread();
+                let _ = dpdk::register_thread(eal);
                 let report = gen::run(&gen_cfg, &mut ports, &pool, &counters, &gen_stop);
                 dpdk::unregister_thread();
                 (report, ports)

@@ -203,16 +203,16 @@ fn worker_loop_allocates_nothing_per_packet() {
     ])
     .expect("EAL");
     let pool = Arc::new(
-        Mempool::new(&eal, "allocfree", 8191, 256, dpdk::DEFAULT_BUF_SIZE as u16).expect("pool"),
+        Mempool::new(eal, "allocfree", 8191, 256, dpdk::DEFAULT_BUF_SIZE as u16).expect("pool"),
     );
     let mut ports = Vec::new();
     let hz = eal.tsc_hz();
     let (gm, wm) = ([2, 0, 0, 0, 0, 0x10], [2, 0, 0, 0, 0, 0x20]);
 
     // ---- xconnect: plain port 0 <-> bond of ports 1 and 2 (layer 3+4) ----
-    let (g0, w0) = link(&eal, &pool, "x0", &mut ports);
-    let (g1, w1) = link(&eal, &pool, "x1", &mut ports);
-    let (g2, w2) = link(&eal, &pool, "x2", &mut ports);
+    let (g0, w0) = link(eal, &pool, "x0", &mut ports);
+    let (g1, w1) = link(eal, &pool, "x1", &mut ports);
+    let (g2, w2) = link(eal, &pool, "x2", &mut ports);
     let table = Arc::new(ArcSwap::from_pointee(BondTable::new(
         vec![1, 2],
         vec![false, true, true],
@@ -224,6 +224,7 @@ fn worker_loop_allocates_nothing_per_packet() {
         egress: Egress::Port(0),
     };
     let spec = WorkerSpec {
+        eal,
         index: 0,
         core: cpus[1],
         burst: 32,
@@ -291,8 +292,8 @@ fn worker_loop_allocates_nothing_per_packet() {
     drop(gen);
 
     // ---- router: two interfaces, IPv4 and IPv6 flows both ways ----
-    let (g0, w0) = link(&eal, &pool, "r0", &mut ports);
-    let (g1, w1) = link(&eal, &pool, "r1", &mut ports);
+    let (g0, w0) = link(eal, &pool, "r0", &mut ports);
+    let (g1, w1) = link(eal, &pool, "r1", &mut ports);
     let (rm0, rm1) = ([2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]);
     let (gm0, gm1) = ([2, 0, 0, 0, 2, 1], [2, 0, 0, 0, 2, 2]);
     let mut b = FibBuilder::new();
@@ -342,6 +343,7 @@ fn worker_loop_allocates_nothing_per_packet() {
         egress: Egress::Drop,
     };
     let spec = WorkerSpec {
+        eal,
         index: 0,
         core: cpus[1],
         burst: 32,
@@ -412,5 +414,4 @@ fn worker_loop_allocates_nothing_per_packet() {
     drop(gen);
     drop(ports);
     drop(pool);
-    drop(eal);
 }

@@ -551,8 +551,8 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     for n in [1_000, 100_000] {
-        lpm4(&mut c, &eal, n);
-        lpm6(&mut c, &eal, n);
+        lpm4(&mut c, eal, n);
+        lpm6(&mut c, eal, n);
         per_packet(&mut c, n);
     }
     c.final_summary();

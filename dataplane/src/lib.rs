@@ -2,6 +2,7 @@
 //! fast paths (xconnect, IPv4/IPv6 router). DPDK is reached only through the safe `dpdk`
 //! crate; this crate has no unsafe code.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bond;

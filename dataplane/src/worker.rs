@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use crate::bond::{flow_hash, is_slow_protocol, HashPolicy, SharedTable};
 use crate::counters::WorkerCounters;
 use crate::router_worker::RouterPlan;
-use dpdk::{Burst, Consumer, Producer, RxQueue, TxQueue};
+use dpdk::{Burst, Consumer, Eal, Producer, RxQueue, TxQueue};
 
 /// Where frames received on a port (or on the bond it belongs to) go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct BondPlan {
 /// Everything one worker owns.
 #[derive(Debug)]
 pub struct WorkerSpec {
+    /// DPDK's EAL (the worker registers its thread with it).
+    pub eal: &'static Eal,
     /// Worker number (also its queue index on every port).
     pub index: usize,
     /// CPU to pin to.
@@ -137,7 +139,7 @@ pub fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, Work
             core: spec.core,
         });
     }
-    let lcore = dpdk::register_thread().map_err(|source| WorkerError::Register {
+    let lcore = dpdk::register_thread(spec.eal).map_err(|source| WorkerError::Register {
         index: spec.index,
         source,
     })?;

@@ -54,6 +54,8 @@ struct AdminEvent {
 
 /// Everything the control thread is made of; the runtime fills it.
 pub struct ControlParts {
+    /// DPDK's EAL (the control thread registers with it).
+    pub eal: &'static dpdk::Eal,
     /// The LACP engine, with every 802.3ad bond and member added.
     pub engine: Engine,
     /// Bond members.
@@ -80,6 +82,7 @@ pub struct ControlParts {
 
 /// Everything the control thread owns.
 pub struct ControlLoop {
+    eal: &'static dpdk::Eal,
     engine: Engine,
     members: Vec<Member>,
     bonds: Vec<Bond>,
@@ -116,6 +119,7 @@ impl ControlLoop {
             capture: (0..p.bonds.len()).map(|_| CaptureRing::new()).collect(),
             drains: vec![Drain::Off; p.members.len()],
             admin: VecDeque::new(),
+            eal: p.eal,
             engine: p.engine,
             members: p.members,
             bonds: p.bonds,
@@ -164,7 +168,7 @@ impl ControlLoop {
                 "control thread could not pin itself to its core"
             );
         }
-        if let Err(e) = dpdk::register_thread() {
+        if let Err(e) = dpdk::register_thread(self.eal) {
             tracing::warn!("control thread: {e}; LACPDU buffers come without a per-core cache");
         }
         let mut burst = Burst::new();

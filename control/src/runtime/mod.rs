@@ -111,8 +111,8 @@ pub struct Runtime {
     config_path: Option<std::path::PathBuf>,
     /// Reload requests to the control thread.
     reload_tx: Option<std::sync::mpsc::Sender<ReloadRequest>>,
-    // Dropped last: rte_eal_cleanup.
-    eal: Option<Eal>,
+    /// DPDK's EAL (process-static).
+    eal: &'static Eal,
 }
 
 fn describe_cpus(ids: &[usize]) -> String {
@@ -172,7 +172,7 @@ impl Runtime {
         let eal = Eal::init(&plan.eal_args)?;
         let tsc_hz = eal.tsc_hz();
         let pool = Arc::new(Mempool::new(
-            &eal,
+            eal,
             "fl_pkt",
             plan.mbufs,
             plan.mbuf_cache,
@@ -202,16 +202,12 @@ impl Runtime {
             iface_names: Vec::new(),
             config_path: path.map(|p| p.to_path_buf()),
             reload_tx: None,
-            eal: None,
+            eal,
         };
         // From here on, an error path still shuts down what was started.
-        match rt.build(plan, &eal) {
-            Ok(()) => {
-                rt.eal = Some(eal);
-                Ok(rt)
-            }
+        match rt.build(plan, eal) {
+            Ok(()) => Ok(rt),
             Err(e) => {
-                rt.eal = Some(eal);
                 let _ = rt.shutdown(Vec::new());
                 Err(e)
             }
@@ -219,7 +215,7 @@ impl Runtime {
     }
 
     /// The steps after EAL and the pool.
-    fn build(&mut self, plan: Plan, eal: &Eal) -> Result<(), RuntimeError> {
+    fn build(&mut self, plan: Plan, eal: &'static Eal) -> Result<(), RuntimeError> {
         let mut ring_ends = self.create_links(eal, &plan)?;
         let opened = self.open_ports(eal, &plan, &mut ring_ends)?;
         self.open_spare_ends(eal, &plan, ring_ends)?;
@@ -275,6 +271,11 @@ impl Runtime {
                 port: port.to_string(),
                 source,
             })
+    }
+
+    /// DPDK's EAL (for threads a caller adds, such as the demo's generator).
+    pub fn eal(&self) -> &'static Eal {
+        self.eal
     }
 
     /// The packet pool.

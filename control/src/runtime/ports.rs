@@ -208,7 +208,7 @@ fn open_member(
 ) -> Result<(StartedPort, Option<FlowRule>), DpdkError> {
     // The dedicated queue comes after the ones the workers poll.
     let base = setup.rx_queues;
-    let capable = device_limits(id).is_ok_and(|l| l.max_rx_queues > base);
+    let capable = device_limits(eal, id).is_ok_and(|l| l.max_rx_queues > base);
     if capable {
         setup.rx_queues = base + 1;
         let (port, rx, tx) = Port::configure(eal, id, &p.name, &setup)?;

@@ -35,13 +35,15 @@ pub(super) struct Wiring {
     router_plans: Vec<Option<RouterPlan>>,
     /// The control thread, when anything needs one.
     control: Option<ControlParts>,
+    /// DPDK's EAL, for the threads to register with.
+    eal: &'static Eal,
 }
 
 impl Runtime {
     /// Step: tables, plans, rings, the LACP engine and members, the router.
     pub(super) fn wire(
         &mut self,
-        eal: &Eal,
+        eal: &'static Eal,
         plan: &Plan,
         opened: Vec<OpenedPort>,
     ) -> Result<Wiring, RuntimeError> {
@@ -204,6 +206,7 @@ impl Runtime {
             let (reload_tx, reload_rx) = std::sync::mpsc::channel();
             self.reload_tx = Some(reload_tx);
             Some(ControlParts {
+                eal,
                 engine,
                 members,
                 bonds,
@@ -236,6 +239,7 @@ impl Runtime {
             bond_plans,
             router_plans,
             control,
+            eal,
         })
     }
 
@@ -276,6 +280,7 @@ impl Runtime {
         {
             let counters = Arc::new(WorkerCounters::new(nports));
             let spec = WorkerSpec {
+                eal: w.eal,
                 index: i,
                 core: plan.worker_cores[i],
                 burst: plan.burst,

@@ -1,29 +1,39 @@
-//! The Environment Abstraction Layer: initialised once per process, cleaned up on drop.
+//! The Environment Abstraction Layer: initialised once per process, alive until it exits.
+//!
+//! Every DPDK object (pools, the mbufs in them, ports, queues, rings, LPM tables) lives in
+//! memory EAL manages, so nothing may outlive EAL. Rather than make every handle (down to
+//! each mbuf) keep EAL alive, EAL is process-static: [`Eal::init`] hands out a
+//! `&'static Eal`, and `rte_eal_cleanup` never runs while the process does. DPDK cannot
+//! initialise twice in one process anyway; the kernel releases EAL's memory at exit, and
+//! what must be undone earlier (ports closed, TAPs and memif sockets removed, every mbuf
+//! back in its pool) is undone by the owners of those objects.
 
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicU8, Ordering};
+
 
 use super::error::DpdkError;
 
 const NOT_STARTED: u8 = 0;
 const RUNNING: u8 = 1;
+/// A failed init: DPDK does not allow another try.
 const DONE: u8 = 2;
 
 /// DPDK refuses a second `rte_eal_init` in one process, even after cleanup.
 static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
 
-/// Proof that DPDK's EAL is initialised. Creating pools and ports requires a `&Eal`.
-///
-/// Drop order matters: join every thread that polls queues and drop ports and pools
-/// before the `Eal` (dropping it calls `rte_eal_cleanup`).
+/// Proof that DPDK's EAL is initialised: creating pools, ports and rings, reading a port by
+/// id and registering a thread all take a `&Eal`. It exists once per process, for the
+/// rest of the process ([`Eal::init`]).
 #[derive(Debug)]
 pub struct Eal {
     tsc_hz: u64,
 }
 
 impl Eal {
-    /// Initialises EAL with `args` (without the program name, which is added).
-    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal, DpdkError> {
+    /// Initialises EAL with `args` (without the program name, which is added). Succeeds
+    /// once per process; the `Eal` then lives as long as the process.
+    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<&'static Eal, DpdkError> {
         if STATE
             .compare_exchange(NOT_STARTED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
@@ -59,7 +69,7 @@ impl Eal {
         }
         // SAFETY: EAL is initialised; rte_get_tsc_hz only reads a global.
         let tsc_hz = unsafe { dpdk_sys::rte_get_tsc_hz() };
-        Ok(Eal { tsc_hz })
+        Ok(Box::leak(Box::new(Eal { tsc_hz })))
     }
 
     /// Time-stamp counter frequency measured by EAL (cycles per second).
@@ -68,23 +78,11 @@ impl Eal {
     }
 }
 
-impl Drop for Eal {
-    fn drop(&mut self) {
-        STATE.store(DONE, Ordering::SeqCst);
-        // SAFETY: EAL was initialised by this value; by the documented drop order no
-        // thread still uses DPDK objects.
-        let ret = unsafe { dpdk_sys::rte_eal_cleanup() };
-        if ret < 0 {
-            tracing::warn!("rte_eal_cleanup failed: {}", super::error::strerror(-ret));
-        }
-    }
-}
-
 /// Registers the calling (non-EAL) thread with DPDK: it gets an lcore id and with it a
 /// per-lcore mempool cache. Call after pinning the thread. Returns the lcore id.
-pub fn register_thread() -> Result<u32, DpdkError> {
+pub fn register_thread(_eal: &Eal) -> Result<u32, DpdkError> {
     // SAFETY: rte_thread_register has no preconditions beyond an initialised EAL, which
-    // callers hold (threads are spawned after Eal::init).
+    // the caller proves with `&Eal`.
     let ret = unsafe { dpdk_sys::rte_thread_register() };
     if ret < 0 {
         return Err(DpdkError::last("rte_thread_register"));

@@ -66,14 +66,11 @@ impl Mbuf {
     #[inline]
     pub fn data(&self) -> &[u8] {
         let m = self.raw();
-        // SAFETY: buf_addr + data_off is the start of data_len initialised bytes inside
-        // the mbuf's buffer, which we own.
-        unsafe {
-            std::slice::from_raw_parts(
-                (m.buf_addr as *const u8).add(m.data_off as usize),
-                m.data_len as usize,
-            )
-        }
+        // SAFETY: data_off is within the mbuf's buffer (DPDK keeps it below buf_len).
+        let start = unsafe { (m.buf_addr as *const u8).add(m.data_off as usize) };
+        // SAFETY: start is followed by data_len initialised bytes inside the mbuf's
+        // buffer, which we own.
+        unsafe { std::slice::from_raw_parts(start, m.data_len as usize) }
     }
 
     /// The packet bytes of the first segment, writable.
@@ -85,8 +82,10 @@ impl Mbuf {
             m.data_off as usize,
             m.data_len as usize,
         );
+        // SAFETY: as in data().
+        let start = unsafe { addr.add(off) };
         // SAFETY: as in data(); &mut self guarantees exclusive access.
-        unsafe { std::slice::from_raw_parts_mut(addr.add(off), len) }
+        unsafe { std::slice::from_raw_parts_mut(start, len) }
     }
 
     /// Grows the packet by `len` bytes at the end; returns the new bytes (uninitialised
@@ -225,8 +224,10 @@ impl Burst {
         }
         self.len -= 1;
         let p = self.slots[self.len];
+        // SAFETY: counted slots hold non-null mbuf pointers.
+        let p = unsafe { NonNull::new_unchecked(p) };
         // SAFETY: slots[len] held a valid owned mbuf that we no longer count.
-        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+        Some(unsafe { Mbuf::from_raw(p) })
     }
 
     /// Moves every mbuf out, in order, leaving the burst empty. Mbufs not consumed by the
@@ -294,8 +295,10 @@ impl Iterator for Drain<'_> {
     fn next(&mut self) -> Option<Mbuf> {
         let p = *self.slots.get(self.next)?;
         self.next += 1;
+        // SAFETY: the drained burst's slots hold non-null mbuf pointers.
+        let p = unsafe { NonNull::new_unchecked(p) };
         // SAFETY: each slot was an owned mbuf of the drained burst and is yielded once.
-        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+        Some(unsafe { Mbuf::from_raw(p) })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -166,7 +166,11 @@ pub struct DeviceLimits {
 }
 
 /// Limits of port `id`.
-pub fn device_limits(id: PortId) -> Result<DeviceLimits, DpdkError> {
+pub fn device_limits(_eal: &Eal, id: PortId) -> Result<DeviceLimits, DpdkError> {
+    device_limits_of(id)
+}
+
+fn device_limits_of(id: PortId) -> Result<DeviceLimits, DpdkError> {
     let info = dev_info(id)?;
     Ok(DeviceLimits {
         max_rx_queues: info.max_rx_queues,
@@ -259,7 +263,7 @@ impl Port<Started> {
     /// Points the whole RSS redirection table at queues `0..queues`, so that further
     /// queues receive only what a flow rule steers there.
     pub fn restrict_rss(&self, queues: u16) -> Result<(), DpdkError> {
-        let limits = device_limits(self.inner.id)?;
+        let limits = device_limits_of(self.inner.id)?;
         // SAFETY: valid port; the shim bounds reta_size by its own table size.
         let ret =
             unsafe { dpdk_sys::fl_rss_reta_spread(self.inner.id.0, limits.reta_size, queues) };
@@ -474,13 +478,12 @@ impl<S> Port<S> {
     /// Enables or disables promiscuous mode.
     pub fn set_promiscuous(&self, on: bool) -> Result<(), DpdkError> {
         let id = self.inner.id.0;
-        // SAFETY: valid port id.
-        let ret = unsafe {
-            if on {
-                dpdk_sys::rte_eth_promiscuous_enable(id)
-            } else {
-                dpdk_sys::rte_eth_promiscuous_disable(id)
-            }
+        let ret = if on {
+            // SAFETY: valid port id.
+            unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) }
+        } else {
+            // SAFETY: valid port id.
+            unsafe { dpdk_sys::rte_eth_promiscuous_disable(id) }
         };
         DpdkError::check(
             &format!("setting promiscuous mode on port {}", self.name()),
@@ -492,13 +495,12 @@ impl<S> Port<S> {
     /// Enables or disables reception of all multicast frames.
     pub fn set_allmulticast(&self, on: bool) -> Result<(), DpdkError> {
         let id = self.inner.id.0;
-        // SAFETY: valid port id.
-        let ret = unsafe {
-            if on {
-                dpdk_sys::rte_eth_allmulticast_enable(id)
-            } else {
-                dpdk_sys::rte_eth_allmulticast_disable(id)
-            }
+        let ret = if on {
+            // SAFETY: valid port id.
+            unsafe { dpdk_sys::rte_eth_allmulticast_enable(id) }
+        } else {
+            // SAFETY: valid port id.
+            unsafe { dpdk_sys::rte_eth_allmulticast_disable(id) }
         };
         DpdkError::check(
             &format!("setting all-multicast on port {}", self.name()),
@@ -521,14 +523,14 @@ impl PortInfo {
     /// links use it to simulate a failed cable).
     pub fn set_link(&self, up: bool) -> Result<(), DpdkError> {
         let id = self.inner.id.0;
-        // SAFETY: valid port id; link up/down is a control-path call DPDK allows while
-        // the port runs.
-        let ret = unsafe {
-            if up {
-                dpdk_sys::rte_eth_dev_set_link_up(id)
-            } else {
-                dpdk_sys::rte_eth_dev_set_link_down(id)
-            }
+        let ret = if up {
+            // SAFETY: valid port id; link up/down is a control-path call DPDK allows while
+            // the port runs.
+            unsafe { dpdk_sys::rte_eth_dev_set_link_up(id) }
+        } else {
+            // SAFETY: valid port id; link up/down is a control-path call DPDK allows while
+            // the port runs.
+            unsafe { dpdk_sys::rte_eth_dev_set_link_down(id) }
         };
         DpdkError::check(
             &format!(
@@ -553,17 +555,17 @@ impl PortInfo {
 
     /// Counters from the PMD.
     pub fn stats(&self) -> Result<PortStats, DpdkError> {
-        stats(self.inner.id)
+        stats_of(self.inner.id)
     }
 
     /// Current link state without waiting for autonegotiation.
     pub fn link(&self) -> Result<Link, DpdkError> {
-        link(self.inner.id)
+        link_of(self.inner.id)
     }
 
     /// The port's primary MAC address.
     pub fn mac(&self) -> Result<MacAddr, DpdkError> {
-        mac(self.inner.id)
+        mac_of(self.inner.id)
     }
 
     /// Whether promiscuous mode is on.
@@ -574,7 +576,11 @@ impl PortInfo {
 }
 
 /// The DPDK device name of a port (e.g. "net_memif0" or "0000:03:00.0").
-pub fn device_name(id: PortId) -> Result<String, DpdkError> {
+pub fn device_name(_eal: &Eal, id: PortId) -> Result<String, DpdkError> {
+    device_name_of(id)
+}
+
+fn device_name_of(id: PortId) -> Result<String, DpdkError> {
     let mut buf = [0 as std::ffi::c_char; dpdk_sys::RTE_ETH_NAME_MAX_LEN as usize];
     // SAFETY: buffer of RTE_ETH_NAME_MAX_LEN bytes, as the API requires.
     let ret = unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id.0, buf.as_mut_ptr()) };
@@ -586,7 +592,11 @@ pub fn device_name(id: PortId) -> Result<String, DpdkError> {
 }
 
 /// Counters of port `id`.
-pub fn stats(id: PortId) -> Result<PortStats, DpdkError> {
+pub fn stats(_eal: &Eal, id: PortId) -> Result<PortStats, DpdkError> {
+    stats_of(id)
+}
+
+fn stats_of(id: PortId) -> Result<PortStats, DpdkError> {
     let mut s = dpdk_sys::rte_eth_stats::default();
     // SAFETY: out pointer to a properly sized struct; reading counters is safe while the
     // data path runs.
@@ -605,7 +615,11 @@ pub fn stats(id: PortId) -> Result<PortStats, DpdkError> {
 }
 
 /// Link state of port `id`.
-pub fn link(id: PortId) -> Result<Link, DpdkError> {
+pub fn link(_eal: &Eal, id: PortId) -> Result<Link, DpdkError> {
+    link_of(id)
+}
+
+fn link_of(id: PortId) -> Result<Link, DpdkError> {
     let mut l = dpdk_sys::rte_eth_link::default();
     // SAFETY: out pointer to a properly sized struct.
     let ret = unsafe { dpdk_sys::rte_eth_link_get_nowait(id.0, &mut l) };
@@ -629,7 +643,11 @@ pub fn link(id: PortId) -> Result<Link, DpdkError> {
 }
 
 /// Primary MAC of port `id`.
-pub fn mac(id: PortId) -> Result<MacAddr, DpdkError> {
+pub fn mac(_eal: &Eal, id: PortId) -> Result<MacAddr, DpdkError> {
+    mac_of(id)
+}
+
+fn mac_of(id: PortId) -> Result<MacAddr, DpdkError> {
     let mut a = dpdk_sys::rte_ether_addr::default();
     // SAFETY: out pointer to a 6-byte address struct.
     let ret = unsafe { dpdk_sys::rte_eth_macaddr_get(id.0, &mut a) };

@@ -38,10 +38,11 @@ impl Drop for RingInner {
                 break;
             }
             for p in &ptrs[..n as usize] {
-                // SAFETY: only owned mbufs are ever enqueued (Producer::push takes an Mbuf).
-                drop(unsafe {
-                    Mbuf::from_raw(NonNull::new_unchecked(*p as *mut dpdk_sys::rte_mbuf))
-                });
+                // SAFETY: only mbufs are ever enqueued, never null (Producer::push takes an
+                // Mbuf).
+                let p = unsafe { NonNull::new_unchecked(*p as *mut dpdk_sys::rte_mbuf) };
+                // SAFETY: an owned mbuf, dequeued once.
+                drop(unsafe { Mbuf::from_raw(p) });
             }
         }
         // SAFETY: the ring was created by rte_ring_create and is no longer used.

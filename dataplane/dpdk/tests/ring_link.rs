@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dpdk::{Burst, Eal, Mempool, Port, PortSetup, Speed};
 
-fn eal() -> Eal {
+fn eal() -> &'static Eal {
     let prefix = format!("--file-prefix=fl-test-{}", std::process::id());
     Eal::init(&[
         "--no-huge",
@@ -27,11 +27,11 @@ fn ring_link_round_trip_and_clean_stop() {
         Eal::init(&["--no-huge"]),
         Err(dpdk::DpdkError::AlreadyInitialised)
     ));
-    let pool = Arc::new(Mempool::new(&eal, "test_pool", 4095, 0, 2176).unwrap());
+    let pool = Arc::new(Mempool::new(eal, "test_pool", 4095, 0, 2176).unwrap());
     assert_eq!(pool.available(), 4095);
 
     // Small rings so that a transmit can be partial.
-    let (a, b) = dpdk::ring_link(&eal, "net_ring_a", "net_ring_b", 1, 0, 64).unwrap();
+    let (a, b) = dpdk::ring_link(eal, "net_ring_a", "net_ring_b", 1, 0, 64).unwrap();
     let setup = PortSetup {
         rx_queues: 1,
         tx_queues: 1,
@@ -40,8 +40,8 @@ fn ring_link_round_trip_and_clean_stop() {
         mtu: None,
         pool: pool.clone(),
     };
-    let (pa, _rxa, mut txa) = Port::configure(&eal, a, "a", &setup).unwrap();
-    let (pb, mut rxb, _txb) = Port::configure(&eal, b, "b", &setup).unwrap();
+    let (pa, _rxa, mut txa) = Port::configure(eal, a, "a", &setup).unwrap();
+    let (pb, mut rxb, _txb) = Port::configure(eal, b, "b", &setup).unwrap();
     let pa = pa.start().map_err(|(_, e)| e).unwrap();
     let pb = pb.start().map_err(|(_, e)| e).unwrap();
 

@@ -365,8 +365,7 @@ fn run(args: &Args) -> Result<bool, AnyError> {
     tracing::info!(args = ?eal_args, "EAL");
     let eal = Eal::init(&eal_args)?;
     let mut started = false;
-    let result = serve(args, &eal, &stop, &quiesce, &mut started);
-    drop(eal);
+    let result = serve(args, eal, &stop, &quiesce, &mut started);
     // Only once the bond started are the server sockets surely ours.
     if started {
         for s in server_sockets(&args.members) {
@@ -438,6 +437,7 @@ fn serve(
     let mut tx0 = tx.swap_remove(0);
     drop(tx);
     let mut peer = Peer {
+        eal,
         args,
         bond_id,
         bond_mac,
@@ -487,6 +487,7 @@ fn serve(
 
 /// The polling state.
 struct Peer<'a> {
+    eal: &'a Eal,
     args: &'a Args,
     bond_id: PortId,
     bond_mac: MacAddr,
@@ -611,15 +612,15 @@ impl Peer<'_> {
     }
 
     fn status(&self) -> Value {
-        let bond_info = dpdk::link(self.bond_id).ok();
-        let bond_stats = dpdk::stats(self.bond_id).ok();
+        let bond_info = dpdk::link(self.eal, self.bond_id).ok();
+        let bond_stats = dpdk::stats(self.eal, self.bond_id).ok();
         let members: Vec<Value> = self
             .members
             .iter()
             .map(|m| {
-                let link = dpdk::link(m.id).ok();
-                let mac = dpdk::mac(m.id).ok();
-                let stats = dpdk::stats(m.id).ok();
+                let link = dpdk::link(self.eal, m.id).ok();
+                let mac = dpdk::mac(self.eal, m.id).ok();
+                let stats = dpdk::stats(self.eal, m.id).ok();
                 let lacp = match dpdk::bond::bond_member_info(self.bond_id, m.id) {
                     Ok(i) => {
                         // DPDK advertises the aggregator member's MAC as actor system id
@@ -630,7 +631,7 @@ impl Peer<'_> {
                             .iter()
                             .find(|x| x.id == agg)
                             .map(|x| x.name.clone());
-                        let actor_system = dpdk::mac(agg).ok().map(|a| a.to_string());
+                        let actor_system = dpdk::mac(self.eal, agg).ok().map(|a| a.to_string());
                         json!({
                             "selected": match i.selected {
                                 0 => "UNSELECTED",

@@ -332,7 +332,7 @@ fn run(args: &Args) -> Result<(), AnyError> {
     }
     let eal = Eal::init(&eal_args(args))?;
     let pool = Arc::new(Mempool::new(
-        &eal,
+        eal,
         "fastlag_gen",
         args.mbufs,
         256,
@@ -345,7 +345,7 @@ fn run(args: &Args) -> Result<(), AnyError> {
         let mut port_macs = Vec::new();
         for (i, spec) in args.ports.iter().enumerate() {
             let name = device_name(spec);
-            let id = dpdk::port_by_name(&eal, name)?;
+            let id = dpdk::port_by_name(eal, name)?;
             let setup = PortSetup {
                 rx_queues: args.rxq,
                 tx_queues: args.txq,
@@ -354,7 +354,7 @@ fn run(args: &Args) -> Result<(), AnyError> {
                 mtu: None,
                 pool: pool.clone(),
             };
-            let (port, rx, tx) = Port::configure(&eal, id, name, &setup)?;
+            let (port, rx, tx) = Port::configure(eal, id, name, &setup)?;
             if let Err(e) = port.set_promiscuous(true) {
                 tracing::debug!("port {name}: no promiscuous mode: {e}");
             }
@@ -489,7 +489,6 @@ fn run(args: &Args) -> Result<(), AnyError> {
         }
     }
     drop(pool);
-    drop(eal);
     let out = result?;
     let text = serde_json::to_string_pretty(&out)?;
     println!("{text}");

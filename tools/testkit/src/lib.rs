@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 /// A scratch directory removed on drop.
 pub struct Scratch {
+    /// The directory.
     pub path: PathBuf,
 }
 
 impl Scratch {
+    /// A fresh directory for this test process, named after `tag`.
     pub fn new(tag: &str) -> Scratch {
         let path = std::env::temp_dir().join(format!("fastlag-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
@@ -24,6 +26,7 @@ impl Scratch {
         Scratch { path }
     }
 
+    /// A path inside it.
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
@@ -66,11 +69,14 @@ pub fn fastlag() -> Command {
 
 /// A child process stopped by PID when dropped (SIGTERM, then SIGKILL after 5 s).
 pub struct ChildGuard {
+    /// The process, until it has been waited for.
     pub child: Option<Child>,
+    /// For messages.
     pub name: String,
 }
 
 impl ChildGuard {
+    /// Starts `cmd` with stdin and stdout closed and stderr into `stderr_to`.
     pub fn spawn(name: &str, mut cmd: Command, stderr_to: &Path) -> ChildGuard {
         let log = std::fs::File::create(stderr_to).expect("log file");
         let child = cmd
@@ -85,6 +91,7 @@ impl ChildGuard {
         }
     }
 
+    /// The PID (panics once the child has been waited for).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
@@ -95,6 +102,7 @@ impl ChildGuard {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// Sends signal `sig` (a name such as "TERM") to the child, by PID.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{sig}"))
@@ -168,9 +176,13 @@ pub fn cpus() -> Vec<usize> {
 /// A running `fastlag run` with its config, log, `--status` and `--report` files in a
 /// scratch directory; stopped by PID when dropped.
 pub struct Fastlag {
+    /// The process.
     pub child: ChildGuard,
+    /// Its stderr (the log).
     pub log: PathBuf,
+    /// Its `--status` file.
     pub status: PathBuf,
+    /// Its `--report` file.
     pub report: PathBuf,
 }
 

@@ -10,17 +10,24 @@ use dpdk::{Configured, Eal, Mempool, Port, PortSetup, Started};
 
 /// memif client ports in this process.
 pub struct MemifPeer {
+    /// One generator port per link.
     pub ports: Vec<GenPort>,
+    /// The ports themselves, by link.
     pub started: Vec<PeerPort>,
+    /// The peer's packet pool.
     pub pool: Arc<Mempool>,
     // Dropped last.
-    pub eal: Eal,
+    /// The test process's EAL.
+    pub eal: &'static Eal,
 }
 
 /// A peer port, started or stopped (a stopped memif client is a disconnected link).
 pub enum PeerPort {
+    /// Running.
     Started(Port<Started>),
+    /// Stopped (link down on purpose).
     Stopped(Port<Configured>),
+    /// Closed.
     Gone,
 }
 
@@ -60,12 +67,12 @@ impl MemifPeer {
             args.push(format!("--vdev={}", memif_spec(i, "client", s)));
         }
         let eal = Eal::init(&args).expect("EAL init in the test process");
-        let pool = Arc::new(Mempool::new(&eal, "peer_pool", 8191, 256, 2176).unwrap());
+        let pool = Arc::new(Mempool::new(eal, "peer_pool", 8191, 256, 2176).unwrap());
         let mut ports = Vec::new();
         let mut started = Vec::new();
         for i in 0..sockets.len() {
             let name = format!("net_memif{i}");
-            let id = dpdk::port_by_name(&eal, &name).unwrap();
+            let id = dpdk::port_by_name(eal, &name).unwrap();
             let setup = PortSetup {
                 rx_queues: 1,
                 tx_queues: 1,
@@ -74,7 +81,7 @@ impl MemifPeer {
                 mtu: None,
                 pool: pool.clone(),
             };
-            let (p, mut rx, mut tx) = Port::configure(&eal, id, &name, &setup).unwrap();
+            let (p, mut rx, mut tx) = Port::configure(eal, id, &name, &setup).unwrap();
             let p = p.start().map_err(|(_, e)| e).unwrap();
             ports.push(GenPort {
                 name: format!("peer{i}"),

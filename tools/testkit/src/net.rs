@@ -662,8 +662,11 @@ pairs = [["in", "bond0"]]
 /// before the namespaces.
 pub struct Lan {
     _veths: Vec<Veth>,
+    /// The sending host.
     pub src: Netns,
+    /// The receiving host (behind OVS).
     pub dst: Netns,
+    /// fastlag's end of the sender's link.
     pub in_if: String,
 }
 
