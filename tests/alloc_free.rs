@@ -26,7 +26,7 @@ use dataplane::bond::{BondTable, HashPolicy};
 use dataplane::counters::WorkerCounters;
 use dataplane::router::fib::{FibBuilder, Interface};
 use dataplane::router::{ExceptionPolicer, IfaceId};
-use dataplane::router_worker::{IfaceCounters, IfaceDevice, RouterPlan};
+use dataplane::worker::router::{IfaceCounters, IfaceDevice, RouterPlan};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerSpec};
 use dpdk::{self, Burst, Eal, MacAddr, Mempool, Port, PortSetup, RxQueue, TxQueue};
 use loadgen::{FlowDef, SizeMix, Templates};

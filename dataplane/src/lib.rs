@@ -10,7 +10,6 @@ pub mod counters;
 #[cfg(feature = "gen")]
 pub mod gen;
 pub mod router;
-pub mod router_worker;
 #[cfg(feature = "gen")]
 pub mod testframe;
 pub mod worker;

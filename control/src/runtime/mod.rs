@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use dataplane::counters::{PortCounts, WorkerCounters, WorkerCounts};
 use dataplane::router::{DropReason, ExceptionClass};
-use dataplane::router_worker::IfaceCounters;
+use dataplane::worker::router::IfaceCounters;
 use dataplane::worker::{WorkerError, WorkerQueues};
 use dpdk::{DpdkError, Eal, FlowRule, Link, MacAddr, Mempool, Port, RxQueue, Started, TxQueue};
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dataplane::bond::SharedTable;
 use dataplane::router::{ExceptionPolicer, IfaceId};
-use dataplane::router_worker::{IfaceCounters, IfaceDevice, RouterPlan};
+use dataplane::worker::router::{IfaceCounters, IfaceDevice, RouterPlan};
 use dpdk::{Consumer, Eal, Port, PortSetup, Producer};
 
 use super::{Runtime, RuntimeError};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dataplane::bond::{shared_down, SharedTable};
 use dataplane::counters::WorkerCounters;
-use dataplane::router_worker::RouterPlan;
+use dataplane::worker::router::RouterPlan;
 use dataplane::worker::{self, BondPlan, PortPlan, SharedPlans, WorkerSpec};
 use dpdk::{Consumer, Eal, MacAddr, Producer, RxQueue, TxQueue};
 

@@ -11,7 +11,6 @@
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-
 use super::error::DpdkError;
 
 const NOT_STARTED: u8 = 0;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::BondPlan;
 use crate::bond::flow_hash;
 use crate::counters::Counter;
 use crate::router::{
     route_segment, set_vlan, vlan_of, DropReason, ExceptionClass, ExceptionPolicer, Fib, IfaceId,
     Verdict,
 };
-use crate::worker::BondPlan;
 use dpdk::{Burst, Producer};
 
 /// Where an interface's frames leave.

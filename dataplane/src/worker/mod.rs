@@ -2,56 +2,25 @@
 //! queue i of every port. The loop takes no locks, allocates nothing and makes no
 //! syscalls: bursts are preallocated, counters are single-writer atomics, bond tables are
 //! loaded lock-free once per burst, the stop flag is a relaxed load.
+//!
+//! A received burst goes through [`xconnect`] (ingress on bond members: slow-protocol
+//! frames to the control thread, the rest only while collecting; then out of the paired
+//! port or bond) or, in router mode, through [`router`]; [`tx`] sends and counts.
+
+mod plan;
+pub mod router;
+mod tx;
+mod xconnect;
+
+pub use plan::{shared_plans, BondPlan, Egress, PortPlan, SharedPlans};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::bond::{flow_hash, is_slow_protocol, HashPolicy, SharedTable};
 use crate::counters::WorkerCounters;
-use crate::router_worker::RouterPlan;
+use crate::worker::router::RouterPlan;
 use dpdk::{Burst, Consumer, Eal, Producer, RxQueue, TxQueue};
-
-/// Where frames received on a port (or on the bond it belongs to) go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Egress {
-    /// Out of this port index, unchanged.
-    Port(usize),
-    /// Out of this bond index, through its distributor.
-    Bond(usize),
-    /// Nowhere: dropped and counted as "no egress".
-    Drop,
-}
-
-/// How a worker treats one port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortPlan {
-    /// The bond this port is a member of.
-    pub member_of: Option<usize>,
-    /// Slow-protocol frames from this port go to the control thread (an 802.3ad member
-    /// whose NIC does not steer them to a queue of their own).
-    pub divert_slow: bool,
-    /// Where its ingress goes.
-    pub egress: Egress,
-}
-
-/// Every port's plan, shared by all workers and replaceable while they run (a hitless
-/// reload turns a spare port into a bond member): loaded once per burst, like bond tables.
-pub type SharedPlans = Arc<arc_swap::ArcSwap<Vec<PortPlan>>>;
-
-/// Plans for workers to share.
-pub fn shared_plans(plans: Vec<PortPlan>) -> SharedPlans {
-    Arc::new(arc_swap::ArcSwap::from_pointee(plans))
-}
-
-/// A bond as the workers see it.
-#[derive(Debug, Clone)]
-pub struct BondPlan {
-    /// Published member table.
-    pub table: SharedTable,
-    /// Distribution hash.
-    pub hash: HashPolicy,
-}
 
 /// Everything one worker owns.
 #[derive(Debug)]
@@ -221,112 +190,7 @@ impl Worker {
             if ring.pop_into(&mut self.keep, 32) == 0 {
                 continue;
             }
-            let sent = spec.tx[p].tx_burst(&mut self.keep);
-            c.ports[p].tx.add(sent as u64);
-            if !self.keep.is_empty() {
-                c.ports[p].drop_tx_full.add(self.keep.len() as u64);
-                self.keep.clear();
-            }
-        }
-    }
-
-    /// Handles one received burst from port `p` (in `self.burst`).
-    #[inline]
-    fn forward(&mut self, spec: &mut WorkerSpec, p: usize) {
-        let c = &*spec.counters;
-        let plan = spec.ports.load()[p];
-        // Ingress on a bond member: slow-protocol frames to the control thread, the rest
-        // only while the member is collecting.
-        let frames = if let Some(b) = plan.member_of {
-            let table = spec.bonds[b].table.load();
-            let collects = table.collects(p);
-            let (mut not_collecting, mut slow, mut slow_full) = (0u64, 0u64, 0u64);
-            for m in self.burst.drain() {
-                if plan.divert_slow && is_slow_protocol(m.data()) {
-                    match spec.slow[p].as_mut().map(|r| r.push(m)) {
-                        Some(Ok(())) => slow += 1,
-                        _ => slow_full += 1,
-                    }
-                } else if collects {
-                    // Cannot fail: keep is as large as burst and was empty.
-                    let _ = self.keep.push(m);
-                } else {
-                    not_collecting += 1;
-                }
-            }
-            if not_collecting > 0 {
-                c.ports[p].drop_not_collecting.add(not_collecting);
-            }
-            if slow > 0 {
-                c.ports[p].slow_to_control.add(slow);
-            }
-            if slow_full > 0 {
-                c.ports[p].drop_slow_ring_full.add(slow_full);
-            }
-            if self.keep.is_empty() {
-                return;
-            }
-            &mut self.keep
-        } else {
-            &mut self.burst
-        };
-
-        if let Some(router) = spec.router.as_mut() {
-            router.route_burst(p, frames, &mut self.stage, &spec.bonds, dpdk::rdtsc());
-            for (e, stage) in self.stage.iter_mut().enumerate() {
-                if stage.is_empty() {
-                    continue;
-                }
-                let sent = spec.tx[e].tx_burst(stage);
-                c.ports[e].tx.add(sent as u64);
-                if !stage.is_empty() {
-                    c.ports[e].drop_tx_full.add(stage.len() as u64);
-                    stage.clear();
-                }
-            }
-            return;
-        }
-        match plan.egress {
-            Egress::Port(e) => {
-                let sent = spec.tx[e].tx_burst(frames);
-                c.ports[e].tx.add(sent as u64);
-                if !frames.is_empty() {
-                    c.ports[e].drop_tx_full.add(frames.len() as u64);
-                    frames.clear();
-                }
-            }
-            Egress::Bond(b) => {
-                let bond = &spec.bonds[b];
-                let table = bond.table.load();
-                if table.distributing.is_empty() {
-                    c.ports[p].drop_bond_down.add(frames.len() as u64);
-                    frames.clear();
-                    return;
-                }
-                for m in frames.drain() {
-                    // pick() is Some whenever distributing is non-empty.
-                    if let Some(member) = table.pick(flow_hash(m.data(), bond.hash)) {
-                        let _ = self.stage[member as usize].push(m);
-                    }
-                }
-                for &member in table.distributing.iter() {
-                    let e = member as usize;
-                    let stage = &mut self.stage[e];
-                    if stage.is_empty() {
-                        continue;
-                    }
-                    let sent = spec.tx[e].tx_burst(stage);
-                    c.ports[e].tx.add(sent as u64);
-                    if !stage.is_empty() {
-                        c.ports[e].drop_tx_full.add(stage.len() as u64);
-                        stage.clear();
-                    }
-                }
-            }
-            Egress::Drop => {
-                c.ports[p].drop_no_egress.add(frames.len() as u64);
-                frames.clear();
-            }
+            tx::send(&mut spec.tx[p], &mut self.keep, &c.ports[p]);
         }
     }
 }

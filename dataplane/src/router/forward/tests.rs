@@ -1,0 +1,906 @@
+//! Unit tests of [`super`].
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::router::{FibBuilder, Interface, NextHop, Origin};
+
+const IN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+const OUT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+const PEER: MacAddr = MacAddr([0x0a, 0, 0, 0, 0, 9]);
+const HOST: MacAddr = MacAddr([0x0a, 0, 0, 0, 0, 7]);
+const GW: MacAddr = MacAddr([0x0a, 0, 0, 0, 0, 0xfe]);
+const IN: IfaceId = IfaceId(0);
+const OUT: IfaceId = IfaceId(1);
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Interface 0: untagged, 10.0.0.1/24, 2001:db8::1/64. Interface 1: VLAN 100,
+/// 10.1.0.1/24, 2001:db8:1::1/64, MTU 1400. Default routes via 10.1.0.254 and
+/// 2001:db8:1::fe (resolved); 10.1.0.7 and 2001:db8:1::7 resolved, 10.1.0.8 not.
+fn fib() -> &'static Fib {
+    static FIB: std::sync::OnceLock<Fib> = std::sync::OnceLock::new();
+    FIB.get_or_init(build_fib)
+}
+
+fn build_fib() -> Fib {
+    let mut b = FibBuilder::new();
+    b.add_interface(Interface {
+        mac: IN_MAC,
+        vlan: None,
+        mtu: 1500,
+    })
+    .unwrap();
+    b.add_interface(Interface {
+        mac: OUT_MAC,
+        vlan: Some(100),
+        mtu: 1400,
+    })
+    .unwrap();
+    b.add_interface_address(IN, ip("10.0.0.1"), 24).unwrap();
+    b.add_interface_address(OUT, ip("10.1.0.1"), 24).unwrap();
+    b.add_interface_address(IN, ip("2001:db8::1"), 64).unwrap();
+    b.add_interface_address(OUT, ip("2001:db8:1::1"), 64)
+        .unwrap();
+    for (prefix, gw) in [("0.0.0.0", "10.1.0.254"), ("::", "2001:db8:1::fe")] {
+        b.add_route(
+            ip(prefix),
+            0,
+            NextHop {
+                iface: OUT,
+                gateway: Some(ip(gw)),
+            },
+            Origin::Static,
+        )
+        .unwrap();
+        b.add_neighbor(OUT, ip(gw), GW).unwrap();
+    }
+    b.add_route(
+        ip("192.0.2.0"),
+        24,
+        NextHop {
+            iface: OUT,
+            gateway: Some(ip("10.1.0.99")),
+        },
+        Origin::Static,
+    )
+    .unwrap();
+    b.add_neighbor(OUT, ip("10.1.0.7"), HOST).unwrap();
+    b.add_neighbor(OUT, ip("2001:db8:1::7"), HOST).unwrap();
+    b.add_neighbor(IN, ip("10.0.0.9"), PEER).unwrap();
+    b.build()
+}
+
+fn eth(dst: MacAddr, vlan: Option<u16>, ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&PEER.0);
+    if let Some(v) = vlan {
+        f.extend_from_slice(&ethertype::VLAN.to_be_bytes());
+        f.extend_from_slice(&v.to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+struct V4 {
+    src: &'static str,
+    dst: &'static str,
+    ttl: u8,
+    proto: u8,
+    payload: usize,
+    options: usize,
+    df: bool,
+}
+
+impl Default for V4 {
+    fn default() -> Self {
+        V4 {
+            src: "10.0.0.9",
+            dst: "10.1.0.7",
+            ttl: 64,
+            proto: 17,
+            payload: 26,
+            options: 0,
+            df: false,
+        }
+    }
+}
+
+fn v4_frame(dst_mac: MacAddr, vlan: Option<u16>, p: V4) -> Vec<u8> {
+    let mut f = eth(dst_mac, vlan, ethertype::IPV4);
+    let ihl = 20 + p.options;
+    let total = (ihl + p.payload) as u16;
+    let l3 = f.len();
+    f.extend_from_slice(&[0x40 | (ihl / 4) as u8, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[
+        0x12,
+        0x34,
+        if p.df { 0x40 } else { 0 },
+        0,
+        p.ttl,
+        p.proto,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&p.src.parse::<std::net::Ipv4Addr>().unwrap().octets());
+    f.extend_from_slice(&p.dst.parse::<std::net::Ipv4Addr>().unwrap().octets());
+    f.extend((0..p.options).map(|_| 1u8)); // NOP options
+    let c = ipv4_checksum(&f[l3..l3 + ihl]);
+    f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    f.extend((0..p.payload).map(|i| i as u8));
+    f
+}
+
+fn v6_frame(
+    dst_mac: MacAddr,
+    vlan: Option<u16>,
+    src: &str,
+    dst: &str,
+    next: u8,
+    hlim: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = eth(dst_mac, vlan, ethertype::IPV6);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[next, hlim]);
+    f.extend_from_slice(&src.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    f.extend_from_slice(&dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn v6(dst: &str, next: u8, hlim: u8) -> Vec<u8> {
+    v6_frame(IN_MAC, None, "2001:db8::9", dst, next, hlim, &[0u8; 20])
+}
+
+fn route(f: &mut [u8]) -> Verdict {
+    route_frame(fib(), IN, f)
+}
+
+fn exc(c: ExceptionClass) -> Verdict {
+    Verdict::Exception(c)
+}
+
+fn drop(r: DropReason) -> Verdict {
+    Verdict::Drop(r)
+}
+
+#[test]
+fn forwards_ipv4_and_rewrites() {
+    let fib = fib();
+    for vlan in [None, Some(10)] {
+        let orig = v4_frame(IN_MAC, vlan, V4::default());
+        let mut f = orig.clone();
+        let v = route_frame(fib, IN, &mut f);
+        assert_eq!(
+            v,
+            Verdict::Forward {
+                iface: OUT,
+                dst_mac: HOST,
+                vlan: Some(100)
+            }
+        );
+        let l3 = if vlan.is_some() { 18 } else { 14 };
+        assert_eq!(&f[0..6], &HOST.0);
+        assert_eq!(&f[6..12], &OUT_MAC.0);
+        assert_eq!(f[l3 + 8], 63, "TTL decremented");
+        assert_eq!(
+            ipv4_checksum(&f[l3..l3 + 20]),
+            be16(&f, l3 + 10),
+            "checksum"
+        );
+        assert_eq!(ones_sum(&f[l3..l3 + 20]), 0xffff);
+        // Nothing else changed.
+        assert_eq!(f[12..l3 + 8], orig[12..l3 + 8]);
+        assert_eq!(f[l3 + 12..], orig[l3 + 12..]);
+    }
+    // Via a gateway.
+    let mut f = v4_frame(
+        IN_MAC,
+        None,
+        V4 {
+            dst: "8.8.8.8",
+            ..V4::default()
+        },
+    );
+    assert!(matches!(
+        route_frame(fib, IN, &mut f),
+        Verdict::Forward { dst_mac: GW, .. }
+    ));
+    // IPv4 options and fragments are forwarded.
+    let mut f = v4_frame(
+        IN_MAC,
+        None,
+        V4 {
+            options: 8,
+            ..V4::default()
+        },
+    );
+    assert!(matches!(
+        route_frame(fib, IN, &mut f),
+        Verdict::Forward { .. }
+    ));
+    assert_eq!(ipv4_checksum(&f[14..42]), be16(&f, 24));
+    let mut f = v4_frame(IN_MAC, None, V4::default());
+    f[14 + 6] = 0x20; // more fragments
+    let c = ipv4_checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    assert!(matches!(
+        route_frame(fib, IN, &mut f),
+        Verdict::Forward { .. }
+    ));
+    // Back out of the interface it came in on (hairpin) is forwarded too.
+    let mut f = v4_frame(
+        IN_MAC,
+        None,
+        V4 {
+            src: "10.1.0.7",
+            dst: "10.0.0.9",
+            ..V4::default()
+        },
+    );
+    assert_eq!(
+        route_frame(fib, IN, &mut f),
+        Verdict::Forward {
+            iface: IN,
+            dst_mac: PEER,
+            vlan: None
+        }
+    );
+}
+
+#[test]
+fn ipv4_exceptions() {
+    let cases: Vec<(V4, Verdict)> = vec![
+        (
+            V4 {
+                dst: "10.0.0.1",
+                ..V4::default()
+            },
+            exc(ExceptionClass::Local),
+        ),
+        (
+            V4 {
+                dst: "10.1.0.1",
+                proto: 1,
+                ..V4::default()
+            },
+            exc(ExceptionClass::LocalIcmp),
+        ),
+        (
+            V4 {
+                dst: "10.0.0.1",
+                ttl: 1,
+                proto: 6,
+                ..V4::default()
+            },
+            exc(ExceptionClass::Local),
+        ),
+        (
+            V4 {
+                dst: "10.0.0.1",
+                ttl: 0,
+                ..V4::default()
+            },
+            exc(ExceptionClass::Local),
+        ),
+        (
+            V4 {
+                dst: "10.0.0.255",
+                ..V4::default()
+            },
+            exc(ExceptionClass::Local),
+        ),
+        (
+            V4 {
+                ttl: 1,
+                ..V4::default()
+            },
+            exc(ExceptionClass::TtlExceeded),
+        ),
+        (
+            V4 {
+                ttl: 0,
+                ..V4::default()
+            },
+            drop(DropReason::TtlZero),
+        ),
+        (
+            V4 {
+                dst: "10.1.0.8",
+                ..V4::default()
+            },
+            exc(ExceptionClass::Unresolved),
+        ),
+        (
+            V4 {
+                dst: "192.0.2.1",
+                ..V4::default()
+            },
+            exc(ExceptionClass::Unresolved),
+        ),
+        (
+            V4 {
+                dst: "224.0.0.5",
+                ..V4::default()
+            },
+            exc(ExceptionClass::Multicast),
+        ),
+        (
+            V4 {
+                dst: "255.255.255.255",
+                src: "0.0.0.0",
+                ..V4::default()
+            },
+            exc(ExceptionClass::Multicast),
+        ),
+        (
+            V4 {
+                payload: 1381,
+                ..V4::default()
+            },
+            exc(ExceptionClass::TooBig),
+        ),
+        (
+            V4 {
+                payload: 1381,
+                df: true,
+                ..V4::default()
+            },
+            exc(ExceptionClass::TooBig),
+        ),
+        (
+            V4 {
+                dst: "127.0.0.1",
+                ..V4::default()
+            },
+            drop(DropReason::Martian),
+        ),
+        (
+            V4 {
+                src: "127.0.0.1",
+                ..V4::default()
+            },
+            drop(DropReason::Martian),
+        ),
+        (
+            V4 {
+                src: "224.0.0.1",
+                ..V4::default()
+            },
+            drop(DropReason::Martian),
+        ),
+        (
+            V4 {
+                dst: "240.0.0.1",
+                ..V4::default()
+            },
+            drop(DropReason::Martian),
+        ),
+    ];
+    for (p, want) in cases {
+        let what = format!("{} -> {} ttl {}", p.src, p.dst, p.ttl);
+        let orig = v4_frame(IN_MAC, None, p);
+        let mut f = orig.clone();
+        assert_eq!(route(&mut f), want, "{what}");
+        assert_eq!(f, orig, "unchanged: {what}");
+    }
+    // Exactly the MTU is fine.
+    let mut f = v4_frame(
+        IN_MAC,
+        None,
+        V4 {
+            payload: 1380,
+            ..V4::default()
+        },
+    );
+    assert!(matches!(route(&mut f), Verdict::Forward { .. }));
+    // No route.
+    let mut b = FibBuilder::new();
+    b.add_interface(Interface {
+        mac: IN_MAC,
+        vlan: None,
+        mtu: 1500,
+    })
+    .unwrap();
+    let mut f = v4_frame(IN_MAC, None, V4::default());
+    assert_eq!(
+        route_frame(&b.build(), IN, &mut f),
+        exc(ExceptionClass::NoRoute)
+    );
+}
+
+#[test]
+fn layer2_rules() {
+    // Unicast to someone else: dropped, whatever it carries.
+    let mut f = v4_frame(PEER, None, V4::default());
+    assert_eq!(route(&mut f), drop(DropReason::NotForUs));
+    // Broadcast/multicast MAC with a unicast IP: to the kernel.
+    let mut f = v4_frame(MacAddr([0xff; 6]), None, V4::default());
+    assert_eq!(route(&mut f), exc(ExceptionClass::Multicast));
+    // ARP, broadcast or to us; tagged too.
+    for (mac, vlan) in [
+        (MacAddr([0xff; 6]), None),
+        (IN_MAC, None),
+        (IN_MAC, Some(5)),
+    ] {
+        let mut f = eth(mac, vlan, ethertype::ARP);
+        f.resize(60, 0);
+        assert_eq!(route(&mut f), exc(ExceptionClass::Arp));
+    }
+    let mut f = eth(PEER, None, ethertype::ARP);
+    f.resize(60, 0);
+    assert_eq!(route(&mut f), drop(DropReason::NotForUs));
+    // Slow protocols: untagged is the control thread's, tagged is dropped.
+    let mut f = eth(
+        MacAddr([0x01, 0x80, 0xc2, 0, 0, 2]),
+        None,
+        ethertype::SLOW_PROTOCOLS,
+    );
+    f.resize(124, 0);
+    assert_eq!(route(&mut f), Verdict::Slow);
+    let mut f = eth(
+        MacAddr([0x01, 0x80, 0xc2, 0, 0, 2]),
+        Some(7),
+        ethertype::SLOW_PROTOCOLS,
+    );
+    f.resize(124, 0);
+    assert_eq!(route(&mut f), drop(DropReason::TaggedSlow));
+    // Other EtherTypes (LLDP, QinQ inner tag, test frames).
+    for et in [0x88cc, 0x8100, 0x88a8, 0x88b5] {
+        let mut f = eth(IN_MAC, None, et);
+        f.resize(60, 0);
+        assert_eq!(route(&mut f), exc(ExceptionClass::Other), "{et:#x}");
+    }
+    // Truncated L2.
+    assert_eq!(route(&mut [0u8; 13]), drop(DropReason::Short));
+    let mut f = eth(IN_MAC, None, ethertype::VLAN);
+    f.extend_from_slice(&[0, 1]);
+    assert_eq!(route(&mut f), drop(DropReason::Short));
+    // Unknown ingress interface.
+    let mut f = v4_frame(IN_MAC, None, V4::default());
+    assert_eq!(
+        route_frame(fib(), IfaceId(9), &mut f),
+        drop(DropReason::UnknownInterface)
+    );
+}
+
+#[test]
+fn malformed_ipv4() {
+    let good = v4_frame(IN_MAC, None, V4::default());
+    let fix = |f: &mut Vec<u8>| {
+        let ihl = (f[14] & 0xf) as usize * 4;
+        if ihl >= 20 && f.len() >= 14 + ihl {
+            f[24] = 0;
+            f[25] = 0;
+            let c = ipv4_checksum(&f[14..14 + ihl]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+        }
+    };
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x65;
+    fix(&mut bad_version);
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x44;
+    let mut long_ihl = good.clone();
+    long_ihl[14] = 0x4f; // 60 bytes of header in a 46-byte packet
+    fix(&mut long_ihl);
+    let mut total_short = good.clone();
+    total_short[16..18].copy_from_slice(&19u16.to_be_bytes());
+    fix(&mut total_short);
+    let mut total_long = good.clone();
+    total_long[16..18].copy_from_slice(&47u16.to_be_bytes());
+    fix(&mut total_long);
+    let truncated = good[..30].to_vec();
+    for (name, mut f) in [
+        ("version", bad_version),
+        ("ihl", bad_ihl),
+        ("ihl beyond total", long_ihl),
+        ("total < ihl", total_short),
+        ("total beyond frame", total_long),
+        ("truncated", truncated),
+    ] {
+        assert_eq!(route(&mut f), drop(DropReason::Malformed), "{name}");
+    }
+    let mut bad_sum = good.clone();
+    bad_sum[25] ^= 1;
+    assert_eq!(route(&mut bad_sum), drop(DropReason::BadChecksum));
+    // Ethernet padding after the IP packet is fine.
+    let mut padded = v4_frame(
+        IN_MAC,
+        None,
+        V4 {
+            payload: 0,
+            ..V4::default()
+        },
+    );
+    padded.resize(60, 0);
+    assert!(matches!(route(&mut padded), Verdict::Forward { .. }));
+}
+
+#[test]
+fn forwards_ipv6_and_rewrites() {
+    let fib = fib();
+    let orig = v6("2001:db8:1::7", 17, 64);
+    let mut f = orig.clone();
+    assert_eq!(
+        route_frame(fib, IN, &mut f),
+        Verdict::Forward {
+            iface: OUT,
+            dst_mac: HOST,
+            vlan: Some(100)
+        }
+    );
+    assert_eq!(&f[0..12], [HOST.0, OUT_MAC.0].concat());
+    assert_eq!(f[14 + 7], 63);
+    assert_eq!(f[12..21], orig[12..21]);
+    assert_eq!(f[22..], orig[22..]);
+    let mut f = v6("2001:db9::1", 6, 2);
+    assert!(matches!(
+        route_frame(fib, IN, &mut f),
+        Verdict::Forward { dst_mac: GW, .. }
+    ));
+    // ICMPv6 echo through the router is forwarded (only ND and local ICMPv6 are ours).
+    let mut f = v6_frame(
+        IN_MAC,
+        Some(3),
+        "2001:db8::9",
+        "2001:db8:1::7",
+        58,
+        64,
+        &[128, 0, 0, 0],
+    );
+    assert!(matches!(
+        route_frame(fib, IN, &mut f),
+        Verdict::Forward { .. }
+    ));
+}
+
+#[test]
+fn ipv6_exceptions() {
+    let all_nodes = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
+    let snm = MacAddr([0x33, 0x33, 0xff, 0, 0, 1]);
+    let cases: Vec<(&str, Vec<u8>, Verdict)> = vec![
+        (
+            "RS",
+            v6_frame(
+                all_nodes,
+                None,
+                "fe80::9",
+                "ff02::2",
+                58,
+                255,
+                &[133, 0, 0, 0],
+            ),
+            exc(ExceptionClass::Nd),
+        ),
+        (
+            "RA",
+            v6_frame(
+                all_nodes,
+                None,
+                "fe80::9",
+                "ff02::1",
+                58,
+                255,
+                &[134, 0, 0, 0],
+            ),
+            exc(ExceptionClass::Nd),
+        ),
+        (
+            "NS",
+            v6_frame(
+                snm,
+                None,
+                "2001:db8::9",
+                "ff02::1:ff00:1",
+                58,
+                255,
+                &[135, 0, 0, 0],
+            ),
+            exc(ExceptionClass::Nd),
+        ),
+        (
+            "NA",
+            v6_frame(
+                IN_MAC,
+                None,
+                "2001:db8::9",
+                "2001:db8::1",
+                58,
+                255,
+                &[136, 0, 0, 0],
+            ),
+            exc(ExceptionClass::Nd),
+        ),
+        (
+            "redirect",
+            v6_frame(IN_MAC, None, "fe80::9", "fe80::1", 58, 255, &[137, 0, 0, 0]),
+            exc(ExceptionClass::Nd),
+        ),
+        (
+            "MLD",
+            v6_frame(
+                all_nodes,
+                None,
+                "fe80::9",
+                "ff02::16",
+                0,
+                1,
+                &[58, 0, 5, 2, 0, 0, 1, 0],
+            ),
+            exc(ExceptionClass::Multicast),
+        ),
+        (
+            "ping us",
+            v6_frame(
+                IN_MAC,
+                None,
+                "2001:db8::9",
+                "2001:db8:1::1",
+                58,
+                64,
+                &[128, 0, 0, 0],
+            ),
+            exc(ExceptionClass::LocalIcmp),
+        ),
+        (
+            "ping link-local",
+            v6_frame(IN_MAC, None, "fe80::9", "fe80::1", 58, 64, &[128, 0, 0, 0]),
+            exc(ExceptionClass::LocalIcmp),
+        ),
+        (
+            "tcp to us, hop limit 1",
+            v6("2001:db8::1", 6, 1),
+            exc(ExceptionClass::Local),
+        ),
+        (
+            "tcp to link-local",
+            v6("fe80::1", 6, 64),
+            exc(ExceptionClass::Local),
+        ),
+        (
+            "hop limit 1",
+            v6("2001:db8:1::7", 17, 1),
+            exc(ExceptionClass::TtlExceeded),
+        ),
+        (
+            "hop limit 0",
+            v6("2001:db8:1::7", 17, 0),
+            drop(DropReason::TtlZero),
+        ),
+        (
+            "unresolved",
+            v6("2001:db8:1::8", 17, 64),
+            exc(ExceptionClass::Unresolved),
+        ),
+        (
+            "multicast",
+            v6("ff0e::1", 17, 64),
+            exc(ExceptionClass::Multicast),
+        ),
+        (
+            "link-local source",
+            v6_frame(IN_MAC, None, "fe80::9", "2001:db8:1::7", 17, 64, &[0; 8]),
+            exc(ExceptionClass::Other),
+        ),
+        (
+            "unspecified source",
+            v6_frame(IN_MAC, None, "::", "2001:db8:1::7", 17, 64, &[0; 8]),
+            drop(DropReason::Martian),
+        ),
+        ("loopback", v6("::1", 17, 64), drop(DropReason::Martian)),
+        (
+            "multicast source",
+            v6_frame(IN_MAC, None, "ff02::1", "2001:db8:1::7", 17, 64, &[0; 8]),
+            drop(DropReason::Martian),
+        ),
+        (
+            "too big",
+            v6_frame(
+                IN_MAC,
+                None,
+                "2001:db8::9",
+                "2001:db8:1::7",
+                17,
+                64,
+                &[0; 1361],
+            ),
+            exc(ExceptionClass::TooBig),
+        ),
+    ];
+    for (name, orig, want) in cases {
+        let mut f = orig.clone();
+        assert_eq!(route(&mut f), want, "{name}");
+        assert_eq!(f, orig, "unchanged: {name}");
+    }
+    let mut f = v6_frame(
+        IN_MAC,
+        None,
+        "2001:db8::9",
+        "2001:db8:1::7",
+        17,
+        64,
+        &[0; 1360],
+    );
+    assert!(
+        matches!(route(&mut f), Verdict::Forward { .. }),
+        "exactly the MTU"
+    );
+    let mut b = FibBuilder::new();
+    b.add_interface(Interface {
+        mac: IN_MAC,
+        vlan: None,
+        mtu: 1500,
+    })
+    .unwrap();
+    let mut f = v6("2001:db8:1::7", 17, 64);
+    assert_eq!(
+        route_frame(&b.build(), IN, &mut f),
+        exc(ExceptionClass::NoRoute)
+    );
+}
+
+#[test]
+fn malformed_ipv6() {
+    let good = v6("2001:db8:1::7", 17, 64);
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x40;
+    let mut long_payload = good.clone();
+    long_payload[18..20].copy_from_slice(&21u16.to_be_bytes());
+    let truncated = good[..14 + 39].to_vec();
+    for (name, mut f) in [
+        ("version", bad_version),
+        ("payload beyond frame", long_payload),
+        ("truncated", truncated),
+    ] {
+        assert_eq!(route(&mut f), drop(DropReason::Malformed), "{name}");
+    }
+}
+
+#[test]
+fn headers_split_over_segments_go_to_the_kernel() {
+    let fib = fib();
+    let mut f = v4_frame(IN_MAC, None, V4::default());
+    let len = f.len();
+    assert_eq!(
+        route_segment(fib, IN, &mut f[..30], len),
+        exc(ExceptionClass::Other)
+    );
+    let mut f = v4_frame(IN_MAC, None, V4::default());
+    assert!(matches!(
+        route_segment(fib, IN, &mut f[..34], len),
+        Verdict::Forward { .. }
+    ));
+    let mut f = v6("2001:db8:1::7", 17, 64);
+    let len = f.len();
+    assert_eq!(
+        route_segment(fib, IN, &mut f[..40], len),
+        exc(ExceptionClass::Other)
+    );
+}
+
+#[test]
+fn class_and_reason_tables() {
+    for (i, c) in ExceptionClass::ALL.iter().enumerate() {
+        assert_eq!(c.index(), i);
+        assert!(!c.as_str().is_empty());
+    }
+    for (i, r) in DropReason::ALL.iter().enumerate() {
+        assert_eq!(r.index(), i);
+        assert!(!r.as_str().is_empty());
+    }
+}
+
+#[test]
+fn garbage_does_not_panic() {
+    let fib = fib();
+    let mut x = 0x1234_5678u64;
+    for len in 0..200 {
+        for _ in 0..50 {
+            let mut f: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            if len > 14 && x % 2 == 0 {
+                f[0..6].copy_from_slice(&IN_MAC.0);
+                f[12..14].copy_from_slice(&[0x08, 0x00]);
+            }
+            if len > 14 && x % 3 == 0 {
+                f[12..14].copy_from_slice(&[0x86, 0xdd]);
+            }
+            let _ = route_frame(fib, IN, &mut f);
+        }
+    }
+}
+
+proptest! {
+    // The incremental update agrees with a full recomputation for any header,
+    // including the ones where RFC 1141's update (eqn. 2) would produce -0.
+    #[test]
+    fn incremental_checksum_matches_full(mut h in prop::array::uniform20(any::<u8>()), ttl in 1u8..=255) {
+        h[8] = ttl;
+        h[10] = 0;
+        h[11] = 0;
+        let c = ipv4_checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        prop_assert_eq!(ones_sum(&h), 0xffff);
+        decrement_ttl(&mut h);
+        prop_assert_eq!(h[8], ttl - 1);
+        let stored = u16::from_be_bytes([h[10], h[11]]);
+        prop_assert_eq!(stored, ipv4_checksum(&h));
+    }
+
+    #[test]
+    fn forwarded_ipv4_checksums_verify(ttl in 2u8..=255, proto: u8, options in 0usize..=10, payload in 0usize..100) {
+        let mut f = v4_frame(IN_MAC, None, V4 { ttl, proto, options: options * 4, payload, ..V4::default() });
+        prop_assert!(matches!(route(&mut f), Verdict::Forward { .. }), "forwarded");
+        let ihl = 20 + options * 4;
+        prop_assert_eq!(ones_sum(&f[14..14 + ihl]), 0xffff);
+        prop_assert_eq!(be16(&f, 24), ipv4_checksum(&f[14..14 + ihl]));
+    }
+}
+
+#[test]
+fn ones_sum_folds_every_carry() {
+    // Against a plain 16-bit end-around-carry sum, headers with and without options.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for len in (20..=60).step_by(4) {
+        for fill in [0x00u8, 0xff, 0x80] {
+            let h = vec![fill; len];
+            let mut want: u32 = 0;
+            for w in h.chunks_exact(2) {
+                want += u16::from_be_bytes([w[0], w[1]]) as u32;
+                want = (want & 0xffff) + (want >> 16);
+            }
+            assert_eq!(ones_sum(&h) as u32, want, "{len} x {fill:#x}");
+        }
+        for _ in 0..1000 {
+            let h: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let mut want: u32 = 0;
+            for w in h.chunks_exact(2) {
+                want += u16::from_be_bytes([w[0], w[1]]) as u32;
+                want = (want & 0xffff) + (want >> 16);
+            }
+            assert_eq!(ones_sum(&h) as u32, want);
+        }
+    }
+    assert_eq!(fold(u64::from(u32::MAX) * 15), 0xffff);
+}
+
+#[test]
+fn checksum_edge_cases() {
+    // Headers whose checksum is 0x0000 or 0xffff before or after the update.
+    let mut seen_zero = false;
+    for id in 0..=u16::MAX {
+        let mut h = [
+            0x45, 0, 0, 20, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        h[4..6].copy_from_slice(&id.to_be_bytes());
+        let c = ipv4_checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        decrement_ttl(&mut h);
+        let after = u16::from_be_bytes([h[10], h[11]]);
+        assert_eq!(after, ipv4_checksum(&h), "id {id:#x}");
+        seen_zero |= c == 0 || after == 0;
+    }
+    assert!(seen_zero);
+}
