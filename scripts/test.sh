@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# The minimum supported Rust version (rust-version in Cargo.toml): the workspace, with its
+# locked dependencies, must compile with it.
+msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+if command -v rustup >/dev/null 2>&1 && rustup toolchain install "$msrv" --profile minimal >/dev/null 2>&1; then
+  cargo +"$msrv" check --workspace --all-targets --quiet
+else
+  echo "test.sh: Rust $msrv (rust-version) cannot be installed here: MSRV check skipped" >&2
+fi
 # The tools the integration tests start (fastlag-gen, fastlag-bond-peer) are binaries of
 # other packages: cargo test builds only the tested package's own.
 cargo build --workspace --release --bins --quiet

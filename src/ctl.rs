@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 /// `fastlag ctl` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct CtlArgs {
-    /// Management socket (default: [management] socket of --config, else
+    /// Management socket (default: management.socket of --config, else
     /// /run/fastlag/fastlag.sock).
     #[arg(long, short)]
     socket: Option<PathBuf>,

@@ -2,7 +2,7 @@
 //! IEEE 802.1AX partner in a second process (`fastlag-bond-peer`, see its module docs).
 //!
 //! - Over vhost-user links, where fastlag's members are `net_virtio_user` ports whose PMD
-//!   reports speed and duplex as unknown: the seed bug of DESIGN.md (a bond that never
+//!   reports speed and duplex as unknown: the seed bug (docs/lacp-engine.md; a bond that never
 //!   aggregates, silently, because speed/duplex were unknown) must not happen. Both
 //!   members aggregate, fastlag says once per member that the speed is unknown, LACPDUs
 //!   keep flowing in both directions, and flows hashed by the DPDK bond arrive on both

@@ -1,5 +1,6 @@
-//! Conformance scenarios in simulation (lacp-anchors section 5.2, B-cases), each with explicit
-//! timing assertions. Links have 1 ms one-way latency (RTT 2 ms) unless stated.
+//! Conformance scenarios in simulation: one 802.1AX behaviour per case (numbered B1...,
+//! citing the clause), each with explicit timing assertions. Links have 1 ms one-way
+//! latency (RTT 2 ms) unless stated. How to add one: CONTRIBUTING.md.
 
 mod common;
 

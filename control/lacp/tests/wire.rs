@@ -1,5 +1,7 @@
-//! Wire layer: golden byte fixtures written by hand from the 802.1AX layout (LACP.md), checked
-//! field by field, and every malformed class (P1-P10 of lacp-anchors section 5.1).
+//! Wire layer: golden byte fixtures written by hand from the 802.1AX-2014 layout (clause
+//! 6.4.2: actor, partner, collector and terminator TLVs; the Marker PDU of clause 6.5.3),
+//! checked field by field, and every malformed class the receive policy names
+//! (docs/lacp-engine.md, "Wire decisions"), numbered P1-P10 below.
 
 use lacp::wire::*;
 

@@ -3,7 +3,7 @@
 //! receives slow-protocol frames from the workers' rings, polls member links every 10 ms,
 //! drives the LACP engine on a monotonic clock and publishes each bond's member table to
 //! the workers. Static bond modes (active-backup, balance-xor) are decided here from link
-//! state alone. It also serves the management socket ([`views`] answers it), applies
+//! state alone. It also serves the management socket (`views.rs` answers it), applies
 //! reloads ([`reload`]) and drains ([`drain`]), and runs the router's exception path.
 
 pub mod capture;

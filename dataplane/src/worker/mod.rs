@@ -3,9 +3,9 @@
 //! syscalls: bursts are preallocated, counters are single-writer atomics, bond tables are
 //! loaded lock-free once per burst, the stop flag is a relaxed load.
 //!
-//! A received burst goes through [`xconnect`] (ingress on bond members: slow-protocol
+//! A received burst goes through `xconnect.rs` (ingress on bond members: slow-protocol
 //! frames to the control thread, the rest only while collecting; then out of the paired
-//! port or bond) or, in router mode, through [`router`]; [`tx`] sends and counts.
+//! port or bond) or, in router mode, through [`router`]; `tx.rs` sends and counts.
 
 mod plan;
 pub mod router;

@@ -4,7 +4,7 @@
 //! This is a **test and benchmark peer, not part of the product**. fastlag implements
 //! 802.1AX itself; integration tests and benchmarks need a second implementation that was
 //! written by somebody else to interoperate with. DPDK's bonding PMD is one (Open vSwitch is
-//! the other, see TESTBED.md). This binary owns the bond's member devices (vhost-user
+//! the other, see tests/ovs_interop.rs). This binary owns the bond's member devices (vhost-user
 //! servers, memif ports, ...), builds `net_bonding0,mode=4,slave=...` over them, polls the
 //! bond every millisecond and reports the PMD's 802.3ad view of each member.
 //!
@@ -104,7 +104,7 @@ struct Args {
     #[arg(long)]
     seconds: Option<f64>,
 
-    /// EAL --file-prefix (default: fastlag-bond-peer-<pid>).
+    /// EAL --file-prefix (default: fastlag-bond-peer-PID).
     #[arg(long)]
     file_prefix: Option<String>,
 
