@@ -199,7 +199,7 @@ impl<K: Key, const FIRST: u32, const STRIDE: u32> Trie<K, FIRST, STRIDE> {
             && STRIDE >= 1
             && STRIDE <= 16
             && FIRST <= K::BITS
-            && (K::BITS - FIRST) % STRIDE == 0,
+            && (K::BITS - FIRST).is_multiple_of(STRIDE),
         "strides must tile the address exactly"
     );
 

@@ -813,11 +813,11 @@ fn garbage_does_not_panic() {
                     x as u8
                 })
                 .collect();
-            if len > 14 && x % 2 == 0 {
+            if len > 14 && x.is_multiple_of(2) {
                 f[0..6].copy_from_slice(&IN_MAC.0);
                 f[12..14].copy_from_slice(&[0x08, 0x00]);
             }
-            if len > 14 && x % 3 == 0 {
+            if len > 14 && x.is_multiple_of(3) {
                 f[12..14].copy_from_slice(&[0x86, 0xdd]);
             }
             let _ = route_frame(fib, IN, &mut f);
