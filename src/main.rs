@@ -66,6 +66,10 @@ enum Command {
     /// Ask a running fastlag (over its management socket): show bonds, LACP, why a member
     /// is not distributing, counters, events; capture LACPDUs; drain members.
     Ctl(ctl::CtlArgs),
+    /// Measure fastlag's own per-packet cost in a closed loop on one pinned worker (no
+    /// generator in the measured path): one scenario per run; `benches/loop.py` runs them
+    /// all next to testpmd and DPDK's l3fwd.
+    Bench(BenchArgs),
     /// Run the built-in demonstration on virtual devices (no NIC needed): two 802.3ad bonds
     /// negotiate over in-process links, carry generated traffic, lose a link and get it
     /// back, with a live view and a summary (about 30 s).
@@ -78,6 +82,115 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+}
+
+/// `fastlag bench` arguments.
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// The scenario to run (see --list).
+    #[arg(long, short, required_unless_present = "list")]
+    scenario: Option<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// Print the scenario's configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Write the scenario's frames as a pcap file and exit (the harness feeds DPDK's
+    /// l3fwd with the same file).
+    #[arg(long, value_name = "FILE")]
+    write_pcap: Option<PathBuf>,
+    /// Frames circulating in a loop scenario.
+    #[arg(long, default_value_t = 512)]
+    frames: usize,
+    /// Distinct flows (frames differ in MAC, addresses, ports).
+    #[arg(long, default_value_t = 1024)]
+    flows: usize,
+    /// Seconds of traffic before measuring.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Measure until the worker has sent this many packets instead (for callgrind).
+    #[arg(long)]
+    packets: Option<u64>,
+    /// Seconds the bonds may take to distribute.
+    #[arg(long, default_value_t = 15.0)]
+    converge: f64,
+    /// The control thread's CPU.
+    #[arg(long, default_value_t = 0)]
+    control_core: usize,
+    /// The worker's CPU.
+    #[arg(long, default_value_t = 1)]
+    worker_core: usize,
+    /// Also write the result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn bench(a: BenchArgs, log: tracing::Level) -> Result<ExitCode, AnyError> {
+    use control::bench;
+    if a.list {
+        for s in bench::scenarios() {
+            println!("{:<22} {} (reference: {})", s.name, s.what, s.reference);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = bench::find(a.scenario.as_deref().unwrap_or_default())?;
+    let dir = std::env::temp_dir().join(format!("fastlag-bench-{}", std::process::id()));
+    let cores = bench::Cores {
+        control: a.control_core,
+        worker: a.worker_core,
+    };
+    if let Some(path) = &a.write_pcap {
+        bench::write_pcap(path, &bench::scenario_frames(&s, a.flows))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.print_config {
+        print!(
+            "{}",
+            bench::config_text(&s, &cores, &dir.join(format!("{}.pcap", s.name)))
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let secs = |x: f64| Duration::from_secs_f64(x.max(0.0));
+    let result = bench::run(
+        &s,
+        &bench::Options {
+            cores,
+            frames: a.frames,
+            flows: a.flows,
+            warmup: secs(a.warmup),
+            seconds: secs(a.seconds),
+            packets: a.packets,
+            converge: secs(a.converge),
+            dir: dir.clone(),
+            log,
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = result?;
+    println!(
+        "{:<22} {:>8.2} Mpps  {:>7.1} busy cycles/packet  busy {:>5.1}%  sending: {}  drops {}{}",
+        r.scenario,
+        r.mpps,
+        r.busy_cycles_per_packet,
+        r.busy_share * 100.0,
+        r.ports_sending.join(","),
+        r.drops,
+        if r.clean { "" } else { "  (NOT CLEAN)" }
+    );
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&r)? + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(if r.clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn init_logging(level: LogLevel) {
@@ -109,6 +222,7 @@ fn main() -> ExitCode {
             cli.log_level.level(),
         ),
         Command::Ctl(args) => ctl::run(args),
+        Command::Bench(args) => bench(args, cli.log_level.level()),
         Command::Demo {
             phase_seconds,
             config,

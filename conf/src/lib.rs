@@ -35,8 +35,8 @@ use toml::de::DeTable;
 
 pub use error::{ConfigError, Diagnostic};
 pub use model::{
-    Bond, BondMember, Config, Dataplane, Endpoint, Forward, Interface, Lacp, Management, Port,
-    Route, DEFAULT_SOCKET,
+    Bond, BondMember, Config, Dataplane, Endpoint, Forward, Interface, Lacp, Management, Neighbor,
+    Port, Route, DEFAULT_SOCKET,
 };
 pub use values::{
     BondMode, Device, Duplex, Fallback, ForwardMode, HashPolicy, InvalidValue, IpPrefix,

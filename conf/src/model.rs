@@ -29,6 +29,8 @@ pub struct Config {
     pub interfaces: Vec<Interface>,
     /// `[[route]]` in file order (router mode only; empty in xconnect mode).
     pub routes: Vec<Route>,
+    /// `[[neighbor]]` in file order: static neighbours (router mode only).
+    pub neighbors: Vec<Neighbor>,
     /// `[forward]`: what happens to received frames.
     pub forward: Forward,
     /// `[management]`: control socket and metrics endpoint.
@@ -192,6 +194,20 @@ pub struct Route {
     pub via: Option<IpAddr>,
     /// Egress interface name; at least one of `via`/`interface` is set.
     pub interface: Option<String>,
+}
+
+/// `[[neighbor]]`: a static neighbour (router mode), like `ip neigh add ... nud permanent`:
+/// the MAC of an address on a connected subnet, for next hops no kernel resolves (no TAP)
+/// or that must not depend on ARP/ND. Neighbours the kernel learns on the TAPs come on top;
+/// a static one wins over a learned one for the same address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Neighbor {
+    /// The interface the neighbour is on.
+    pub interface: String,
+    /// Its address, on one of the interface's subnets.
+    pub address: IpAddr,
+    /// Its MAC (unicast).
+    pub mac: MacAddr,
 }
 
 /// `[forward]`: the forwarding mode.
@@ -453,6 +469,12 @@ impl Config {
                 let _ = write!(line, " dev {dev}");
             }
             let _ = writeln!(out, "{line}");
+        }
+        if !self.neighbors.is_empty() {
+            let _ = writeln!(out, "static neighbours:");
+        }
+        for n in &self.neighbors {
+            let _ = writeln!(out, "  {} lladdr {} dev {}", n.address, n.mac, n.interface);
         }
         if let Forward::Xconnect { pairs } = &self.forward {
             let pairs: Vec<String> = pairs.iter().map(|(a, b)| format!("{a} <-> {b}")).collect();

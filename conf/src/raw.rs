@@ -186,6 +186,8 @@ pub(crate) struct RawConfig {
     pub(crate) interface: Tables<RawInterface>,
     #[serde(default)]
     pub(crate) route: Tables<RawRoute>,
+    #[serde(default)]
+    pub(crate) neighbor: Tables<RawNeighbor>,
     pub(crate) forward: Option<RawForward>,
     pub(crate) management: Option<RawManagement>,
 }
@@ -278,6 +280,15 @@ pub(crate) struct RawRoute {
     pub(crate) prefix: Option<Text<IpPrefix>>,
     pub(crate) via: Option<Text<IpAddrText>>,
     pub(crate) interface: Option<String>,
+}
+
+/// `[[neighbor]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNeighbor {
+    pub(crate) interface: Option<String>,
+    pub(crate) address: Option<Text<IpAddrText>>,
+    pub(crate) mac: Option<Text<MacAddr>>,
 }
 
 /// `[forward]`.

@@ -1523,3 +1523,67 @@ fn summary_mentions_every_object() {
     }
     assert!(s.lines().count() < 40, "one screen:\n{s}");
 }
+
+#[test]
+fn static_neighbours() {
+    let c = ok(&router(&format!(
+        "{WAN}\n[[neighbor]]\ninterface = \"wan0\"\naddress = \"192.0.2.9\"\nmac = \"02:00:00:00:00:09\"\n"
+    )));
+    assert_eq!(c.neighbors.len(), 1);
+    assert_eq!(c.neighbors[0].address.to_string(), "192.0.2.9");
+    assert_eq!(c.neighbors[0].mac.to_string(), "02:00:00:00:00:09");
+    assert!(c
+        .summary()
+        .contains("192.0.2.9 lladdr 02:00:00:00:00:09 dev wan0"));
+
+    let n = |body: &str| router(&format!("{WAN}\n[[neighbor]]\n{body}"));
+    err(
+        &n("interface = \"wan0\"\naddress = \"10.9.9.9\" #!\nmac = \"02:00:00:00:00:09\"\n"),
+        "neighbor[0].address",
+        "is not on a subnet of interface wan0",
+    );
+    err(
+        &n("interface = \"lan9\" #!\naddress = \"192.0.2.9\"\nmac = \"02:00:00:00:00:09\"\n"),
+        "neighbor[0].interface",
+        "unknown interface \"lan9\"",
+    );
+    err(
+        &n("interface = \"wan0\"\naddress = \"192.0.2.9\"\nmac = \"01:00:5e:00:00:01\" #!\n"),
+        "neighbor[0].mac",
+        "multicast",
+    );
+    err(
+        &n("interface = \"wan0\"\nmac = \"02:00:00:00:00:09\"\n"),
+        "neighbor[0]",
+        "missing required key `address`",
+    );
+    let own = WAN
+        .lines()
+        .find_map(|l| l.strip_prefix("addresses = [\""))
+        .and_then(|l| l.split('/').next())
+        .expect("WAN has an address");
+    err(
+        &n(&format!(
+            "interface = \"wan0\"\naddress = \"{own}\" #!\nmac = \"02:00:00:00:00:09\"\n"
+        )),
+        "neighbor[0].address",
+        "this router's own address",
+    );
+    let twice = router(&format!(
+        "{WAN}\n[[neighbor]]\ninterface = \"wan0\"\naddress = \"192.0.2.9\"\nmac = \"02:00:00:00:00:09\"\n\n[[neighbor]]\ninterface = \"wan0\"\naddress = \"192.0.2.9\" #!\nmac = \"02:00:00:00:00:0a\"\n"
+    ));
+    err(
+        &twice,
+        "neighbor[1].address",
+        "duplicate neighbour 192.0.2.9",
+    );
+    let text = xc(
+        "",
+        "\n[[neighbor]] #!\ninterface = \"p0\"\naddress = \"192.0.2.1\"\nmac = \"02:00:00:00:00:01\"\n",
+    );
+    err(
+        &text,
+        "neighbor[0]",
+        "[[neighbor]] is used only with forward.mode = \"router\"",
+    );
+}

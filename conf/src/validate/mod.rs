@@ -72,19 +72,21 @@ impl Validator<'_> {
         let mode = self.forward_mode(raw.forward.as_ref());
         let (mut ports, devices) = self.ports(raw.port.0);
         let bonds = self.bonds(raw.bond.0, &mut ports);
-        let (raw_interfaces, raw_routes) = if mode == Some(ForwardMode::Xconnect) {
+        let (raw_interfaces, raw_routes, raw_neighbors) = if mode == Some(ForwardMode::Xconnect) {
             // Router-only sections: one clear error each instead of checking their contents.
             self.router_only("interface", !raw.interface.0.is_empty());
             self.router_only("route", !raw.route.0.is_empty());
-            (Vec::new(), Vec::new())
+            self.router_only("neighbor", !raw.neighbor.0.is_empty());
+            (Vec::new(), Vec::new(), Vec::new())
         } else {
-            (raw.interface.0, raw.route.0)
+            (raw.interface.0, raw.route.0, raw.neighbor.0)
         };
         self.names(&ports, &bonds, &raw_interfaces);
         self.devices(&ports, &devices);
         self.macs(&ports, &bonds);
         let interfaces = self.interfaces(raw_interfaces, &ports, &bonds);
         let routes = self.routes(raw_routes, &interfaces, &ports, &bonds);
+        let neighbors = self.neighbors(raw_neighbors, &interfaces);
         let forward = self.forward(raw.forward, mode, &ports, &bonds, &interfaces);
         let management = self.management(raw.management);
         if ports.is_empty() {
@@ -101,6 +103,7 @@ impl Validator<'_> {
             bonds,
             interfaces,
             routes,
+            neighbors,
             forward,
             management,
         }

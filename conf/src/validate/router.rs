@@ -1,11 +1,12 @@
-//! `[[interface]]` and `[[route]]` (router mode): attachments, addresses, TAPs and gateways.
+//! `[[interface]]`, `[[route]]` and `[[neighbor]]` (router mode): attachments, addresses,
+//! TAPs, gateways and static neighbours.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::{known, unknown_endpoint, Validator, MAX_IFNAME};
-use crate::model::{Bond, Interface, Port, Route};
-use crate::raw::{RawInterface, RawRoute};
+use crate::model::{Bond, Interface, Neighbor, Port, Route};
+use crate::raw::{RawInterface, RawNeighbor, RawRoute};
 use crate::values::{family, InvalidValue, IpPrefix};
 
 impl Validator<'_> {
@@ -274,6 +275,108 @@ impl Validator<'_> {
                     via,
                     interface,
                 });
+            }
+        }
+        result
+    }
+
+    pub(super) fn neighbors(
+        &mut self,
+        raw: Vec<RawNeighbor>,
+        interfaces: &[Interface],
+    ) -> Vec<Neighbor> {
+        let mut result = Vec::with_capacity(raw.len());
+        let mut seen: HashMap<(String, IpAddr), String> = HashMap::new();
+        for (i, rn) in raw.into_iter().enumerate() {
+            let path = format!("neighbor[{i}]");
+            let iface_path = format!("{path}.interface");
+            let addr_path = format!("{path}.address");
+            let mac_path = format!("{path}.mac");
+            let iface = match &rn.interface {
+                None => {
+                    self.ctx.error(
+                        &path,
+                        "missing required key `interface`: the [[interface]] the neighbour is on"
+                            .to_owned(),
+                    );
+                    None
+                }
+                Some(name) => match interfaces.iter().find(|x| &x.name == name) {
+                    Some(x) => Some(x),
+                    None => {
+                        let names: Vec<&str> = interfaces
+                            .iter()
+                            .filter(|x| !x.name.is_empty())
+                            .map(|x| x.name.as_str())
+                            .collect();
+                        self.ctx.error(
+                            &iface_path,
+                            format!("unknown interface {name:?}; {}", known(&names, "interface")),
+                        );
+                        None
+                    }
+                },
+            };
+            let address: Option<IpAddr> = match &rn.address {
+                None => {
+                    self.ctx.error(
+                        &path,
+                        "missing required key `address`: the neighbour's IP address, e.g. `address = \"192.0.2.2\"`".to_owned(),
+                    );
+                    None
+                }
+                Some(t) => self.ctx.parse_with(&addr_path, t, |s| {
+                    s.parse().map_err(|_| {
+                        InvalidValue(format!("{s:?} is not an IP address; write it without a prefix length, like \"192.0.2.2\" or \"2001:db8::2\""))
+                    })
+                }),
+            };
+            let mac = match &rn.mac {
+                None => {
+                    self.ctx.error(
+                        &path,
+                        "missing required key `mac`: the neighbour's MAC address, e.g. `mac = \"02:00:00:00:00:02\"`".to_owned(),
+                    );
+                    None
+                }
+                Some(_) => self.mac(&mac_path, rn.mac.as_ref(), "neighbour MAC"),
+            };
+            if let (Some(x), Some(a)) = (iface, address) {
+                if x.addresses.iter().any(|p| p.addr == a) {
+                    self.ctx.error(
+                        &addr_path,
+                        format!("{a} is this router's own address on interface {}; a neighbour is another host on the subnet", x.name),
+                    );
+                } else if !x.addresses.iter().any(|p| p.contains(&a)) {
+                    let nets: Vec<String> = x
+                        .addresses
+                        .iter()
+                        .map(|p| p.network().to_string())
+                        .collect();
+                    self.ctx.error(
+                        &addr_path,
+                        format!(
+                            "{a} is not on a subnet of interface {} ({}); a neighbour must be directly connected",
+                            x.name,
+                            if nets.is_empty() { "it has no address".to_string() } else { nets.join(", ") }
+                        ),
+                    );
+                } else if let Some(first) = seen.get(&(x.name.clone(), a)) {
+                    let line = self.ctx.line(first);
+                    self.ctx.error(
+                        &addr_path,
+                        format!("duplicate neighbour {a} on interface {} (also at line {line}); keep one entry per address", x.name),
+                    );
+                } else {
+                    seen.insert((x.name.clone(), a), addr_path.clone());
+                    if let Some(mac) = mac {
+                        result.push(Neighbor {
+                            interface: x.name.clone(),
+                            address: a,
+                            mac,
+                        });
+                    }
+                }
             }
         }
         result

@@ -249,6 +249,14 @@ impl ControlLoop {
                 let n = r.replace_static_routes(&new.config)?;
                 Ok(format!("static routes replaced ({n} routes)"))
             }
+            Action::Neighbors => {
+                let r = self
+                    .router
+                    .as_mut()
+                    .ok_or("static neighbours outside router mode")?;
+                let n = r.replace_static_neighbors(&new.config);
+                Ok(format!("static neighbours replaced ({n} neighbours)"))
+            }
         }
     }
 

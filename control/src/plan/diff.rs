@@ -48,6 +48,8 @@ pub enum Action {
     },
     /// The static routes are replaced.
     Routes,
+    /// The static neighbours are replaced.
+    Neighbors,
 }
 
 /// How config file keys are spelled (the model's field names are plural).
@@ -146,6 +148,7 @@ pub fn diff(old_plan: &Plan, new_plan: &Plan) -> Result<Vec<Action>, Vec<String>
             }
         }
         c.routes.clear();
+        c.neighbors.clear();
         serde_json::to_value(&c).unwrap_or(Value::Null)
     };
     let mut keys = Vec::new();
@@ -224,6 +227,9 @@ pub fn diff(old_plan: &Plan, new_plan: &Plan) -> Result<Vec<Action>, Vec<String>
     actions.extend(adds);
     if old.routes != new.routes {
         actions.push(Action::Routes);
+    }
+    if old.neighbors != new.neighbors {
+        actions.push(Action::Neighbors);
     }
     if restart.is_empty() {
         Ok(actions)
@@ -423,6 +429,13 @@ mode = "router"
         );
         let route = format!("{router}\n[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.2.2\"\n");
         assert_eq!(plan(&c, &cfg(&route)), Ok(vec![Action::Routes]));
+        let neigh = format!("{router}\n[[neighbor]]\ninterface = \"lan0\"\naddress = \"10.0.2.2\"\nmac = \"02:00:00:00:00:22\"\n");
+        assert_eq!(plan(&c, &cfg(&neigh)), Ok(vec![Action::Neighbors]));
+        let other_mac = neigh.replace("02:00:00:00:00:22", "02:00:00:00:00:23");
+        assert_eq!(
+            plan(&cfg(&neigh), &cfg(&other_mac)),
+            Ok(vec![Action::Neighbors])
+        );
         let iface = router.replace("10.0.2.1/24", "10.0.3.1/24");
         let e = plan(&c, &cfg(&iface)).unwrap_err();
         assert_eq!(

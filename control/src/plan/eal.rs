@@ -79,11 +79,20 @@ pub fn queues_needed(cfg: &Config, port: &conf::Port) -> u16 {
 /// (LACPDUs) and, in router mode, on every port (what the kernel sends through the TAPs);
 /// also on spare ports, which a reload may make 802.3ad members.
 pub fn control_queue(cfg: &Config, port: &conf::Port) -> bool {
-    cfg.forward == conf::Forward::Router
+    (cfg.forward == conf::Forward::Router && carries_a_tap(cfg, port))
         || is_spare(cfg, &port.name)
         || cfg
             .bond_of(&port.name)
             .is_some_and(|b| b.mode == conf::BondMode::Lacp)
+}
+
+/// Router mode: whether an interface with a kernel TAP sits on `port` or on its bond (what
+/// the kernel sends there leaves through the control thread's queue).
+fn carries_a_tap(cfg: &Config, port: &conf::Port) -> bool {
+    let bond = cfg.bond_of(&port.name).map(|b| b.name.as_str());
+    cfg.interfaces
+        .iter()
+        .any(|i| i.tap && (i.on == port.name || Some(i.on.as_str()) == bond))
 }
 
 /// RX queues to configure on a port: one per worker, except on PMDs whose queue count is

@@ -137,6 +137,9 @@ pub struct PlannedPort {
     pub speed_mbps: Option<u32>,
     /// Configured duplex override.
     pub duplex: Option<conf::Duplex>,
+    /// Benchmarks: a TX queue of its own that the runtime keeps to inject frames into the
+    /// link ([`crate::runtime::Runtime::inject`]; ring link ends only).
+    pub injector: bool,
 }
 
 /// One configured bond.
@@ -204,6 +207,8 @@ pub struct Plan {
     pub bonds: Vec<PlannedBond>,
     /// Router mode.
     pub router: bool,
+    /// Benchmark mode ([`Plan::for_bench`]).
+    pub bench: bool,
 }
 
 impl Plan {
@@ -274,6 +279,7 @@ impl Plan {
                     configured_mac: p.mac,
                     speed_mbps: p.speed_mbps,
                     duplex: p.duplex,
+                    injector: false,
                 }
             })
             .collect();
@@ -320,7 +326,21 @@ impl Plan {
             spare_ends,
             bonds,
             router,
+            bench: false,
         }
+    }
+
+    /// The plan for a benchmark: every in-process link end gets an extra TX queue that the
+    /// runtime keeps, so frames can be injected into a closed loop while workers run.
+    pub fn for_bench(mut self) -> Plan {
+        self.bench = true;
+        for p in &mut self.ports {
+            if matches!(p.device, PortDevice::Ring { .. }) {
+                p.injector = true;
+                p.tx_queues += 1;
+            }
+        }
+        self
     }
 
     /// Number of workers.

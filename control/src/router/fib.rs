@@ -90,7 +90,22 @@ pub fn fib_builder(cfg: &Config, ifaces: &[Iface]) -> Result<FibBuilder, String>
         }
     }
     add_static_routes(&mut b, cfg, ifaces)?;
+    for (iface, ip, mac) in static_neighbors(cfg, ifaces) {
+        b.add_neighbor(iface, ip, mac)
+            .map_err(|e| format!("neighbor {ip}: {e}"))?;
+    }
     Ok(b)
+}
+
+/// `cfg`'s `[[neighbor]]`s with their interface resolved (validation guarantees it exists).
+pub(crate) fn static_neighbors(cfg: &Config, ifaces: &[Iface]) -> Vec<(IfaceId, IpAddr, MacAddr)> {
+    cfg.neighbors
+        .iter()
+        .filter_map(|n| {
+            let i = ifaces.iter().position(|i| i.name == n.interface)?;
+            Some((IfaceId(i as u16), n.address, n.mac))
+        })
+        .collect()
 }
 
 /// `cfg`'s static routes with their egress interface resolved.

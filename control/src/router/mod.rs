@@ -45,18 +45,23 @@ pub struct RouterControl {
     /// Per interface with a TAP: (kernel ifindex, carrier we last set).
     carriers: Vec<(usize, u32, Option<bool>)>,
     next_carrier_check: std::time::Instant,
+    /// `[[neighbor]]`s of the config: added after the kernel's, so they win.
+    static_neighbors: Vec<(IfaceId, std::net::IpAddr, MacAddr)>,
 }
 
 impl RouterControl {
     /// The router's control state; call [`RouterControl::start`] on the control thread.
     pub fn new(
+        cfg: &Config,
         ifaces: Vec<Iface>,
         builder: FibBuilder,
         fib: Arc<ArcSwap<Fib>>,
         taps: TapService,
         ports: Vec<PortInfo>,
     ) -> Self {
+        let static_neighbors = fib::static_neighbors(cfg, &ifaces);
         RouterControl {
+            static_neighbors,
             ifaces,
             builder,
             fib,
@@ -250,6 +255,9 @@ impl RouterControl {
                 .builder
                 .add_neighbor(IfaceId(n.iface), n.ip, MacAddr(n.mac));
         }
+        for &(iface, ip, mac) in &self.static_neighbors {
+            let _ = self.builder.add_neighbor(iface, ip, mac);
+        }
         self.kernel_routes = routes;
         self.kernel_neighbors = m.neighbors.len();
         let fib = self.builder.build();
@@ -301,6 +309,28 @@ impl RouterControl {
         );
         self.fib.store(Arc::new(fib));
         Ok(cfg.routes.len())
+    }
+
+    /// Replaces the static neighbours with `cfg`'s (hitless reload) and publishes the FIB;
+    /// the kernel's stay (a static entry removed gives way to the kernel's, if it has one).
+    pub fn replace_static_neighbors(&mut self, cfg: &Config) -> usize {
+        for &(iface, ip, _) in &self.static_neighbors {
+            self.builder.remove_neighbor(iface, ip);
+        }
+        self.static_neighbors = fib::static_neighbors(cfg, &self.ifaces);
+        // The kernel's view comes back with the next rebuild; the static ones go in now.
+        for &(iface, ip, mac) in &self.static_neighbors {
+            let _ = self.builder.add_neighbor(iface, ip, mac);
+        }
+        self.dirty_since.get_or_insert_with(std::time::Instant::now);
+        let fib = self.builder.build();
+        tracing::info!(
+            version = fib.version(),
+            neighbors = self.static_neighbors.len(),
+            "FIB published with the reloaded static neighbours"
+        );
+        self.fib.store(Arc::new(fib));
+        self.static_neighbors.len()
     }
 
     /// For the status snapshot.

@@ -111,6 +111,8 @@ pub struct Runtime {
     config_path: Option<std::path::PathBuf>,
     /// Reload requests to the control thread.
     reload_tx: Option<std::sync::mpsc::Sender<ReloadRequest>>,
+    /// Benchmarks: (port index, TX queue) to inject frames into a link.
+    injectors: Vec<(usize, TxQueue)>,
     /// DPDK's EAL (process-static).
     eal: &'static Eal,
 }
@@ -202,6 +204,7 @@ impl Runtime {
             iface_names: Vec::new(),
             config_path: path.map(|p| p.to_path_buf()),
             reload_tx: None,
+            injectors: Vec::new(),
             eal,
         };
         // From here on, an error path still shuts down what was started.
@@ -271,6 +274,60 @@ impl Runtime {
                 port: port.to_string(),
                 source,
             })
+    }
+
+    /// Benchmarks ([`Plan::for_bench`]): sends copies of `frames` (`count` in all, taking
+    /// them in turn) from port `port`'s injector queue into its link, where the peer end
+    /// receives them like any frame. Returns how many the link took.
+    pub fn inject(
+        &mut self,
+        port: &str,
+        frames: &[Vec<u8>],
+        count: usize,
+    ) -> Result<usize, RuntimeError> {
+        let pi = self
+            .ports
+            .iter()
+            .position(|p| p.name == port)
+            .ok_or_else(|| RuntimeError::Unsupported(format!("no port {port}")))?;
+        let (_, q) = self
+            .injectors
+            .iter_mut()
+            .find(|(i, _)| *i == pi)
+            .ok_or_else(|| {
+                RuntimeError::Unsupported(format!(
+                    "port {port} has no injector (benchmark plans give one to ring link ends)"
+                ))
+            })?;
+        if frames.is_empty() {
+            return Ok(0);
+        }
+        let mut burst = dpdk::Burst::new();
+        let mut sent = 0;
+        while sent < count {
+            while burst.room() > 0 && sent + burst.len() < count {
+                let f = &frames[(sent + burst.len()) % frames.len()];
+                let Some(mut m) = self.pool.alloc() else {
+                    break;
+                };
+                match m.append(f.len() as u16) {
+                    Some(d) => d.copy_from_slice(f),
+                    None => break,
+                }
+                let _ = burst.push(m);
+            }
+            if burst.is_empty() {
+                break;
+            }
+            let n = q.tx_burst(&mut burst);
+            sent += n;
+            if !burst.is_empty() {
+                // The link is full: what did not fit goes back to the pool.
+                burst.clear();
+                break;
+            }
+        }
+        Ok(sent)
     }
 
     /// DPDK's EAL (for threads a caller adds, such as the demo's generator).
@@ -391,7 +448,11 @@ impl Runtime {
         }
         let mut burst = dpdk::Burst::new();
         for rx in spare_rx.iter_mut() {
-            while rx.rx_burst(&mut burst, dpdk::MAX_BURST) > 0 {
+            // Bounded: some PMDs never run dry (net_null, net_pcap with infinite_rx).
+            for _ in 0..1024 {
+                if rx.rx_burst(&mut burst, dpdk::MAX_BURST) == 0 {
+                    break;
+                }
                 burst.clear();
             }
         }
@@ -417,6 +478,7 @@ impl Runtime {
         }
         // Workers handed their queues back; release them so the ports can close.
         drop(queues);
+        self.injectors.clear();
         for (name, p) in stopped {
             if let Err((_, e)) = p.close() {
                 errors.push(format!("port {name}: {e}"));

@@ -49,7 +49,8 @@ impl Runtime {
                 &format!("ring_{link}_a"),
                 &format!("ring_{link}_b"),
                 plan.workers(),
-                1,
+                // The control thread's queue, and in benchmarks the injector's.
+                1 + plan.bench as u16,
                 1024,
             )?;
             ends.push((link.clone(), RingEnd::A, a));
@@ -112,6 +113,11 @@ impl Runtime {
             let link = info.link().map_err(ctx)?;
             let device = p.device.describe();
             tracing::info!(port = %p.name, device = %device, dpdk_port = id.0, %mac, %link, "port started");
+            if p.injector {
+                if let Some(q) = tx.pop() {
+                    self.injectors.push((opened.len(), q));
+                }
+            }
             let control_tx = if p.control_queue { tx.pop() } else { None };
             opened.push(OpenedPort {
                 rx,

@@ -148,7 +148,7 @@ impl Runtime {
         }
         let ports = self.ports.iter().map(|p| p.port.info()).collect();
         Ok((
-            RouterControl::new(ifaces, builder, fib, service, ports),
+            RouterControl::new(&plan.config, ifaces, builder, fib, service, ports),
             plans,
         ))
     }
