@@ -3,8 +3,10 @@
 //! itself before it starts. After a warm-up the count must not move while the worker
 //! forwards more than a million frames, on each of its paths:
 //!
-//! - xconnect into a 2-member bond (distributor, flow hash, per-member staging) and back
-//!   from the members (collecting check, slow-protocol check) to a plain port;
+//! - xconnect from a plain port into a 2-member bond (distributor, flow hash, per-member
+//!   staging) and from the members back into the same bond (collecting check and
+//!   slow-protocol check fused into the distributor; one member's frames carry an RSS
+//!   hash, as from a NIC, and are distributed on it);
 //! - router: IPv4 and IPv6 UDP frames routed between two interfaces (FIB snapshot load,
 //!   LPM, neighbour lookup, MAC rewrite, TTL and checksum update).
 //!
@@ -125,6 +127,8 @@ struct GenPort {
     tx: TxQueue,
     templates: Templates,
     next: usize,
+    /// Record an RSS hash on each frame, as a NIC's PMD does.
+    rss: bool,
 }
 
 /// Runs `spec` on a flagged thread while this thread sends on `gen`; returns (allocations
@@ -162,6 +166,9 @@ fn exercise(name: &str, spec: WorkerSpec, gen: &mut [GenPort], pool: &Mempool) -
                     let len = g.templates.len(f, 0);
                     let buf = m.append(len as u16).expect("room for a frame");
                     g.templates.write(f, 0, buf, seq, 0);
+                    if g.rss {
+                        m.set_rss_hash(seq.rotate_left(7) ^ f as u32);
+                    }
                 }
                 seq = seq.wrapping_add(1);
                 g.tx.tx_burst(&mut out);
@@ -220,8 +227,9 @@ fn worker_loop_allocates_nothing_per_packet() {
     )));
     let member = PortPlan {
         member_of: Some(0),
-        divert_slow: false,
-        egress: Egress::Port(0),
+        divert_slow: true,
+        egress: Egress::Bond(0),
+        rss_l4: false,
     };
     let spec = WorkerSpec {
         eal,
@@ -235,8 +243,12 @@ fn worker_loop_allocates_nothing_per_packet() {
                 member_of: None,
                 divert_slow: false,
                 egress: Egress::Bond(0),
+                rss_l4: false,
             },
-            member,
+            PortPlan {
+                rss_l4: true,
+                ..member
+            },
             member,
         ]),
         bonds: vec![BondPlan {
@@ -261,18 +273,21 @@ fn worker_loop_allocates_nothing_per_packet() {
             tx: g0.1,
             templates: tpl(&to_bond),
             next: 0,
+            rss: false,
         },
         GenPort {
             rx: g1.0,
             tx: g1.1,
             templates: tpl(&from_member),
             next: 0,
+            rss: true,
         },
         GenPort {
             rx: g2.0,
             tx: g2.1,
             templates: tpl(&from_member),
             next: 0,
+            rss: false,
         },
     ];
     let (startup, measured, frames) = exercise("xconnect+bond", spec, &mut gen, &pool);
@@ -341,6 +356,7 @@ fn worker_loop_allocates_nothing_per_packet() {
         member_of: None,
         divert_slow: false,
         egress: Egress::Drop,
+        rss_l4: false,
     };
     let spec = WorkerSpec {
         eal,
@@ -381,6 +397,7 @@ fn worker_loop_allocates_nothing_per_packet() {
                 "2001:db8:2::2",
             )),
             next: 0,
+            rss: false,
         },
         GenPort {
             rx: g1.0,
@@ -394,6 +411,7 @@ fn worker_loop_allocates_nothing_per_packet() {
                 "2001:db8:1::2",
             )),
             next: 0,
+            rss: false,
         },
     ];
     let (startup, measured, frames) = exercise("router", spec, &mut gen, &pool);

@@ -289,6 +289,7 @@ const VARS: &[&str] = &[
     "RTE_ETH_RSS_.*",
     "RTE_ETHER_.*",
     "RTE_MBUF_DEFAULT_.*",
+    "RTE_MBUF_F_.*",
     "RTE_PKTMBUF_HEADROOM",
     "RTE_MAX_ETHPORTS",
     "RTE_MAX_LCORE",

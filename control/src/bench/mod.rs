@@ -30,7 +30,7 @@ pub use frames::{udp_frames, write_pcap, FlowSpec};
 
 use crate::plan::{Host, Plan};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::status::Snapshot;
+use crate::status::{Snapshot, Status};
 
 /// How frames reach the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,6 +323,9 @@ pub enum BenchError {
     /// The bonds did not distribute in time.
     #[error("the bonds did not distribute within {0:?}")]
     NotConverged(Duration),
+    /// Nothing circulates after the frames went in.
+    #[error("no frame moves once injected: {0}")]
+    Empty(String),
     /// Injecting frames failed.
     #[error("the loop took {got} of {want} frames")]
     Prime {
@@ -368,16 +371,22 @@ fn drops(s: &Snapshot) -> u64 {
 }
 
 /// Every bond distributes on as many members as it can: one in active-backup, all others.
-fn all_distributing(rt: &Runtime) -> bool {
-    rt.status().bonds.iter().all(|b| {
+fn all_distributing(status: &Status) -> bool {
+    status.bonds.iter().all(|b| {
         let want = if b.mode == "active-backup" {
             1
         } else {
             b.members.len()
         };
-        want > 0 && b.distributing.len() == want
+        // Both ends of every link must also accept what arrives (collecting), or the
+        // frames injected next would be dropped and the loop stay empty.
+        let collecting = b.members.iter().filter(|m| m.collecting).count();
+        want > 0 && b.distributing.len() == want && collecting >= want
     })
 }
+
+/// How long bond tables must stay unchanged before frames are injected.
+const STABLE: Duration = Duration::from_millis(500);
 
 /// Marks the start of the measuring window for instruction counting: the harness runs
 /// callgrind with `--zero-before=*window_start*` (costs so far are dropped).
@@ -422,10 +431,24 @@ pub fn run(s: &Scenario, o: &Options) -> Result<Outcome, BenchError> {
     let t0 = Instant::now();
     let mut converged = None;
     if !cfg.bonds.is_empty() {
+        // Converged: every member distributes and collects, and no table changed for
+        // STABLE (both ends are LACP engines settling at once: a member can collect for a
+        // moment and then renegotiate, and frames injected then would be dropped).
+        let mut steady: Option<(Instant, Vec<u64>)> = None;
         while t0.elapsed() < o.converge {
-            if all_distributing(&rt) {
-                converged = Some(t0.elapsed().as_secs_f64());
-                break;
+            let status = rt.status();
+            let versions: Vec<u64> = status.bonds.iter().map(|b| b.table_version).collect();
+            if !all_distributing(&status) {
+                steady = None;
+            } else if let Some((since, v)) = &steady {
+                if *v != versions {
+                    steady = Some((Instant::now(), versions));
+                } else if since.elapsed() >= STABLE {
+                    converged = Some(t0.elapsed().as_secs_f64());
+                    break;
+                }
+            } else {
+                steady = Some((Instant::now(), versions));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -444,8 +467,31 @@ pub fn run(s: &Scenario, o: &Options) -> Result<Outcome, BenchError> {
             });
         }
     }
-    std::thread::sleep(o.warmup);
+    let primed = rt.snapshot();
+    std::thread::sleep(o.warmup.max(Duration::from_millis(100)));
     let (start, a) = (Instant::now(), rt.snapshot());
+    if sent(&a) == sent(&primed) {
+        // The frames are gone: say where the counters put them.
+        let why: Vec<String> = a
+            .ports
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}: rx {} tx {} drops {} (not collecting {}, no egress {}, bond down {}, tx full {})",
+                    p.name,
+                    p.workers.rx,
+                    p.workers.tx,
+                    p.workers.drops(),
+                    p.workers.drop_not_collecting,
+                    p.workers.drop_no_egress,
+                    p.workers.drop_bond_down,
+                    p.workers.drop_tx_full
+                )
+            })
+            .collect();
+        let _ = rt.shutdown(Vec::new());
+        return Err(BenchError::Empty(why.join("; ")));
+    }
     window_start();
     let b = match o.packets {
         None => {

@@ -410,6 +410,7 @@ impl ControlLoop {
             member_of: Some(b),
             divert_slow: lacp.is_some() && self.members[mi].slow_rx.is_none(),
             egress,
+            rss_l4: self.members[mi].info.rss_hash_l4(),
         };
         self.reloader.plans.store(std::sync::Arc::new(next));
         if nb.mode != BondMode::Lacp {
@@ -428,6 +429,7 @@ impl ControlLoop {
             member_of: None,
             divert_slow: false,
             egress: Egress::Drop,
+            rss_l4: plans[pi].rss_l4,
         };
         self.reloader.plans.store(std::sync::Arc::new(next));
     }

@@ -63,10 +63,12 @@ impl Runtime {
             .ports
             .iter()
             .zip(&opened)
-            .map(|(p, o)| PortPlan {
+            .zip(&self.ports)
+            .map(|((p, o), run)| PortPlan {
                 member_of: p.member_of,
                 divert_slow: p.lacp_member && !o.steered(),
                 egress: p.egress,
+                rss_l4: run.port.info().rss_hash_l4(),
             })
             .collect();
 

@@ -19,7 +19,7 @@ mod ring_link;
 pub use eal::{lcore_id, rdtsc, register_thread, unregister_thread, Eal};
 pub use error::{strerror, DpdkError};
 pub use lpm::{RteLpm, RteLpm6, LPM_LOOKUP_SUCCESS};
-pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
+pub use mbuf::{Burst, Drain, Mbuf, RxChecksum, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{
     device_limits, device_name, link, mac, port_by_name, stats, Configured, ConfiguredPort,

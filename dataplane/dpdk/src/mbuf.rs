@@ -4,6 +4,17 @@ use std::ptr::NonNull;
 
 use dpdk_sys::rte_mbuf;
 
+/// A PMD's verdict on a received IPv4 header checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxChecksum {
+    /// Verified good by the NIC.
+    Good,
+    /// Verified bad by the NIC.
+    Bad,
+    /// Not checked (no offload, or not IPv4): verify in software.
+    Unknown,
+}
+
 /// The largest burst a [`Burst`] holds; configured burst sizes are at most this.
 pub const MAX_BURST: usize = 512;
 
@@ -54,6 +65,70 @@ impl Mbuf {
     #[inline]
     pub fn is_contiguous(&self) -> bool {
         self.raw().nb_segs == 1
+    }
+
+    /// The NIC's RSS hash, when the PMD delivered one (`RTE_MBUF_F_RX_RSS_HASH`).
+    #[inline(always)]
+    pub fn rss_hash(&self) -> Option<u32> {
+        let m = self.raw();
+        if m.ol_flags & dpdk_sys::RTE_MBUF_F_RX_RSS_HASH as u64 == 0 {
+            return None;
+        }
+        // SAFETY: the outer union has one member (`hash`), plain data.
+        let hash = unsafe { m.__bindgen_anon_2.hash };
+        // SAFETY: with RX_RSS_HASH set, the PMD wrote the RSS member of the hash union
+        // (a u32 that any bit pattern makes valid).
+        Some(unsafe { hash.rss })
+    }
+
+    /// Records an RSS hash as a PMD does on receive (tests; software RSS).
+    pub fn set_rss_hash(&mut self, hash: u32) {
+        // SAFETY: we own the mbuf exclusively (&mut self).
+        let m = unsafe { self.0.as_mut() };
+        m.ol_flags |= dpdk_sys::RTE_MBUF_F_RX_RSS_HASH as u64;
+        m.__bindgen_anon_2.hash.rss = hash;
+    }
+
+    /// What the PMD says of the IPv4 header checksum (`RTE_MBUF_F_RX_IP_CKSUM_*`).
+    #[inline(always)]
+    pub fn ip_checksum(&self) -> RxChecksum {
+        let f = self.raw().ol_flags;
+        let good = f & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64 != 0;
+        let bad = f & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64 != 0;
+        match (good, bad) {
+            (true, false) => RxChecksum::Good,
+            (false, true) => RxChecksum::Bad,
+            _ => RxChecksum::Unknown,
+        }
+    }
+
+    /// Records an IPv4 checksum verdict as a PMD does on receive (tests).
+    pub fn set_ip_checksum(&mut self, c: RxChecksum) {
+        // SAFETY: we own the mbuf exclusively (&mut self).
+        let m = unsafe { self.0.as_mut() };
+        let mask =
+            (dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD | dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD) as u64;
+        m.ol_flags &= !mask;
+        m.ol_flags |= match c {
+            RxChecksum::Good => dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64,
+            RxChecksum::Bad => dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64,
+            RxChecksum::Unknown => 0,
+        };
+    }
+
+    /// Hints the CPU to bring the packet's first cache line in (before it is parsed).
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        let m = self.raw();
+        let p = m.buf_addr.wrapping_byte_add(m.data_off as usize);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults and has no architectural effect; SSE is part of
+        // the x86_64 baseline.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
     }
 
     /// Input port recorded by the PMD on receive.
@@ -255,7 +330,10 @@ impl Burst {
     /// to DPDK) and moves the rest to the front.
     pub(crate) fn consume_front(&mut self, n: usize) {
         debug_assert!(n <= self.len);
-        self.slots.copy_within(n..self.len, 0);
+        // Usually everything was taken: nothing to move.
+        if n < self.len {
+            self.slots.copy_within(n..self.len, 0);
+        }
         self.len -= n;
     }
 
@@ -286,6 +364,17 @@ impl Drop for Burst {
 pub struct Drain<'a> {
     slots: &'a [*mut rte_mbuf],
     next: usize,
+}
+
+impl Drain<'_> {
+    /// The mbufs not yet taken, to look at before taking them.
+    #[inline]
+    pub fn remaining(&self) -> &[Mbuf] {
+        let rest = &self.slots[self.next.min(self.slots.len())..];
+        // SAFETY: the untaken slots hold valid, owned, non-null mbuf pointers and Mbuf is
+        // a repr(transparent) NonNull<rte_mbuf>, so the layouts are identical.
+        unsafe { std::slice::from_raw_parts(rest.as_ptr() as *const Mbuf, rest.len()) }
+    }
 }
 
 impl Iterator for Drain<'_> {

@@ -103,7 +103,23 @@ pub struct PortSetup {
 struct PortInner {
     id: PortId,
     name: String,
+    /// The PMD delivers a symmetric Toeplitz RSS hash over IP addresses and TCP/UDP ports
+    /// in every mbuf.
+    rss_hash_l4: bool,
 }
+
+/// The symmetric Toeplitz key (one 16-bit pattern repeated): swapping source and
+/// destination (addresses, ports) gives the same hash, so both directions of a flow land
+/// on the same queue and the same bond member (Woo and Park, 2012).
+static SYMMETRIC_RSS_KEY: [u8; 52] = {
+    let mut k = [0u8; 52];
+    let mut i = 0;
+    while i < 52 {
+        k[i] = if i % 2 == 0 { 0x6d } else { 0x5a };
+        i += 1;
+    }
+    k
+};
 
 /// A configured port with one handle per queue, as [`Port::configure`] returns it.
 pub type ConfiguredPort = (Port<Configured>, Vec<RxQueue>, Vec<TxQueue>);
@@ -294,14 +310,34 @@ impl Port<Configured> {
             )));
         }
         let mut conf = dpdk_sys::rte_eth_conf::default();
-        if setup.rx_queues > 1 {
-            let hf = (dpdk_sys::RTE_ETH_RSS_IP
-                | dpdk_sys::RTE_ETH_RSS_UDP
-                | dpdk_sys::RTE_ETH_RSS_TCP) as u64
-                & info.flow_type_rss_offloads;
-            if hf != 0 {
-                conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode::RTE_ETH_MQ_RX_RSS;
-                conf.rx_adv_conf.rss_conf.rss_hf = hf;
+        // RSS over addresses and TCP/UDP ports with a symmetric key: it spreads flows over
+        // the workers' queues, and where the PMD also writes the hash into each mbuf
+        // (RSS_HASH offload) the bond distributor uses it instead of hashing in software.
+        let l4 = (dpdk_sys::RTE_ETH_RSS_IP | dpdk_sys::RTE_ETH_RSS_UDP | dpdk_sys::RTE_ETH_RSS_TCP)
+            as u64;
+        let hf = l4 & info.flow_type_rss_offloads;
+        let hash_offload = dpdk_sys::RTE_ETH_RX_OFFLOAD_RSS_HASH as u64;
+        let delivers_hash = info.rx_offload_capa & hash_offload != 0;
+        let key_len = info.hash_key_size as usize;
+        let mut rss_hash_l4 = false;
+        if hf != 0 && (setup.rx_queues > 1 || delivers_hash) {
+            conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode::RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = hf;
+            if (1..=SYMMETRIC_RSS_KEY.len()).contains(&key_len) {
+                // DPDK copies the key during configure; it is only read.
+                conf.rx_adv_conf.rss_conf.rss_key = SYMMETRIC_RSS_KEY.as_ptr() as *mut u8;
+                conf.rx_adv_conf.rss_conf.rss_key_len = key_len as u8;
+                if delivers_hash {
+                    conf.rxmode.offloads |= hash_offload;
+                    // TCP and UDP ports covered for both families, or the hash is not
+                    // layer3+4's.
+                    let ports = (dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV4_TCP
+                        | dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV4_UDP
+                        | dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV6_TCP
+                        | dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV6_UDP)
+                        as u64;
+                    rss_hash_l4 = hf & ports == ports;
+                }
             }
         }
         // Every mbuf comes from one pool with refcount 1, which is what fast free needs.
@@ -368,6 +404,7 @@ impl Port<Configured> {
         let inner = Arc::new(PortInner {
             id,
             name: name.to_string(),
+            rss_hash_l4,
         });
         let queues = Arc::new(());
         let rx = (0..setup.rx_queues)
@@ -519,6 +556,12 @@ impl<S> Port<S> {
 }
 
 impl PortInfo {
+    /// Whether the PMD writes a symmetric RSS hash over IP addresses and TCP/UDP ports into
+    /// every mbuf it receives (what the bond distributor can use for layer3+4).
+    pub fn rss_hash_l4(&self) -> bool {
+        self.inner.rss_hash_l4
+    }
+
     /// Forces the link administratively up or down (PMDs that support it; in-process ring
     /// links use it to simulate a failed cable).
     pub fn set_link(&self, up: bool) -> Result<(), DpdkError> {

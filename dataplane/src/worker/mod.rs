@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use arc_swap::cache::Cache;
+
+use crate::bond::{BondTable, SharedTable};
 use crate::counters::WorkerCounters;
 use crate::worker::router::RouterPlan;
 use dpdk::{Burst, Consumer, Eal, Producer, RxQueue, TxQueue};
@@ -123,6 +126,12 @@ pub fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, Work
         burst: Burst::new(),
         keep: Burst::new(),
         stage: (0..spec.tx.len()).map(|_| Burst::new()).collect(),
+        plans: Cache::new(spec.ports.clone()),
+        tables: spec
+            .bonds
+            .iter()
+            .map(|b| Cache::new(b.table.clone()))
+            .collect(),
     };
     w.run(&mut spec, stop);
     drain(&mut spec);
@@ -131,7 +140,8 @@ pub fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, Work
     Ok(into_queues(spec))
 }
 
-/// The worker's preallocated buffers.
+/// The worker's preallocated buffers and its cached views of what the control thread
+/// publishes.
 struct Worker {
     /// What the RX poll returned.
     burst: Burst,
@@ -139,6 +149,10 @@ struct Worker {
     keep: Burst,
     /// Per egress port: frames the bond distributor put there this burst.
     stage: Vec<Burst>,
+    /// The port plans.
+    plans: Cache<SharedPlans, Arc<Vec<PortPlan>>>,
+    /// Per bond: its member table.
+    tables: Vec<Cache<SharedTable, Arc<BondTable>>>,
 }
 
 /// How often (in loop iterations) worker 0 looks for frames the control thread handed it.

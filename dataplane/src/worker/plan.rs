@@ -1,6 +1,7 @@
 //! What a worker knows about ports and bonds: per port, its bond and where its ingress
 //! goes; per bond, the published member table and the hash. The control thread replaces
-//! either while workers run (arc-swap), and a worker sees the change at its next burst.
+//! either while workers run (arc-swap), and a worker sees the change at its next burst
+//! (each worker checks through an `arc_swap::Cache`: a plain pointer load per burst).
 
 use std::sync::Arc;
 
@@ -27,10 +28,15 @@ pub struct PortPlan {
     pub divert_slow: bool,
     /// Where its ingress goes.
     pub egress: Egress,
+    /// Its PMD writes a symmetric RSS hash over addresses and TCP/UDP ports into every
+    /// mbuf: a layer3+4 bond distributor uses that instead of hashing in software.
+    pub rss_l4: bool,
 }
 
 /// Every port's plan, shared by all workers and replaceable while they run (a hitless
-/// reload turns a spare port into a bond member): loaded once per burst, like bond tables.
+/// reload turns a spare port into a bond member). Workers read it through an
+/// `arc_swap::Cache`: one plain load per burst sees a new plan at once, with no locked
+/// instruction when nothing changed.
 pub type SharedPlans = Arc<arc_swap::ArcSwap<Vec<PortPlan>>>;
 
 /// Plans for workers to share.

@@ -1,0 +1,303 @@
+//! What the control thread publishes reaches a running worker at once, and the bond
+//! distributor's paths do what they claim, on the real worker loop over in-process ring
+//! links (issue 11):
+//!
+//! - a new bond table (members added and removed) applies to every frame sent after the
+//!   store returns: workers read tables through an `arc_swap::Cache`, which checks the
+//!   shared pointer on every burst;
+//! - a changed port plan (a plain port becoming a bond member) applies the same way;
+//! - a burst from a collecting member bound for a distributing bond (the fused path) sends
+//!   slow-protocol frames to the control thread's ring and spreads the rest;
+//! - a port whose PMD delivers an RSS hash (`RTE_MBUF_F_RX_RSS_HASH`, set here on the mbuf
+//!   as a NIC would: net_ring hands the sender's mbuf over unchanged) is distributed on
+//!   that hash, and a port without it on the software hash.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use dataplane::bond::{BondTable, HashPolicy};
+use dataplane::counters::WorkerCounters;
+use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerSpec};
+use dpdk::{self, Burst, Consumer, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use loadgen::{FlowDef, SizeMix, Templates};
+
+/// A ring link: (the test's end, the worker's end), each with one queue pair.
+fn link(
+    eal: &Eal,
+    pool: &Arc<Mempool>,
+    name: &str,
+    ports: &mut Vec<Port<dpdk::Started>>,
+) -> ((RxQueue, TxQueue), (RxQueue, TxQueue)) {
+    let (t, w) = dpdk::ring_link(eal, &format!("{name}_t"), &format!("{name}_w"), 1, 0, 1024)
+        .expect("ring link");
+    let mut open = |id, n: String| {
+        let setup = PortSetup {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            mtu: None,
+            pool: pool.clone(),
+        };
+        let (p, mut rx, mut tx) = Port::configure(eal, id, &n, &setup).expect("configure");
+        ports.push(p.start().map_err(|(_, e)| e).expect("start"));
+        (rx.remove(0), tx.remove(0))
+    };
+    (open(t, format!("{name}_t")), open(w, format!("{name}_w")))
+}
+
+fn flows(n: u16) -> Vec<FlowDef> {
+    (0..n)
+        .map(|k| FlowDef {
+            dst_mac: [2, 0, 0, 0, 0, 0x20],
+            src_mac: [2, 0, 0, 0, 0, 0x10],
+            src: "10.1.0.2".parse::<IpAddr>().unwrap(),
+            dst: "10.2.0.2".parse::<IpAddr>().unwrap(),
+            sport: 1024 + k,
+            dport: 5001,
+        })
+        .collect()
+}
+
+/// The test's side of the worker's five ports.
+struct Harness {
+    pool: Arc<Mempool>,
+    ends: Vec<(RxQueue, TxQueue)>,
+    templates: Templates,
+    slow: Consumer,
+}
+
+impl Harness {
+    /// Sends `n` frames on port `p` (flow `flow(i)` for the i-th; `rss(i)`: an RSS hash
+    /// to record on it; `slow(i)`: make it a Slow Protocols frame).
+    fn send(
+        &mut self,
+        p: usize,
+        n: usize,
+        flow: impl Fn(usize) -> usize,
+        rss: impl Fn(usize) -> Option<u32>,
+        slow: impl Fn(usize) -> bool,
+    ) {
+        let mut out = Burst::new();
+        let mut i = 0;
+        while i < n {
+            let k = (n - i).min(32);
+            assert!(self.pool.alloc_into(&mut out, k), "pool exhausted");
+            for m in out.as_mut_slice() {
+                let f = flow(i);
+                let len = self.templates.len(f, 0);
+                let buf = m.append(len as u16).expect("room for a frame");
+                self.templates.write(f, 0, buf, i as u32, 0);
+                if slow(i) {
+                    buf[12..14].copy_from_slice(&0x8809u16.to_be_bytes());
+                }
+                if let Some(h) = rss(i) {
+                    m.set_rss_hash(h);
+                }
+                i += 1;
+            }
+            while !out.is_empty() {
+                self.ends[p].1.tx_burst(&mut out);
+            }
+        }
+    }
+
+    /// Frames that came out of each port until `want` in all (or 10 s), then 20 ms more
+    /// for stragglers.
+    fn collect(&mut self, want: usize) -> Vec<usize> {
+        let mut got = vec![0; self.ends.len()];
+        let mut inb = Burst::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut settle: Option<Instant> = None;
+        loop {
+            for (p, (rx, _)) in self.ends.iter_mut().enumerate() {
+                got[p] += rx.rx_burst(&mut inb, 64);
+                inb.clear();
+            }
+            let now = Instant::now();
+            if settle.is_none() && got.iter().sum::<usize>() >= want {
+                settle = Some(now + Duration::from_millis(20));
+            }
+            if settle.is_some_and(|t| now >= t) || now >= deadline {
+                return got;
+            }
+        }
+    }
+
+    fn slow_frames(&mut self) -> usize {
+        let mut b = Burst::new();
+        let mut n = 0;
+        loop {
+            let got = self.slow.pop_into(&mut b, 64);
+            b.clear();
+            if got == 0 {
+                return n;
+            }
+            n += got;
+        }
+    }
+}
+
+fn table(distributing: Vec<u16>, version: u64) -> Arc<BondTable> {
+    // Every port collects: ingress on any member is accepted.
+    Arc::new(BondTable::new(distributing, vec![true; 5], version))
+}
+
+#[test]
+fn published_tables_and_plans_reach_the_worker_and_distribution_paths_hold() {
+    let cpus = testkit::cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    let eal = Eal::init(&[
+        "--no-huge".to_string(),
+        "-m".into(),
+        "256".into(),
+        "--no-pci".into(),
+        "--no-shconf".into(),
+        "--no-telemetry".into(),
+        "--log-level=4".into(),
+        format!("--file-prefix=fl-wtables-{}", std::process::id()),
+        format!("--lcores=0@{}", cpus[0]),
+    ])
+    .expect("EAL");
+    let pool = Arc::new(
+        Mempool::new(eal, "wtables", 8191, 256, dpdk::DEFAULT_BUF_SIZE as u16).expect("pool"),
+    );
+    let mut ports = Vec::new();
+    let (mut ends, mut rx, mut tx) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..5 {
+        let (t, w) = link(eal, &pool, &format!("wt{i}"), &mut ports);
+        ends.push(t);
+        rx.push((i, w.0));
+        tx.push(w.1);
+    }
+    // Port 0: plain, into bond 0 (ports 1 and 2). Ports 1 and 2: members of bond 0, into
+    // bond 1 (ports 3 and 4), slow frames to the control ring; port 1's PMD "delivers" an
+    // RSS hash. Ports 3 and 4: members of bond 1, ingress dropped.
+    let plan = |member_of, divert_slow, egress, rss_l4| PortPlan {
+        member_of,
+        divert_slow,
+        egress,
+        rss_l4,
+    };
+    let plans = worker::shared_plans(vec![
+        plan(None, false, Egress::Bond(0), false),
+        plan(Some(0), true, Egress::Bond(1), true),
+        plan(Some(0), true, Egress::Bond(1), false),
+        plan(Some(1), true, Egress::Drop, false),
+        plan(Some(1), true, Egress::Drop, false),
+    ]);
+    let bond0 = Arc::new(ArcSwap::new(table(vec![1], 1)));
+    let bond1 = Arc::new(ArcSwap::new(table(vec![3, 4], 1)));
+    let (slow_tx, slow_rx) = dpdk::mbuf_ring(eal, 1024).expect("slow ring");
+    let counters = Arc::new(WorkerCounters::new(5));
+    let spec = WorkerSpec {
+        eal,
+        index: 0,
+        core: cpus[1],
+        burst: 32,
+        rx,
+        tx,
+        ports: plans.clone(),
+        bonds: vec![
+            BondPlan {
+                table: bond0.clone(),
+                hash: HashPolicy::Layer34,
+            },
+            BondPlan {
+                table: bond1.clone(),
+                hash: HashPolicy::Layer34,
+            },
+        ],
+        slow: vec![None, Some(slow_tx), None, None, None],
+        control_tx: vec![None, None, None, None, None],
+        router: None,
+        counters: counters.clone(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let h = {
+        let stop = stop.clone();
+        std::thread::spawn(move || worker::run(spec, &stop))
+    };
+    let mut t = Harness {
+        pool: pool.clone(),
+        ends,
+        templates: Templates::new(&flows(256), SizeMix::Fixed(64)).expect("templates"),
+        slow: slow_rx,
+    };
+    let any = |i: usize| i % 256;
+    let none = |_: usize| None;
+    let no = |_: usize| false;
+
+    // 1. Table changes: one member, then two, then the other one alone. Every frame sent
+    //    after a store follows the new table.
+    t.send(0, 1000, any, none, no);
+    assert_eq!(t.collect(1000), [0, 1000, 0, 0, 0], "bond 0 = [1]");
+    bond0.store(table(vec![1, 2], 2));
+    t.send(0, 1000, any, none, no);
+    let got = t.collect(1000);
+    assert_eq!(got[1] + got[2], 1000, "bond 0 = [1, 2]: {got:?}");
+    assert!(
+        got[1] > 300 && got[2] > 300,
+        "256 flows spread over both members: {got:?}"
+    );
+    bond0.store(table(vec![2], 3));
+    t.send(0, 1000, any, none, no);
+    assert_eq!(t.collect(1000), [0, 0, 1000, 0, 0], "bond 0 = [2]");
+    bond0.store(table(Vec::new(), 4));
+    t.send(0, 100, any, none, no);
+    assert!(testkit::wait_until(Duration::from_secs(5), || {
+        counters.ports[0].drop_bond_down.get() == 100
+    }));
+    assert_eq!(t.collect(0), [0; 5], "bond 0 down");
+
+    // 2. The fused path (member 2 into bond 1): slow frames to the ring, the rest spread.
+    t.send(2, 1000, any, none, |i| i % 10 == 0);
+    let got = t.collect(900);
+    assert_eq!(t.slow_frames(), 0, "port 2 has no slow ring here");
+    assert_eq!(got[3] + got[4], 900, "data frames out of bond 1: {got:?}");
+    assert!(got[3] > 250 && got[4] > 250, "spread: {got:?}");
+    assert_eq!(counters.ports[2].drop_slow_ring_full.get(), 100);
+    t.send(1, 1000, any, none, |i| i % 10 == 0);
+    let got = t.collect(900);
+    assert_eq!(got[3] + got[4], 900, "data frames out of bond 1: {got:?}");
+    assert_eq!(t.slow_frames(), 100, "slow frames reach the control ring");
+    assert_eq!(counters.ports[1].slow_to_control.get(), 100);
+
+    // 3. RSS: one flow whose frames carry hashes 0..1000. On port 1 (RSS) they follow
+    //    the hash's slot; on port 2 (no RSS) the one flow takes one member.
+    let table1 = bond1.load_full();
+    let want3 = (0..1000u32).filter(|&h| table1.slot(h) == 3).count();
+    let one = |_: usize| 7;
+    let hash = |i: usize| Some(i as u32);
+    t.send(1, 1000, one, hash, no);
+    let got = t.collect(1000);
+    assert_eq!((got[3], got[4]), (want3, 1000 - want3), "RSS hash used");
+    t.send(2, 1000, one, hash, no);
+    let got = t.collect(1000);
+    assert!(
+        (got[3], got[4]) == (1000, 0) || (got[3], got[4]) == (0, 1000),
+        "software hash: one flow, one member: {got:?}"
+    );
+
+    // 4. A plan change: port 0 becomes a member of bond 1 (into bond 0 = [2] again).
+    bond0.store(table(vec![2], 5));
+    t.send(0, 100, any, none, no);
+    assert_eq!(t.collect(100), [0, 0, 100, 0, 0]);
+    let mut p = (**plans.load()).clone();
+    p[0] = plan(Some(1), true, Egress::Drop, false);
+    plans.store(Arc::new(p));
+    let dropped = counters.ports[0].drop_no_egress.get();
+    t.send(0, 100, any, none, no);
+    assert!(testkit::wait_until(Duration::from_secs(5), || {
+        counters.ports[0].drop_no_egress.get() == dropped + 100
+    }));
+    assert_eq!(t.collect(0), [0; 5], "port 0's ingress is now dropped");
+
+    stop.store(true, Ordering::SeqCst);
+    drop(h.join().expect("worker thread").expect("worker ran"));
+    drop(t);
+    drop(ports);
+}
