@@ -8,6 +8,8 @@
 //! - a changed port plan (a plain port becoming a bond member) applies the same way;
 //! - a burst from a collecting member bound for a distributing bond (the fused path) sends
 //!   slow-protocol frames to the control thread's ring and spreads the rest;
+//! - a new FIB snapshot (a neighbour's MAC changed, then removed) applies to every frame
+//!   routed after the store: the fast path's resolved next hops come from the snapshot;
 //! - a port whose PMD delivers an RSS hash (`RTE_MBUF_F_RX_RSS_HASH`, set here on the mbuf
 //!   as a NIC would: net_ring hands the sender's mbuf over unchanged) is distributed on
 //!   that hash, and a port without it on the software hash.
@@ -20,8 +22,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use dataplane::bond::{BondTable, HashPolicy};
 use dataplane::counters::WorkerCounters;
+use dataplane::router::fib::{FibBuilder, Interface};
+use dataplane::router::{ExceptionPolicer, IfaceId};
+use dataplane::worker::router::{IfaceCounters, IfaceDevice, RouterPlan};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerSpec};
-use dpdk::{self, Burst, Consumer, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use dpdk::{self, Burst, Consumer, Eal, MacAddr, Mempool, Port, PortSetup, RxQueue, TxQueue};
 use loadgen::{FlowDef, SizeMix, Templates};
 
 /// A ring link: (the test's end, the worker's end), each with one queue pair.
@@ -299,5 +304,149 @@ fn published_tables_and_plans_reach_the_worker_and_distribution_paths_hold() {
     stop.store(true, Ordering::SeqCst);
     drop(h.join().expect("worker thread").expect("worker ran"));
     drop(t);
+
+    // 5. The router: frames from port 0 to a host on port 1's connected subnet and to a
+    //    network behind a gateway there. The neighbours' MACs change, then one goes.
+    let (mut ends, mut rx, mut tx) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..2 {
+        let (t, w) = link(eal, &pool, &format!("wr{i}"), &mut ports);
+        ends.push(t);
+        rx.push((i, w.0));
+        tx.push(w.1);
+    }
+    let (rm0, rm1) = (MacAddr([2, 0, 0, 0, 1, 1]), MacAddr([2, 0, 0, 0, 1, 2]));
+    let host = "10.2.0.2".parse::<IpAddr>().unwrap();
+    let gw = "10.2.0.254".parse::<IpAddr>().unwrap();
+    let mut b = FibBuilder::new();
+    let i0 = b
+        .add_interface(Interface {
+            mac: rm0,
+            vlan: None,
+            mtu: 1500,
+        })
+        .unwrap();
+    let i1 = b
+        .add_interface(Interface {
+            mac: rm1,
+            vlan: None,
+            mtu: 1500,
+        })
+        .unwrap();
+    b.add_interface_address(i0, "10.1.0.1".parse().unwrap(), 24)
+        .unwrap();
+    b.add_interface_address(i1, "10.2.0.1".parse().unwrap(), 24)
+        .unwrap();
+    b.add_route(
+        "198.18.0.0".parse().unwrap(),
+        15,
+        dataplane::router::NextHop {
+            iface: i1,
+            gateway: Some(gw),
+        },
+        dataplane::router::Origin::Static,
+    )
+    .unwrap();
+    let (m1, m2) = (MacAddr([2, 0, 0, 0, 2, 1]), MacAddr([2, 0, 0, 0, 2, 2]));
+    b.add_neighbor(i1, host, m1).unwrap();
+    b.add_neighbor(i1, gw, m1).unwrap();
+    let fib = Arc::new(ArcSwap::from_pointee(b.build()));
+    let hz = eal.tsc_hz();
+    let ic: Arc<[IfaceCounters]> = (0..2).map(|_| IfaceCounters::default()).collect();
+    let plain = plan(None, false, Egress::Drop, false);
+    let spec = WorkerSpec {
+        eal,
+        index: 0,
+        core: cpus[1],
+        burst: 32,
+        rx,
+        tx,
+        ports: worker::shared_plans(vec![plain, plain]),
+        bonds: Vec::new(),
+        slow: vec![None, None],
+        control_tx: vec![None, None],
+        router: Some(RouterPlan {
+            fib: fib.clone(),
+            ingress: vec![vec![(None, IfaceId(0))], vec![(None, IfaceId(1))]],
+            egress: vec![IfaceDevice::Port(0), IfaceDevice::Port(1)],
+            exceptions: vec![None, None],
+            policers: vec![
+                ExceptionPolicer::with_defaults(hz),
+                ExceptionPolicer::with_defaults(hz),
+            ],
+            counters: ic.clone(),
+        }),
+        counters: Arc::new(WorkerCounters::new(2)),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let h = {
+        let stop = stop.clone();
+        std::thread::spawn(move || worker::run(spec, &stop))
+    };
+    let to = |dst: &str| FlowDef {
+        dst_mac: rm0.0,
+        src_mac: [2, 0, 0, 0, 0, 9],
+        src: "10.1.0.2".parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        sport: 1000,
+        dport: 2000,
+    };
+    let send_and_see = |ends: &mut Vec<(RxQueue, TxQueue)>| -> Vec<[u8; 6]> {
+        let tpl = Templates::new(&[to("10.2.0.2"), to("198.18.0.9")], SizeMix::Fixed(64))
+            .expect("templates");
+        let mut out = Burst::new();
+        assert!(pool.alloc_into(&mut out, 20));
+        for (i, m) in out.as_mut_slice().iter_mut().enumerate() {
+            let f = i % 2;
+            let buf = m.append(tpl.len(f, 0) as u16).expect("room");
+            tpl.write(f, 0, buf, i as u32, 0);
+        }
+        while !out.is_empty() {
+            ends[0].1.tx_burst(&mut out);
+        }
+        let mut got = Vec::new();
+        let mut inb = Burst::new();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline {
+            ends[1].0.rx_burst(&mut inb, 64);
+            for m in inb.as_slice() {
+                got.push(m.data()[0..6].try_into().unwrap());
+            }
+            inb.clear();
+        }
+        got
+    };
+    assert_eq!(
+        send_and_see(&mut ends),
+        vec![m1.0; 20],
+        "both to the first MAC"
+    );
+    b.add_neighbor(i1, host, m2).unwrap();
+    b.add_neighbor(i1, gw, m2).unwrap();
+    fib.store(Arc::new(b.build()));
+    assert_eq!(
+        send_and_see(&mut ends),
+        vec![m2.0; 20],
+        "the new MAC at once"
+    );
+    assert!(b.remove_neighbor(i1, host));
+    fib.store(Arc::new(b.build()));
+    // Unresolved: for the kernel (the TAP ring; there is none here, so counted full, or
+    // policed).
+    let unresolved = dataplane::router::ExceptionClass::Unresolved.index();
+    let kernel = || ic[0].exception_ring_full.get() + ic[0].policed[unresolved].get();
+    let before = kernel();
+    assert_eq!(
+        send_and_see(&mut ends),
+        vec![m2.0; 10],
+        "the host's frames no longer leave, the gateway's do"
+    );
+    assert_eq!(
+        kernel() - before,
+        10,
+        "the host's frames went the kernel's way"
+    );
+    stop.store(true, Ordering::SeqCst);
+    drop(h.join().expect("worker thread").expect("worker ran"));
+    drop(ends);
     drop(ports);
 }

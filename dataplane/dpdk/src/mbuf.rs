@@ -92,13 +92,17 @@ impl Mbuf {
     /// What the PMD says of the IPv4 header checksum (`RTE_MBUF_F_RX_IP_CKSUM_*`).
     #[inline(always)]
     pub fn ip_checksum(&self) -> RxChecksum {
-        let f = self.raw().ol_flags;
-        let good = f & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64 != 0;
-        let bad = f & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64 != 0;
-        match (good, bad) {
-            (true, false) => RxChecksum::Good,
-            (false, true) => RxChecksum::Bad,
-            _ => RxChecksum::Unknown,
+        const GOOD: u64 = dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64;
+        const BAD: u64 = dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64;
+        // Both bits set (NONE: "not correct, but the header is intact") or neither: ask
+        // the software.
+        let f = self.raw().ol_flags & (GOOD | BAD);
+        if f == GOOD {
+            RxChecksum::Good
+        } else if f == BAD {
+            RxChecksum::Bad
+        } else {
+            RxChecksum::Unknown
         }
     }
 
@@ -176,15 +180,25 @@ impl Mbuf {
         Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
     }
 
-    /// Grows the packet by `len` bytes at the front (into headroom).
+    /// Grows the packet by `len` bytes at the front (into headroom). What
+    /// rte_pktmbuf_prepend does, inline (a VLAN push on every routed frame would
+    /// otherwise call into C).
+    #[inline]
     pub fn prepend(&mut self, len: u16) -> Option<&mut [u8]> {
-        // SAFETY: as in append, at the front of the data.
-        let p = unsafe { dpdk_sys::fl_pktmbuf_prepend(self.0.as_ptr(), len) };
-        if p.is_null() {
+        // SAFETY: we own the mbuf exclusively (&mut self).
+        let m = unsafe { self.0.as_mut() };
+        if len > m.data_off {
             return None;
         }
-        // SAFETY: see above.
-        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
+        m.data_off -= len;
+        // data_off + data_len stays within buf_len: the bytes moved from headroom.
+        m.data_len += len;
+        m.pkt_len += len as u32;
+        // SAFETY: data_off is within the buffer (it only shrank).
+        let p = unsafe { (m.buf_addr as *mut u8).add(m.data_off as usize) };
+        // SAFETY: the `len` bytes at p are inside the buffer and now part of the packet;
+        // exclusive through &mut self.
+        Some(unsafe { std::slice::from_raw_parts_mut(p, len as usize) })
     }
 
     /// Removes `len` bytes from the front. Returns false if the first segment is shorter.

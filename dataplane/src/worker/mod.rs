@@ -19,9 +19,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arc_swap::cache::Cache;
+use arc_swap::ArcSwap;
 
 use crate::bond::{BondTable, SharedTable};
 use crate::counters::WorkerCounters;
+use crate::router::Fib;
 use crate::worker::router::RouterPlan;
 use dpdk::{Burst, Consumer, Eal, Producer, RxQueue, TxQueue};
 
@@ -132,6 +134,7 @@ pub fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, Work
             .iter()
             .map(|b| Cache::new(b.table.clone()))
             .collect(),
+        fib: spec.router.as_ref().map(|r| Cache::new(r.fib.clone())),
     };
     w.run(&mut spec, stop);
     drain(&mut spec);
@@ -153,6 +156,8 @@ struct Worker {
     plans: Cache<SharedPlans, Arc<Vec<PortPlan>>>,
     /// Per bond: its member table.
     tables: Vec<Cache<SharedTable, Arc<BondTable>>>,
+    /// The router's FIB, when routing.
+    fib: Option<Cache<Arc<ArcSwap<Fib>>, Arc<Fib>>>,
 }
 
 /// How often (in loop iterations) worker 0 looks for frames the control thread handed it.

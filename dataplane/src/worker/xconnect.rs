@@ -48,8 +48,16 @@ impl Worker {
             &mut self.burst
         };
 
-        if let Some(router) = spec.router.as_mut() {
-            router.route_burst(p, frames, &mut self.stage, &spec.bonds, dpdk::rdtsc());
+        if let (Some(router), Some(fib)) = (spec.router.as_mut(), self.fib.as_mut()) {
+            router.route_burst(
+                p,
+                frames,
+                &mut self.stage,
+                &spec.bonds,
+                &mut self.tables,
+                fib.load(),
+                dpdk::rdtsc(),
+            );
             for (e, stage) in self.stage.iter_mut().enumerate() {
                 if !stage.is_empty() {
                     tx::send(&mut spec.tx[e], stage, &c.ports[e]);

@@ -134,6 +134,8 @@ pub trait Family: Key + NeighKey {
     fn from_ip(ip: IpAddr) -> Option<Self>;
     /// The subnet broadcast address that the kernel treats as local (IPv4, /30 and wider).
     fn subnet_broadcast(self, len: u8) -> Option<Self>;
+    /// The host number within a subnet of `n` (a power of two) addresses.
+    fn host(self, n: usize) -> usize;
 }
 
 impl Family for u32 {
@@ -152,6 +154,10 @@ impl Family for u32 {
     }
     fn subnet_broadcast(self, len: u8) -> Option<u32> {
         (len <= 30).then(|| self | (u32::MAX >> len))
+    }
+    #[inline(always)]
+    fn host(self, n: usize) -> usize {
+        self as usize & (n - 1)
     }
 }
 
@@ -172,19 +178,36 @@ impl Family for u128 {
     fn subnet_broadcast(self, _len: u8) -> Option<u128> {
         None
     }
+    #[inline(always)]
+    fn host(self, n: usize) -> usize {
+        self as usize & (n - 1)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum HopKey<K> {
     Local,
-    Connected(IfaceId),
+    /// A directly connected destination; with the subnet (network, length) when it is an
+    /// interface address's subnet small enough for a dense host table.
+    Connected(IfaceId, Option<(K, u8)>),
     Gateway(IfaceId, K),
 }
+
+/// Connected subnets with at most this many host bits get a dense host table (the
+/// neighbours' MACs by host number, 2^bits words): IPv4 /20 and longer, 32 KiB at most.
+const DENSE_HOST_BITS: u32 = 12;
+
+/// In [`Hop::Connected`]: no dense host table.
+const NO_DENSE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 enum Hop<K> {
     Local,
-    Connected(IfaceId),
+    /// `dense`: index into [`Table::dense`], or [`NO_DENSE`].
+    Connected {
+        iface: IfaceId,
+        dense: u32,
+    },
     Gateway {
         iface: IfaceId,
         addr: K,
@@ -197,10 +220,61 @@ enum Hop<K> {
 struct Table<K: Family, T> {
     lpm: Arc<T>,
     hops: Box<[Hop<K>]>,
+    /// Per hop, for the fast path: a gateway whose MAC is known, packed as
+    /// [`pack_adjacency`] does; [`NO_ADJACENCY`] for every other hop. Rebuilt with the
+    /// hops whenever a neighbour changes.
+    adjacency: Box<[u64]>,
+    /// Dense host tables of small connected subnets: per host number, the neighbour as
+    /// [`pack_adjacency`] packs it, or [`NO_ADJACENCY`]. Rebuilt with the hops.
+    dense: Box<[Box<[u64]>]>,
     neigh: NeighTable<K>,
 }
 
+/// In [`Table::adjacency`]: not a resolved gateway (interface ids stop below u16::MAX).
+const NO_ADJACENCY: u64 = u64::MAX;
+
+/// An egress interface and a next hop's MAC in one word.
+fn pack_adjacency(iface: IfaceId, mac: MacAddr) -> u64 {
+    let mut b = [0u8; 8];
+    b[..6].copy_from_slice(&mac.0);
+    b[6..].copy_from_slice(&iface.0.to_le_bytes());
+    u64::from_le_bytes(b)
+}
+
+#[inline(always)]
+fn unpack_adjacency(a: u64) -> (IfaceId, MacAddr) {
+    let b = a.to_le_bytes();
+    (
+        IfaceId(u16::from_le_bytes([b[6], b[7]])),
+        MacAddr([b[0], b[1], b[2], b[3], b[4], b[5]]),
+    )
+}
+
 impl<K: Family, T: LpmTable<K>> Table<K, T> {
+    /// The fast path's question: where a unicast destination goes when the answer is a
+    /// known MAC (a resolved gateway: one load after the LPM; a connected destination: a
+    /// neighbour probe). `None` for everything else (local, no route, unresolved).
+    #[inline(always)]
+    fn adjacency(&self, dst: K) -> Option<(IfaceId, MacAddr)> {
+        let h = self.lpm.lookup(dst)? as usize;
+        let a = *self.adjacency.get(h)?;
+        if a != NO_ADJACENCY {
+            return Some(unpack_adjacency(a));
+        }
+        match self.hops.get(h) {
+            Some(&Hop::Connected { iface, dense }) => match self.dense.get(dense as usize) {
+                Some(hosts) => {
+                    // The LPM matched this subnet's own hop, so dst is inside it and its
+                    // host number is below the table's length.
+                    let a = *hosts.get(dst.host(hosts.len()))?;
+                    (a != NO_ADJACENCY).then(|| unpack_adjacency(a))
+                }
+                None => Some((iface, self.neigh.get(iface, dst)?)),
+            },
+            _ => None,
+        }
+    }
+
     #[inline(always)]
     fn resolve(&self, dst: K) -> Lookup<K> {
         let Some(h) = self.lpm.lookup(dst) else {
@@ -212,7 +286,7 @@ impl<K: Family, T: LpmTable<K>> Table<K, T> {
                 next_hop: addr,
                 mac,
             },
-            Some(&Hop::Connected(iface)) => Lookup::Forward {
+            Some(&Hop::Connected { iface, .. }) => Lookup::Forward {
                 iface,
                 next_hop: dst,
                 mac: self.neigh.get(iface, dst),
@@ -223,7 +297,11 @@ impl<K: Family, T: LpmTable<K>> Table<K, T> {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.lpm.memory_bytes() + std::mem::size_of_val(&*self.hops) + self.neigh.memory_bytes()
+        self.lpm.memory_bytes()
+            + std::mem::size_of_val(&*self.hops)
+            + std::mem::size_of_val(&*self.adjacency)
+            + self.dense.iter().map(|d| d.len() * 8).sum::<usize>()
+            + self.neigh.memory_bytes()
     }
 }
 
@@ -256,6 +334,18 @@ impl Fib {
     /// Where an IPv6 destination goes.
     pub fn lookup_v6(&self, dst: Ipv6Addr) -> Lookup<Ipv6Addr> {
         map_lookup(self.v6.resolve(dst.into()))
+    }
+
+    /// See [`Table::adjacency`].
+    #[inline(always)]
+    pub(super) fn adjacency_v4(&self, dst: u32) -> Option<(IfaceId, MacAddr)> {
+        self.v4.adjacency(dst)
+    }
+
+    /// See [`Table::adjacency`].
+    #[inline(always)]
+    pub(super) fn adjacency_v6(&self, dst: u128) -> Option<(IfaceId, MacAddr)> {
+        self.v6.adjacency(dst)
     }
 
     #[inline(always)]
@@ -356,14 +446,16 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
             if let Some((_, &(iface, gateway))) = by_origin.iter().next_back() {
                 let hop = match gateway {
                     Some(g) => HopKey::Gateway(iface, g),
-                    None => HopKey::Connected(iface),
+                    None => HopKey::Connected(iface, None),
                 };
                 // Validated on insert.
                 let _ = rules.insert(prefix, len, intern(hop));
             }
         }
         for (&(iface, addr), &len) in &self.addresses {
-            let _ = rules.insert(addr.masked(len), len, intern(HopKey::Connected(iface)));
+            let net = addr.masked(len);
+            let dense = (K::BITS - len as u32 <= DENSE_HOST_BITS).then_some((net, len));
+            let _ = rules.insert(net, len, intern(HopKey::Connected(iface, dense)));
         }
         let bits = K::BITS as u8;
         for (&(_, addr), &len) in &self.addresses {
@@ -388,11 +480,29 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
             }
         };
         let neigh = NeighTable::new(self.neighbors.iter().map(|(&(i, a), &m)| (i, a, m)));
-        let hops = keys
+        let mut dense: Vec<Box<[u64]>> = Vec::new();
+        let hops: Box<[Hop<K>]> = keys
             .iter()
             .map(|&k| match k {
                 HopKey::Local => Hop::Local,
-                HopKey::Connected(i) => Hop::Connected(i),
+                HopKey::Connected(iface, None) => Hop::Connected {
+                    iface,
+                    dense: NO_DENSE,
+                },
+                HopKey::Connected(iface, Some((net, len))) => {
+                    let n = 1usize << (K::BITS - len as u32);
+                    let mut hosts = vec![NO_ADJACENCY; n].into_boxed_slice();
+                    for (&(i, addr), &mac) in &self.neighbors {
+                        if i == iface && addr.masked(len) == net {
+                            hosts[addr.host(n)] = pack_adjacency(iface, mac);
+                        }
+                    }
+                    dense.push(hosts);
+                    Hop::Connected {
+                        iface,
+                        dense: dense.len() as u32 - 1,
+                    }
+                }
                 HopKey::Gateway(iface, addr) => Hop::Gateway {
                     iface,
                     addr,
@@ -400,7 +510,24 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
                 },
             })
             .collect();
-        Table { lpm, hops, neigh }
+        let adjacency = hops
+            .iter()
+            .map(|h| match *h {
+                Hop::Gateway {
+                    iface,
+                    mac: Some(mac),
+                    ..
+                } => pack_adjacency(iface, mac),
+                _ => NO_ADJACENCY,
+            })
+            .collect();
+        Table {
+            lpm,
+            hops,
+            adjacency,
+            dense: dense.into_boxed_slice(),
+            neigh,
+        }
     }
 }
 

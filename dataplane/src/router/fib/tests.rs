@@ -270,3 +270,80 @@ fn neighbors_per_interface_and_clearing() {
     b.clear_neighbors(None);
     assert_eq!(b.build().neighbor_v4(a, "10.0.0.1".parse().unwrap()), None);
 }
+
+#[test]
+fn neighbour_changes_reach_the_resolved_next_hops() {
+    // The fast path reads resolved next hops (gateways, and hosts of small connected
+    // subnets from their dense tables) that each build recomputes: a neighbour added,
+    // changed or removed shows in the next snapshot, and the old snapshot keeps its own.
+    let mut b = FibBuilder::new();
+    let a = b.add_interface(iface(1, None)).unwrap();
+    let c = b.add_interface(iface(2, None)).unwrap();
+    b.add_interface_address(a, ip("10.0.0.1"), 24).unwrap(); // dense host table
+    b.add_interface_address(c, ip("10.1.0.1"), 16).unwrap(); // too big: neighbour probe
+    b.add_interface_address(a, ip("2001:db8::1"), 64).unwrap();
+    b.add_route(
+        ip("198.18.0.0"),
+        15,
+        NextHop {
+            iface: c,
+            gateway: Some(ip("10.1.0.254")),
+        },
+        Origin::Static,
+    )
+    .unwrap();
+    let v4 = |f: &Fib, s: &str| f.adjacency_v4(s.parse::<Ipv4Addr>().unwrap().into());
+    let v6 = |f: &Fib, s: &str| f.adjacency_v6(s.parse::<Ipv6Addr>().unwrap().into());
+    let f0 = b.build();
+    for d in ["10.0.0.7", "10.1.2.3", "198.18.0.1"] {
+        assert_eq!(v4(&f0, d), None, "{d}: nobody resolved yet");
+    }
+    b.add_neighbor(a, ip("10.0.0.7"), nmac(7)).unwrap();
+    b.add_neighbor(c, ip("10.1.2.3"), nmac(3)).unwrap();
+    b.add_neighbor(c, ip("10.1.0.254"), nmac(254)).unwrap();
+    b.add_neighbor(a, ip("2001:db8::7"), nmac(8)).unwrap();
+    let f1 = b.build();
+    assert!(
+        f1.shares_lpm_with(&f0),
+        "neighbours do not recompile the LPM"
+    );
+    assert_eq!(v4(&f1, "10.0.0.7"), Some((a, nmac(7))));
+    assert_eq!(
+        v4(&f1, "10.0.0.8"),
+        None,
+        "unresolved host of a dense subnet"
+    );
+    assert_eq!(v4(&f1, "10.1.2.3"), Some((c, nmac(3))));
+    assert_eq!(v4(&f1, "198.18.0.1"), Some((c, nmac(254))), "gateway");
+    assert_eq!(v4(&f1, "10.0.0.1"), None, "local");
+    assert_eq!(v4(&f1, "10.0.0.255"), None, "subnet broadcast");
+    assert_eq!(v4(&f1, "192.0.2.1"), None, "no route");
+    assert_eq!(v6(&f1, "2001:db8::7"), Some((a, nmac(8))));
+    assert_eq!(v6(&f0, "2001:db8::7"), None);
+    // Changed MACs, one removal.
+    b.add_neighbor(a, ip("10.0.0.7"), nmac(17)).unwrap();
+    b.add_neighbor(c, ip("10.1.0.254"), nmac(25)).unwrap();
+    assert!(b.remove_neighbor(c, ip("10.1.2.3")));
+    let f2 = b.build();
+    assert_eq!(v4(&f2, "10.0.0.7"), Some((a, nmac(17))));
+    assert_eq!(v4(&f2, "198.18.0.1"), Some((c, nmac(25))));
+    assert_eq!(v4(&f2, "10.1.2.3"), None);
+    // The previous snapshot (a worker may still hold it) is unchanged.
+    assert_eq!(v4(&f1, "10.0.0.7"), Some((a, nmac(7))));
+    // A neighbour on another interface is not this subnet's.
+    b.clear_neighbors(None);
+    b.add_neighbor(c, ip("10.0.0.7"), nmac(9)).unwrap();
+    assert_eq!(v4(&b.build(), "10.0.0.7"), None);
+    // The full lookup agrees with the fast path's answer.
+    b.add_neighbor(a, ip("10.0.0.9"), nmac(19)).unwrap();
+    let f3 = b.build();
+    assert_eq!(
+        f3.lookup_v4("10.0.0.9".parse().unwrap()),
+        Lookup::Forward {
+            iface: a,
+            next_hop: "10.0.0.9".parse().unwrap(),
+            mac: Some(nmac(19))
+        }
+    );
+    assert_eq!(v4(&f3, "10.0.0.9"), Some((a, nmac(19))));
+}

@@ -2,7 +2,7 @@
 //! rewrite in place. Independent of DPDK (a byte slice in, a [`Verdict`] out), so every
 //! rule is unit-tested on hand-built frames.
 
-use dpdk::MacAddr;
+use dpdk::{MacAddr, RxChecksum};
 use types::ethertype;
 
 use super::fib::{Fib, Lookup};
@@ -180,8 +180,8 @@ fn be128(f: &[u8], at: usize) -> u128 {
 }
 
 /// The 16-bit one's complement sum of `b` (length a multiple of 4, as IPv4 headers are, and
-/// at most 60 bytes).
-#[inline(always)]
+/// at most 60 bytes). The reference [`sums_to_ones`] is tested against.
+#[cfg(test)]
 fn ones_sum(b: &[u8]) -> u16 {
     let mut s: u64 = 0;
     if let Ok(h) = <&[u8; 20]>::try_from(b) {
@@ -197,9 +197,43 @@ fn ones_sum(b: &[u8]) -> u16 {
     fold(s)
 }
 
+/// The PMD's checksum verdict where it gave one, else the sum over `header`.
+#[inline(always)]
+fn checksum_ok(csum: RxChecksum, header: &[u8]) -> bool {
+    match csum {
+        RxChecksum::Good => true,
+        RxChecksum::Bad => false,
+        RxChecksum::Unknown => sums_to_ones(header),
+    }
+}
+
+/// Whether the one's complement sum of the 16-bit words of `header` (length a multiple
+/// of 4, at most 60 bytes: an IPv4 header) is 0xffff, i.e. its checksum verifies.
+///
+/// Without folding: a one's complement sum is the plain sum modulo 0xffff (2^16 = 1 mod
+/// 0xffff), and a sum of 0xffff is a plain sum that is a non-zero multiple of 0xffff.
+/// Words are read in the CPU's byte order and two at a time: swapping a word's bytes
+/// multiplies it by 256 modulo 0xffff, which is coprime to 0xffff, so a multiple stays
+/// one; a 32-bit word is `hi * 2^16 + lo`, the same as `hi + lo` modulo 0xffff.
+#[inline(always)]
+fn sums_to_ones(header: &[u8]) -> bool {
+    let mut s: u64 = 0;
+    if let Some(h) = header.first_chunk::<20>().filter(|_| header.len() == 20) {
+        // The usual header without options, unrolled.
+        for i in 0..5 {
+            s += u32::from_ne_bytes([h[4 * i], h[4 * i + 1], h[4 * i + 2], h[4 * i + 3]]) as u64;
+        }
+    } else {
+        for c in header.chunks_exact(4) {
+            s += u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as u64;
+        }
+    }
+    s != 0 && s.is_multiple_of(0xffff)
+}
+
 /// Folds a sum of up to 2^32 32-bit words into 16 bits with end-around carries
 /// (branch-free).
-#[inline(always)]
+#[cfg(test)]
 fn fold(mut s: u64) -> u16 {
     s = (s & 0xffff_ffff) + (s >> 32);
     s = (s & 0xffff_ffff) + (s >> 32);
@@ -225,17 +259,16 @@ pub fn ipv4_checksum(header: &[u8]) -> u16 {
 }
 
 /// Decrements the TTL of the IPv4 header at `h` and updates its checksum incrementally
-/// (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), which never produces the -0 that eqn. 2 can).
+/// (RFC 1624: the TTL is the high byte of the header's fifth 16-bit word, so the word
+/// drops by 0x0100 and the checksum, its one's complement, rises by 0x0100 with an
+/// end-around carry; a result of 0xffff wraps to 0x0000, as RFC 1624's eqn. 3 gives,
+/// which never produces the -0 that eqn. 2 can).
 #[inline(always)]
 fn decrement_ttl(h: &mut [u8]) {
-    let old = u16::from_be_bytes([h[8], h[9]]);
     h[8] = h[8].wrapping_sub(1);
-    let new = u16::from_be_bytes([h[8], h[9]]);
-    let hc = u16::from_be_bytes([h[10], h[11]]);
-    let mut s = (!hc) as u32 + (!old) as u32 + new as u32;
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    h[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
+    let c = u16::from_be_bytes([h[10], h[11]]) as u32 + 0x0100;
+    let c = c + (c >= 0xffff) as u32;
+    h[10..12].copy_from_slice(&(c as u16).to_be_bytes());
 }
 
 /// Bytes `..end` must be in the segment: when they are not but the packet is that long,
@@ -258,14 +291,22 @@ fn need(f: &[u8], end: usize, pkt_len: usize) -> Result<(), Verdict> {
 #[inline]
 pub fn route_frame(fib: &Fib, ingress: IfaceId, frame: &mut [u8]) -> Verdict {
     let len = frame.len();
-    route_segment(fib, ingress, frame, len)
+    route_segment(fib, ingress, frame, len, RxChecksum::Unknown)
 }
 
 /// [`route_frame`] for a packet whose first segment is `seg` and whose total length is
 /// `pkt_len` (multi-segment mbufs: lengths are checked against `pkt_len`; headers must be
 /// in the first segment, or the packet goes to the kernel as [`ExceptionClass::Other`]).
+/// `csum` is what the PMD said of the IPv4 header checksum: trusted when it checked,
+/// verified in software when it did not.
 #[inline]
-pub fn route_segment(fib: &Fib, ingress: IfaceId, seg: &mut [u8], pkt_len: usize) -> Verdict {
+pub fn route_segment(
+    fib: &Fib,
+    ingress: IfaceId,
+    seg: &mut [u8],
+    pkt_len: usize,
+    csum: RxChecksum,
+) -> Verdict {
     let pkt_len = pkt_len.max(seg.len());
     let Some(iif) = fib.interface(ingress) else {
         return Verdict::Drop(DropReason::UnknownInterface);
@@ -291,7 +332,7 @@ pub fn route_segment(fib: &Fib, ingress: IfaceId, seg: &mut [u8], pkt_len: usize
         (outer, 14)
     };
     match ethertype {
-        ethertype::IPV4 => ipv4(fib, seg, l3, pkt_len, group),
+        ethertype::IPV4 => ipv4(fib, seg, l3, pkt_len, group, csum),
         ethertype::IPV6 => ipv6(fib, seg, l3, pkt_len, group),
         ethertype::ARP => Verdict::Exception(ExceptionClass::Arp),
         ethertype::SLOW_PROTOCOLS => Verdict::Drop(DropReason::TaggedSlow),
@@ -313,8 +354,36 @@ fn martian_v4(src: u32, dst: u32) -> bool {
     s8 == 127 || s8 == 0 || src >= 0xe000_0000 || d8 == 127 || d8 == 0 || dst >= 0xf000_0000
 }
 
+/// By first octet: an IPv4 address a forwarded packet may carry as source or destination
+/// (not 0/8, 127/8, multicast 224/4, 240/4 or the limited broadcast).
+static FORWARDABLE: [bool; 256] = {
+    let mut t = [true; 256];
+    t[0] = false;
+    t[127] = false;
+    let mut i = 224;
+    while i < 256 {
+        t[i] = false;
+        i += 1;
+    }
+    t
+};
+
+/// What [`martian_v4`] and the multicast/broadcast tests together accept: a source and
+/// destination the fast path may forward. Two table loads.
 #[inline(always)]
-fn ipv4(fib: &Fib, f: &mut [u8], l3: usize, pkt_len: usize, group: bool) -> Verdict {
+fn forwardable_v4(src: u32, dst: u32) -> bool {
+    FORWARDABLE[(src >> 24) as usize] & FORWARDABLE[(dst >> 24) as usize]
+}
+
+#[inline(always)]
+fn ipv4(
+    fib: &Fib,
+    f: &mut [u8],
+    l3: usize,
+    pkt_len: usize,
+    group: bool,
+    csum: RxChecksum,
+) -> Verdict {
     if let Err(v) = need(f, l3 + 20, pkt_len) {
         return v;
     }
@@ -330,7 +399,7 @@ fn ipv4(fib: &Fib, f: &mut [u8], l3: usize, pkt_len: usize, group: bool) -> Verd
     if let Err(v) = need(f, l3 + ihl, pkt_len) {
         return v;
     }
-    if ones_sum(&f[l3..l3 + ihl]) != 0xffff {
+    if !checksum_ok(csum, &f[l3..l3 + ihl]) {
         return Verdict::Drop(DropReason::BadChecksum);
     }
     let src = be32(f, l3 + 12);
@@ -451,6 +520,8 @@ fn ipv6(fib: &Fib, f: &mut [u8], l3: usize, pkt_len: usize, group: bool) -> Verd
         vlan: oif.vlan,
     }
 }
+
+pub mod fast;
 
 #[cfg(test)]
 mod tests;
