@@ -9,8 +9,9 @@ warm-up, counted from the first frame that came back, is over) take the forwarde
 counters; again at "window end". Mpps/Gbit/s/loss/latency come from the generator's JSON;
 busy cycles per packet from the forwarder over the same window (testpmd:
 --record-core-cycles, fastlag: its worker counters; both count TSC cycles of polls that
-returned packets) divided by the packets it forwarded. "Limited by": the forwarder's share
-of empty RX polls in the window: mostly empty polls mean it waited for the generator.
+returned packets) divided by the packets it forwarded. "Limited by": the forwarder's busy
+share, its busy cycles over the window's TSC cycles (per worker): a forwarder busy 90% of
+the time or more is the limit; one that is busy less waited for the generator.
 """
 
 import argparse
@@ -196,9 +197,11 @@ class Testpmd:
     def begin(self):
         self.cmd("stop", "clear port stats all", "start")
         self.off = len(self.text())
+        self.t0 = time.time()
 
     def end(self):
         self.cmd("stop")
+        dt = time.time() - self.t0
         wait_for(lambda: "Accumulated forward statistics" in self.text()[self.off:], 10, "testpmd's stop")
         time.sleep(0.2)
         t = self.text()[self.off:]
@@ -209,6 +212,10 @@ class Testpmd:
         rx = re.search(r"RX-packets:\s+(\d+)", acc)
         if cyc and tx and int(tx.group(1)):
             r["cycles"] = sum(int(c[1]) for c in cyc) / int(tx.group(1))
+        mhz = re.findall(r"at (\d+) MHz", t)
+        if cyc and mhz:
+            # Busy cycles of all streams over the window's TSC cycles on every worker.
+            r["busy"] = 100.0 * sum(int(c[1]) for c in cyc) / (int(mhz[-1]) * 1e6 * dt * self.sc.workers)
         if rx and tx:
             r["fwd_drop"] = int(tx.group(2))
         # --record-burst-stats: "RX-bursts : N [E% of 0 pkts + ...]" per stream.
@@ -299,11 +306,13 @@ class Fastlag:
         t = os.stat(self.status).st_mtime if os.path.exists(self.status) else 0
         wait_for(lambda: os.path.exists(self.status) and os.stat(self.status).st_mtime > t, 2, "status")
         self.s0 = self.snap()
+        self.t0 = time.time()
 
     def end(self):
         t = os.stat(self.status).st_mtime
         wait_for(lambda: os.stat(self.status).st_mtime > t, 2, "status")
         s1 = self.snap()
+        dt = time.time() - self.t0
         d = {k: sum(w[k] for w in s1["workers"]) - sum(w[k] for w in self.s0["workers"])
              for k in ("busy_cycles", "rx", "tx", "busy_polls", "idle_polls")}
         r = {"per_worker": []}
@@ -312,6 +321,9 @@ class Fastlag:
         polls = d["busy_polls"] + d["idle_polls"]
         if polls:
             r["empty"] = 100.0 * d["idle_polls"] / polls
+        hz = s1.get("tsc_hz")
+        if hz and dt > 0:
+            r["busy"] = 100.0 * d["busy_cycles"] / (hz * dt * len(s1["workers"]))
         r["fwd_drop"] = d["rx"] - d["tx"]
         if s1.get("interfaces"):
             # Router counters (forwarded, exceptions, drops by reason) for the JSON output.
@@ -553,9 +565,11 @@ def render(doc):
             p50 = med([g["latency_ns"]["p50"] / 1000 for g, _ in okf])
             p99 = med([g["latency_ns"]["p99"] / 1000 for g, _ in okf])
             cyc = [fw.get("cycles") for _, fw in okf]
+            busy = med([fw.get("busy") for _, fw in okf])
             empty = med([fw.get("empty") for _, fw in okf])
-            lim = "n/a" if empty is None else (
-                "generator (%.0f%% empty polls)" % empty if empty >= 20 else "forwarder (%.0f%% empty polls)" % empty)
+            lim = "n/a" if busy is None else (
+                "forwarder (busy %.0f%%)" % busy if busy >= 90 else "generator (forwarder busy %.0f%%%s)" % (
+                    busy, ", %.0f%% empty polls" % empty if empty is not None else ""))
             bm, bc = best[f]
             bests = "n/a" if bm is None else "%.2f @ %s" % (bm, "%.1f" % bc if bc else "n/a")
             ratio = ""

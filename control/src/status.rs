@@ -36,6 +36,7 @@ impl Scrape {
             ports: self.counters.ports.clone(),
             interfaces: self.counters.interfaces.clone(),
             workers: self.counters.workers.clone(),
+            tsc_hz: self.counters.tsc_hz,
         }
     }
 }

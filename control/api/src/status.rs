@@ -169,4 +169,7 @@ pub struct StatusFile {
     pub interfaces: Vec<IfaceSnapshot>,
     /// Per worker.
     pub workers: Vec<WorkerSnapshot>,
+    /// TSC frequency, for turning workers' busy cycles into time (older files lack it).
+    #[serde(default)]
+    pub tsc_hz: u64,
 }

@@ -7,8 +7,9 @@
 //!
 //! * **loop**: in-process links wired so that what the worker sends comes back to it
 //!   (xconnect `a <-> b` over one link; two bonds joined by two links and cross-connected).
-//!   Once the bonds distribute, the runtime injects `frames` template frames through an
-//!   injector queue, and they circulate for ever.
+//!   Once the bonds distribute, the runtime injects `frames` template frames through the
+//!   injector queues of both ends (half each, so every port receives, as in testpmd's
+//!   `start tx_first` on two ports), and they circulate for ever.
 //! * **pcap**: `net_pcap` replays a pcap file of template frames for ever (`infinite_rx`)
 //!   into the router, which sends them to `net_null` ports: the same feed that DPDK's l3fwd
 //!   gets in the benchmark harness (`benches/loop.py`).
@@ -35,11 +36,11 @@ use crate::status::{Snapshot, Status};
 /// How frames reach the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feed {
-    /// Injected into a closed loop through this port's injector (the frames arrive at the
-    /// other end of its link).
+    /// Injected into closed loops through these ports' injectors (the frames arrive at
+    /// the other end of each link), the frames shared out evenly.
     Loop {
-        /// The port whose injector sends.
-        inject: &'static str,
+        /// The ports whose injectors send.
+        inject: &'static [&'static str],
         /// IPv6 frames.
         v6: bool,
     },
@@ -153,7 +154,7 @@ macro_rules! bond_scenario {
             name: $name,
             what: $what,
             feed: Feed::Loop {
-                inject: "a0",
+                inject: &["a0", "b0"],
                 v6: false,
             },
             reference: $reference,
@@ -169,7 +170,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "xconnect",
             what: "xconnect a <-> b over one in-process link",
             feed: Feed::Loop {
-                inject: "b",
+                inject: &["a", "b"],
                 v6: false,
             },
             reference: "testpmd-io",
@@ -457,8 +458,19 @@ pub fn run(s: &Scenario, o: &Options) -> Result<Outcome, BenchError> {
             return Err(BenchError::NotConverged(o.converge));
         }
     }
-    if let Some(port) = inject {
-        let got = rt.inject(port, &frames, o.frames)?;
+    if let Some(ports) = inject {
+        let mut got = 0;
+        for (i, port) in ports.iter().enumerate() {
+            // Port i sends its share, starting at its own place in the templates.
+            let share = o.frames / ports.len() + usize::from(i < o.frames % ports.len());
+            let start = i * frames.len() / ports.len();
+            let turn: Vec<Vec<u8>> = frames[start..]
+                .iter()
+                .chain(&frames[..start])
+                .cloned()
+                .collect();
+            got += rt.inject(port, &turn, share)?;
+        }
         if got < o.frames {
             let _ = rt.shutdown(Vec::new());
             return Err(BenchError::Prime {
@@ -571,8 +583,10 @@ mod tests {
             )
             .for_bench();
             if let Feed::Loop { inject, .. } = s.feed {
-                let p = plan.port_index(inject).expect("inject port exists");
-                assert!(plan.ports[p].injector, "{}", s.name);
+                for port in inject {
+                    let p = plan.port_index(port).expect("inject port exists");
+                    assert!(plan.ports[p].injector, "{}", s.name);
+                }
             }
             assert!(find(s.name).is_ok());
         }

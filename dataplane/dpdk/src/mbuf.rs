@@ -342,6 +342,7 @@ impl Burst {
 
     /// Drops the first `n` entries from the array without freeing them (they were handed
     /// to DPDK) and moves the rest to the front.
+    #[inline]
     pub(crate) fn consume_front(&mut self, n: usize) {
         debug_assert!(n <= self.len);
         // Usually everything was taken: nothing to move.
