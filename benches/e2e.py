@@ -106,6 +106,40 @@ def wait_for(cond, secs, what):
     raise Fail("timed out waiting for " + what)
 
 
+def threads(pid):
+    """Per thread of process `pid`: name, CPUs it may run on, CPU time (clock ticks) and
+    context switches, voluntary (it slept: a wake-up later) and not (it was preempted)."""
+    r = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return r
+    for tid in tids:
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            stat = open(base + "stat").read()
+            status = dict(l.split(":", 1) for l in open(base + "status").read().splitlines() if ":" in l)
+        except OSError:
+            continue
+        f = stat[stat.rindex(")") + 2:].split()
+        r[int(tid)] = {"name": status["Name"].strip(), "cpus": status["Cpus_allowed_list"].strip(),
+                       "ticks": int(f[11]) + int(f[12]),
+                       "vcs": int(status["voluntary_ctxt_switches"]),
+                       "nvcs": int(status["nonvoluntary_ctxt_switches"])}
+    return r
+
+
+def threads_delta(t0, t1):
+    """What each thread that lived through both samples did in between."""
+    return [dict(t1[k], ticks=t1[k]["ticks"] - t0[k]["ticks"], vcs=t1[k]["vcs"] - t0[k]["vcs"],
+                 nvcs=t1[k]["nvcs"] - t0[k]["nvcs"]) for k in sorted(t1) if k in t0]
+
+
+def deltas(a, b):
+    """b - a for every numeric key of two flat dicts."""
+    return {k: b[k] - a.get(k, 0) for k in b if isinstance(b[k], (int, float)) and not isinstance(b[k], bool)}
+
+
 # ---------------------------------------------------------------- scenarios
 
 class Scenario:
@@ -169,10 +203,13 @@ class Testpmd:
         q = sc.workers
         # The same queues as fastlag's memif servers: the generator (client) may not have
         # more RX queues than the server has TX queues.
-        argv = ["dpdk-testpmd", "--lcores", lcores, "--main-lcore", "0", "--no-pci", "--no-huge",
+        # Line-buffered stdout: its log is a file, and what `show port stats` prints would
+        # otherwise wait in stdio's buffer.
+        argv = ["stdbuf", "-oL", "dpdk-testpmd", "--lcores", lcores, "--main-lcore", "0", "--no-pci", "--no-huge",
                 "-m", "1024", "--no-shconf", "--file-prefix=fle2e-fwd-%d" % os.getpid()] + vdevs + [
             "--", "-i", "--forward-mode=" + mode, "--nb-cores=%d" % sc.workers,
             "--rxq=%d" % q, "--txq=%d" % (q + control_queue(sc)), "--record-core-cycles", "--record-burst-stats"] + extra
+        self.ports = sc.links + (2 if self.bond else 0)
         self.logp = os.path.join(ctx.w, "fwd-testpmd.log")
         self.p = ctx.spawn(argv, self.logp, stdin=subprocess.PIPE)
         if not sc.afpacket:
@@ -203,9 +240,29 @@ class Testpmd:
         self.cmd("stop")
         dt = time.time() - self.t0
         wait_for(lambda: "Accumulated forward statistics" in self.text()[self.off:], 10, "testpmd's stop")
+        # The PMDs' counters of every port (bonds and members), cleared at the window start.
+        self.cmd("show port stats all")
+        stats = r"#+ NIC statistics for port (\d+)\s+#+\n(.*?)\n\s+#{20,}\n"
+        wait_for(lambda: len(re.findall(stats, self.text()[self.off:], re.S)) >= self.ports, 10,
+                 "testpmd's port stats")
         time.sleep(0.2)
         t = self.text()[self.off:]
-        r = {}
+        r = {"ports": {}}
+        # Per forwarding port: what its stream could not send (TX-dropped: tx_burst took fewer).
+        for port, body in re.findall(r"Forward statistics for port (\d+)\s+-+\n(.*?)\n\s+-{20,}", t, re.S):
+            for k, v in re.findall(r"(RX-packets|TX-dropped):\s+(\d+)", body):
+                r["ports"].setdefault(port, {})["fwd_" + k.lower().replace("-", "_")] = int(v)
+        for port, body in re.findall(stats, t, re.S):
+            for k, v in re.findall(r"(RX-packets|RX-missed|RX-errors|RX-nombuf|TX-packets|TX-errors):\s+(\d+)", body):
+                r["ports"].setdefault(port, {})[k.lower().replace("-", "_")] = int(v)
+        fwd = [p for p in r["ports"].values() if "fwd_rx_packets" in p]
+        # "start" first drains and frees what waits in the RX queues (unless --no-flush-rx):
+        # the bond ports received those (counted since "clear"), the streams never saw them.
+        r["drops"] = {"tx_dropped": sum(p.get("fwd_tx_dropped", 0) for p in fwd),
+                      "flushed_at_start": sum(p.get("rx_packets", 0) - p["fwd_rx_packets"] for p in fwd)}
+        # Members only (a bond's own counters sum its members'): the PMDs' RX drops.
+        members = [p for k, p in r["ports"].items() if int(k) < self.sc.links]
+        r["pmd"] = {k: sum(p.get(k, 0) for p in members) for k in ("rx_missed", "rx_nombuf", "rx_errors", "tx_errors")}
         cyc = re.findall(r"CPU cycles/packet=([\d.]+) \(total cycles=(\d+) / total \w+ packets=(\d+)\)", t)
         acc = t.split("Accumulated forward statistics")[-1]
         tx = re.search(r"TX-packets:\s+(\d+)\s+TX-dropped:\s+(\d+)", acc)
@@ -325,6 +382,26 @@ class Fastlag:
         if hz and dt > 0:
             r["busy"] = 100.0 * d["busy_cycles"] / (hz * dt * len(s1["workers"]))
         r["fwd_drop"] = d["rx"] - d["tx"]
+        # Per port over the window: the PMD's counters and the workers' (drops by reason).
+        p0 = {p["name"]: p for p in self.s0["ports"]}
+        r["ports"] = {p["name"]: {"pmd": deltas(p0[p["name"]]["pmd"], p["pmd"]),
+                                  "workers": deltas(p0[p["name"]]["workers"], p["workers"])}
+                      for p in s1["ports"] if p["name"] in p0}
+        r["drops"] = {}
+        for p in r["ports"].values():
+            for k, v in p["workers"].items():
+                if k.startswith("drop_"):
+                    r["drops"][k] = r["drops"].get(k, 0) + v
+        # What the workers offered each port (sent + refused by a full TX ring): a bond's
+        # split of the generator's flows, next to where the drops were.
+        r["offered"] = {n: p["workers"].get("tx", 0) + p["workers"].get("drop_tx_full", 0)
+                        for n, p in r["ports"].items()}
+        r["pmd"] = {k: sum(p["pmd"].get(k, 0) for p in r["ports"].values())
+                    for k in ("rx_missed", "rx_nombuf", "rx_errors", "tx_errors")}
+        # A table version that moved: LACP changed a bond's distribution in the window.
+        v0 = {b["name"]: b.get("table_version") for b in self.s0.get("bonds", [])}
+        r["bond_table_versions"] = {b["name"]: [v0.get(b["name"]), b.get("table_version")]
+                                    for b in s1.get("bonds", [])}
         if s1.get("interfaces"):
             # Router counters (forwarded, exceptions, drops by reason) for the JSON output.
             r["interfaces"] = s1["interfaces"]
@@ -398,8 +475,19 @@ def one_run(ctx, sc, fwd_kind):
             fwd.waiting()
             time.sleep(0.05)
         fwd.begin()
+        th0 = (threads(gen.pid), threads(fwd.p.pid), time.time())
         wait_for(lambda: seen("window end") or gen.poll() is not None, ctx.a.seconds + 30, "window end")
+        th1 = (threads(gen.pid), threads(fwd.p.pid), time.time())
         f = fwd.end()
+        # Who shared the generator's CPU in the window: the generator's preemptions (it never
+        # sleeps, so each is another thread taking its CPU, and frames waiting for it in the
+        # forwarder's TX rings meanwhile), and the forwarder's threads that may run there.
+        gcpu = str(ctx.a.gen_cpu)
+        f["window_threads_s"] = round(th1[2] - th0[2], 3)
+        f["gen_threads"] = threads_delta(th0[0], th1[0])
+        f["gen_preempted"] = sum(t["nvcs"] for t in f["gen_threads"] if t["cpus"] == gcpu)
+        f["fwd_threads"] = threads_delta(th0[1], th1[1])
+        f["fwd_wakeups_on_gen_cpu"] = sum(t["vcs"] + t["nvcs"] for t in f["fwd_threads"] if t["cpus"] == gcpu)
         wait_for(lambda: os.path.exists(gj) or gen.poll() is not None, 30, "generator summary")
         if not os.path.exists(gj):
             th.join(2)
@@ -506,6 +594,17 @@ def main():
                             sc.label(), f, r + 1, g["rx"]["mpps"],
                             "%.1f" % fw["cycles"] if fw.get("cycles") else "n/a",
                             g["window_loss_pct"], g["total"]["reordered"]), file=sys.stderr, flush=True)
+                        print("#   window: %d sent, forwarder drops %s, PMD %s; generator preempted %d times, "
+                              "forwarder threads woke %d times on its CPU" % (
+                                  g["tx"]["packets"],
+                                  ", ".join("%s %d" % kv for kv in fw.get("drops", {}).items() if kv[1]) or "none",
+                                  ", ".join("%s %d" % kv for kv in fw.get("pmd", {}).items() if kv[1]) or "clean",
+                                  fw.get("gen_preempted", 0), fw.get("fwd_wakeups_on_gen_cpu", 0)),
+                              file=sys.stderr, flush=True)
+                        if fw.get("offered") and len(fw["offered"]) > 2:
+                            print("#   offered per port: " + ", ".join(
+                                "%s %d (%d dropped)" % (n, o, fw["ports"][n]["workers"].get("drop_tx_full", 0))
+                                for n, o in fw["offered"].items()), file=sys.stderr, flush=True)
                     except Fail as e:
                         print("# %-24s %-12s run %d FAILED: %s" % (sc.label(), f, r + 1, e), file=sys.stderr, flush=True)
                         rows[f].append(None)

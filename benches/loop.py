@@ -149,6 +149,16 @@ def testpmd(a, w, mode, bond=False, cg=False):
     log = open(log_path, "w")
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                          text=True)
+    # The script's sleeps time the forwarding: send it only once testpmd reads commands
+    # (its start-up, link checks included, can take longer than the measurement; "start"
+    # and "stop" would then arrive together and forward almost nothing).
+    ready = time.time() + (240 if cg else 30)
+    while "testpmd> " not in open(log_path).read():
+        if p.poll() is not None or time.time() > ready:
+            p.kill()
+            p.wait()
+            raise Fail(f"testpmd {mode}: no prompt:\n{open(log_path).read()[-3000:]}")
+        time.sleep(0.05)
     for cmd in script:
         if cmd.startswith("sleep:"):
             time.sleep(float(cmd[6:]) * (8 if cg else 1))

@@ -30,7 +30,7 @@ use dataplane::router::fib::{FibBuilder, Interface};
 use dataplane::router::{ExceptionPolicer, IfaceId};
 use dataplane::worker::router::{IfaceCounters, IfaceDevice, RouterPlan};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerSpec};
-use dpdk::{self, Burst, Eal, MacAddr, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use dpdk::{self, Burst, Eal, MacAddr, Mempool, RxQueue, TxQueue};
 use loadgen::{FlowDef, SizeMix, Templates};
 
 struct Counting;
@@ -83,31 +83,6 @@ fn cpus() -> Vec<usize> {
         .into_iter()
         .map(|c| c.id)
         .collect()
-}
-
-/// A ring link: (the generator's end, the worker's end), each with one queue pair.
-fn link(
-    eal: &Eal,
-    pool: &Arc<Mempool>,
-    name: &str,
-    ports: &mut Vec<Port<dpdk::Started>>,
-) -> ((RxQueue, TxQueue), (RxQueue, TxQueue)) {
-    let (g, w) = dpdk::ring_link(eal, &format!("{name}_g"), &format!("{name}_w"), 1, 0, 1024)
-        .expect("ring link");
-    let mut open = |id, n: String| {
-        let setup = PortSetup {
-            rx_queues: 1,
-            tx_queues: 1,
-            rx_descriptors: 1024,
-            tx_descriptors: 1024,
-            mtu: None,
-            pool: pool.clone(),
-        };
-        let (p, mut rx, mut tx) = Port::configure(eal, id, &n, &setup).expect("configure");
-        ports.push(p.start().map_err(|(_, e)| e).expect("start"));
-        (rx.remove(0), tx.remove(0))
-    };
-    (open(g, format!("{name}_g")), open(w, format!("{name}_w")))
 }
 
 fn flow(src_mac: [u8; 6], dst_mac: [u8; 6], src: &str, dst: &str, k: u16) -> FlowDef {
@@ -197,18 +172,7 @@ fn exercise(name: &str, spec: WorkerSpec, gen: &mut [GenPort], pool: &Mempool) -
 fn worker_loop_allocates_nothing_per_packet() {
     let cpus = cpus();
     assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
-    let eal = Eal::init(&[
-        "--no-huge".to_string(),
-        "-m".into(),
-        "512".into(),
-        "--no-pci".into(),
-        "--no-shconf".into(),
-        "--no-telemetry".into(),
-        "--log-level=4".into(),
-        format!("--file-prefix=fl-allocfree-{}", std::process::id()),
-        format!("--lcores=0@{}", cpus[0]),
-    ])
-    .expect("EAL");
+    let eal = Eal::init(&testkit::rings::eal_args("allocfree", 512, cpus[0])).expect("EAL");
     let pool = Arc::new(
         Mempool::new(eal, "allocfree", 8191, 256, dpdk::DEFAULT_BUF_SIZE as u16).expect("pool"),
     );
@@ -217,9 +181,9 @@ fn worker_loop_allocates_nothing_per_packet() {
     let (gm, wm) = ([2, 0, 0, 0, 0, 0x10], [2, 0, 0, 0, 0, 0x20]);
 
     // ---- xconnect: plain port 0 <-> bond of ports 1 and 2 (layer 3+4) ----
-    let (g0, w0) = link(eal, &pool, "x0", &mut ports);
-    let (g1, w1) = link(eal, &pool, "x1", &mut ports);
-    let (g2, w2) = link(eal, &pool, "x2", &mut ports);
+    let (g0, w0) = testkit::rings::link(eal, &pool, "x0", &mut ports);
+    let (g1, w1) = testkit::rings::link(eal, &pool, "x1", &mut ports);
+    let (g2, w2) = testkit::rings::link(eal, &pool, "x2", &mut ports);
     let table = Arc::new(ArcSwap::from_pointee(BondTable::new(
         vec![1, 2],
         vec![false, true, true],
@@ -307,8 +271,8 @@ fn worker_loop_allocates_nothing_per_packet() {
     drop(gen);
 
     // ---- router: two interfaces, IPv4 and IPv6 flows both ways ----
-    let (g0, w0) = link(eal, &pool, "r0", &mut ports);
-    let (g1, w1) = link(eal, &pool, "r1", &mut ports);
+    let (g0, w0) = testkit::rings::link(eal, &pool, "r0", &mut ports);
+    let (g1, w1) = testkit::rings::link(eal, &pool, "r1", &mut ports);
     let (rm0, rm1) = ([2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]);
     let (gm0, gm1) = ([2, 0, 0, 0, 2, 1], [2, 0, 0, 0, 2, 2]);
     let mut b = FibBuilder::new();

@@ -26,33 +26,8 @@ use dataplane::router::fib::{FibBuilder, Interface};
 use dataplane::router::{ExceptionPolicer, IfaceId};
 use dataplane::worker::router::{IfaceCounters, IfaceDevice, RouterPlan};
 use dataplane::worker::{self, BondPlan, Egress, PortPlan, WorkerSpec};
-use dpdk::{self, Burst, Consumer, Eal, MacAddr, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use dpdk::{self, Burst, Consumer, Eal, MacAddr, Mempool, RxQueue, TxQueue};
 use loadgen::{FlowDef, SizeMix, Templates};
-
-/// A ring link: (the test's end, the worker's end), each with one queue pair.
-fn link(
-    eal: &Eal,
-    pool: &Arc<Mempool>,
-    name: &str,
-    ports: &mut Vec<Port<dpdk::Started>>,
-) -> ((RxQueue, TxQueue), (RxQueue, TxQueue)) {
-    let (t, w) = dpdk::ring_link(eal, &format!("{name}_t"), &format!("{name}_w"), 1, 0, 1024)
-        .expect("ring link");
-    let mut open = |id, n: String| {
-        let setup = PortSetup {
-            rx_queues: 1,
-            tx_queues: 1,
-            rx_descriptors: 1024,
-            tx_descriptors: 1024,
-            mtu: None,
-            pool: pool.clone(),
-        };
-        let (p, mut rx, mut tx) = Port::configure(eal, id, &n, &setup).expect("configure");
-        ports.push(p.start().map_err(|(_, e)| e).expect("start"));
-        (rx.remove(0), tx.remove(0))
-    };
-    (open(t, format!("{name}_t")), open(w, format!("{name}_w")))
-}
 
 fn flows(n: u16) -> Vec<FlowDef> {
     (0..n)
@@ -155,25 +130,14 @@ fn table(distributing: Vec<u16>, version: u64) -> Arc<BondTable> {
 fn published_tables_and_plans_reach_the_worker_and_distribution_paths_hold() {
     let cpus = testkit::cpus();
     assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
-    let eal = Eal::init(&[
-        "--no-huge".to_string(),
-        "-m".into(),
-        "256".into(),
-        "--no-pci".into(),
-        "--no-shconf".into(),
-        "--no-telemetry".into(),
-        "--log-level=4".into(),
-        format!("--file-prefix=fl-wtables-{}", std::process::id()),
-        format!("--lcores=0@{}", cpus[0]),
-    ])
-    .expect("EAL");
+    let eal = Eal::init(&testkit::rings::eal_args("wtables", 256, cpus[0])).expect("EAL");
     let pool = Arc::new(
         Mempool::new(eal, "wtables", 8191, 256, dpdk::DEFAULT_BUF_SIZE as u16).expect("pool"),
     );
     let mut ports = Vec::new();
     let (mut ends, mut rx, mut tx) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..5 {
-        let (t, w) = link(eal, &pool, &format!("wt{i}"), &mut ports);
+        let (t, w) = testkit::rings::link(eal, &pool, &format!("wt{i}"), &mut ports);
         ends.push(t);
         rx.push((i, w.0));
         tx.push(w.1);
@@ -309,7 +273,7 @@ fn published_tables_and_plans_reach_the_worker_and_distribution_paths_hold() {
     //    network behind a gateway there. The neighbours' MACs change, then one goes.
     let (mut ends, mut rx, mut tx) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..2 {
-        let (t, w) = link(eal, &pool, &format!("wr{i}"), &mut ports);
+        let (t, w) = testkit::rings::link(eal, &pool, &format!("wr{i}"), &mut ports);
         ends.push(t);
         rx.push((i, w.0));
         tx.push(w.1);

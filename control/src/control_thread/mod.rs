@@ -39,8 +39,14 @@ pub const STATUS_EVERY: Duration = Duration::from_millis(100);
 
 /// How often member links are read.
 pub const LINK_POLL: Duration = Duration::from_millis(10);
-/// Longest sleep between iterations (bounds the latency of slow-protocol frames).
+/// Longest sleep between iterations while frames pass through the control thread (slow
+/// protocols, the exception path): bounds their latency in a conversation.
 const MAX_SLEEP: Duration = Duration::from_millis(1);
+/// Longest sleep once nothing has passed for a while: the sleep doubles from
+/// [`MAX_SLEEP`] with every idle iteration up to this, so an idle control thread wakes
+/// about 100 times a second (not 1000) and leaves a shared CPU alone. The first frame
+/// after a quiet spell waits at most this long; the next ones at most [`MAX_SLEEP`].
+const IDLE_SLEEP: Duration = LINK_POLL;
 
 /// Admin events kept for `show events`.
 const ADMIN_EVENTS: usize = 256;
@@ -177,6 +183,7 @@ impl ControlLoop {
         }
         let mut next_link = std::time::Instant::now();
         let mut next_status = std::time::Instant::now();
+        let mut cap = MAX_SLEEP;
         while !stop.load(Ordering::Relaxed) {
             let wall = std::time::Instant::now();
             if wall >= next_link {
@@ -187,9 +194,9 @@ impl ControlLoop {
                 self.publish_status();
                 next_status = wall + STATUS_EVERY;
             }
-            self.receive(&mut burst);
+            let mut moved = self.receive(&mut burst);
             if let Some(r) = self.router.as_mut() {
-                r.poll(&mut self.port_tx, &mut burst);
+                moved += r.poll(&mut self.port_tx, &mut burst);
             }
             let now = self.now();
             if self.engine.poll_timeout().is_some_and(|t| t <= now) {
@@ -201,9 +208,13 @@ impl ControlLoop {
             self.serve_management();
             self.publish();
             self.poll_reload();
-            // Sleep until the next deadline, at most MAX_SLEEP (slow frames wait in rings).
-            let mut sleep =
-                MAX_SLEEP.min(next_link.saturating_duration_since(std::time::Instant::now()));
+            // Sleep until the next deadline, at most `cap` (slow frames wait in rings).
+            cap = if moved > 0 {
+                MAX_SLEEP
+            } else {
+                (cap * 2).min(IDLE_SLEEP)
+            };
+            let mut sleep = cap.min(next_link.saturating_duration_since(std::time::Instant::now()));
             if let Some(t) = self.engine.poll_timeout() {
                 sleep = sleep.min(t.saturating_duration_since(self.now()));
             }
@@ -355,13 +366,16 @@ impl ControlLoop {
         bond.dirty = true;
     }
 
-    fn receive(&mut self, burst: &mut Burst) {
+    /// Hands the slow-protocol frames the members received to the engine; returns how many.
+    fn receive(&mut self, burst: &mut Burst) -> usize {
         let now = self.now();
+        let mut n = 0;
         for (mi, m) in self.members.iter_mut().enumerate() {
             let Some(p) = m.lacp else { continue };
             let capture = &mut self.capture[m.bond];
             if let Some(q) = m.slow_rx.as_mut() {
                 while q.rx_burst(burst, 32) > 0 {
+                    n += burst.len();
                     for f in burst.as_slice() {
                         if dataplane::bond::is_slow_protocol(f.data()) {
                             capture.record(now, mi, false, f.data());
@@ -378,6 +392,7 @@ impl ControlLoop {
             }
             for ring in &mut m.slow {
                 while ring.pop_into(burst, 64) > 0 {
+                    n += burst.len();
                     for f in burst.as_slice() {
                         capture.record(now, mi, false, f.data());
                         if let Err(e) = self.engine.handle_frame(p, f.data(), now) {
@@ -388,6 +403,7 @@ impl ControlLoop {
                 }
             }
         }
+        n
     }
 
     /// Sends what the engine has due; returns how many final LACPDUs (of members leaving)

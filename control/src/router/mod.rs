@@ -188,9 +188,10 @@ impl RouterControl {
     }
 
     /// One control-loop iteration: exception path both ways, kernel events, and a FIB
-    /// rebuild when changes have waited long enough.
-    pub fn poll(&mut self, port_tx: &mut [Option<TxQueue>], burst: &mut Burst) {
-        self.taps.service(port_tx, burst);
+    /// rebuild when changes have waited long enough. Returns how many frames passed
+    /// the exception path.
+    pub fn poll(&mut self, port_tx: &mut [Option<TxQueue>], burst: &mut Burst) -> usize {
+        let moved = self.taps.service(port_tx, burst);
         if std::time::Instant::now() >= self.next_carrier_check {
             self.next_carrier_check = std::time::Instant::now() + Duration::from_millis(10);
             self.update_carriers();
@@ -224,6 +225,7 @@ impl RouterControl {
             self.dirty_since = None;
             self.rebuild();
         }
+        moved
     }
 
     fn rebuild(&mut self) {

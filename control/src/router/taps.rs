@@ -51,12 +51,15 @@ pub struct TapService {
 
 impl TapService {
     /// Moves frames both ways; `port_tx` are the control thread's TX queues by port.
-    pub fn service(&mut self, port_tx: &mut [Option<TxQueue>], burst: &mut Burst) {
+    /// Returns how many frames it took (both ways, sent or dropped).
+    pub fn service(&mut self, port_tx: &mut [Option<TxQueue>], burst: &mut Burst) -> usize {
+        let mut moved = 0;
         // Workers -> kernel. The TAP is the L3 interface itself: untagged.
         for tap in &mut self.taps {
             let c = &mut self.counters[tap.iface];
             for ring in &mut self.from_workers[tap.iface] {
                 while ring.pop_into(burst, 32) > 0 {
+                    moved += burst.len();
                     let mut out = Burst::new();
                     for mut m in burst.drain() {
                         if set_vlan(&mut m, None) {
@@ -77,6 +80,7 @@ impl TapService {
             let egress = &self.egress[tap.iface];
             let c = &mut self.counters[tap.iface];
             while tap.rx.rx_burst(burst, 32) > 0 {
+                moved += burst.len();
                 for mut m in burst.drain() {
                     if !set_vlan(&mut m, egress.vlan) {
                         c.from_kernel_dropped += 1;
@@ -110,5 +114,6 @@ impl TapService {
                 }
             }
         }
+        moved
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod memif;
 pub mod net;
+pub mod rings;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::gen::GenPort;
-use dpdk::{Configured, Eal, Mempool, Port, PortSetup, Started};
+use dpdk::{Configured, Eal, Mempool, Port, Started};
 
 /// memif client ports in this process.
 pub struct MemifPeer {
@@ -52,17 +52,7 @@ impl MemifPeer {
     /// Starts EAL with one memif client per socket (main lcore on `cpu`) and waits up to
     /// 20 s for every link to come up.
     pub fn connect(sockets: &[PathBuf], cpu: usize) -> MemifPeer {
-        let mut args = vec![
-            "--no-huge".to_string(),
-            "-m".into(),
-            "256".into(),
-            "--no-pci".into(),
-            "--no-shconf".into(),
-            "--no-telemetry".into(),
-            "--log-level=4".into(),
-            format!("--file-prefix=fl-peer-{}", std::process::id()),
-            format!("--lcores=0@{cpu}"),
-        ];
+        let mut args = crate::rings::eal_args("peer", 256, cpu);
         for (i, s) in sockets.iter().enumerate() {
             args.push(format!("--vdev={}", memif_spec(i, "client", s)));
         }
@@ -73,14 +63,7 @@ impl MemifPeer {
         for i in 0..sockets.len() {
             let name = format!("net_memif{i}");
             let id = dpdk::port_by_name(eal, &name).unwrap();
-            let setup = PortSetup {
-                rx_queues: 1,
-                tx_queues: 1,
-                rx_descriptors: 1024,
-                tx_descriptors: 1024,
-                mtu: None,
-                pool: pool.clone(),
-            };
+            let setup = crate::rings::one_queue(&pool);
             let (p, mut rx, mut tx) = Port::configure(eal, id, &name, &setup).unwrap();
             let p = p.start().map_err(|(_, e)| e).unwrap();
             ports.push(GenPort {
