@@ -94,7 +94,10 @@ vdevs() { # role
   local i
   for i in 0 1 2 3; do printf -- '--vdev=net_memif%s,role=%s,id=0,socket=%s/m%s.sock,%s ' "$i" "$1" "$W" "$i" "$MF"; done
 }
-BONDS="--vdev=net_bonding0,mode=4,slave=net_memif0,slave=net_memif1,xmit_policy=l34 --vdev=net_bonding1,mode=4,slave=net_memif2,slave=net_memif3,xmit_policy=l34"
+# net_bonding's member devarg: `slave` on DPDK 22.11, `member` from 23.11.
+M=slave
+pkg-config --atleast-version 23.11 libdpdk 2>/dev/null && M=member
+BONDS="--vdev=net_bonding0,mode=4,$M=net_memif0,$M=net_memif1,xmit_policy=l34 --vdev=net_bonding1,mode=4,$M=net_memif2,$M=net_memif3,xmit_policy=l34"
 
 # ---- helpers (parsing testpmd text and fastlag / peer JSON) ----
 cat >"$W/h.py" <<'PY'

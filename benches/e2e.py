@@ -97,6 +97,16 @@ class Ctx:
             shutil.rmtree(self.w, ignore_errors=True)
 
 
+
+def bond_member_devarg():
+    """net_bonding's member devarg: `slave` on DPDK 22.11, `member` from 23.11."""
+    try:
+        v = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True,
+                           text=True).stdout.strip()
+        return "member" if tuple(int(x) for x in v.split(".")[:2]) >= (23, 11) else "slave"
+    except (OSError, ValueError):
+        return "slave"
+
 def wait_for(cond, secs, what):
     end = time.time() + secs
     while time.time() < end:
@@ -195,8 +205,8 @@ class Testpmd:
         vdevs = ["--vdev=" + memif(ctx, i, "server") for i in range(sc.links)]
         extra = []
         if self.bond:
-            vdevs += ["--vdev=net_bonding0,mode=4,slave=net_memif0,slave=net_memif1,xmit_policy=l34",
-                      "--vdev=net_bonding1,mode=4,slave=net_memif2,slave=net_memif3,xmit_policy=l34"]
+            vdevs += ["--vdev=net_bonding0,mode=4,{m}=net_memif0,{m}=net_memif1,xmit_policy=l34".format(m=bond_member_devarg()),
+                      "--vdev=net_bonding1,mode=4,{m}=net_memif2,{m}=net_memif3,xmit_policy=l34".format(m=bond_member_devarg())]
             extra = ["--portmask=0x30"]
         cores = a.fwd_cores[:sc.workers]
         lcores = "0@%d,%s" % (a.gen_cpu, ",".join("%d@%d" % (i + 1, c) for i, c in enumerate(cores)))
@@ -431,8 +441,8 @@ def gen_argv(ctx, sc, fwd_kind):
     if sc.kind == "bond":
         for i in range(4):
             argv += ["--vdev", memif(ctx, i, "client")]
-        argv += ["--port", "net_bonding0,mode=4,slave=net_memif0,slave=net_memif1,xmit_policy=l34",
-                 "--port", "net_bonding1,mode=4,slave=net_memif2,slave=net_memif3,xmit_policy=l34"]
+        argv += ["--port", "net_bonding0,mode=4,{m}=net_memif0,{m}=net_memif1,xmit_policy=l34".format(m=bond_member_devarg()),
+                 "--port", "net_bonding1,mode=4,{m}=net_memif2,{m}=net_memif3,xmit_policy=l34".format(m=bond_member_devarg())]
     else:
         for i in range(2):
             argv += ["--port", memif(ctx, i, "client")]

@@ -58,6 +58,16 @@ class Fail(Exception):
     pass
 
 
+
+def bond_member_devarg():
+    """net_bonding's member devarg: `slave` on DPDK 22.11, `member` from 23.11."""
+    try:
+        v = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True,
+                           text=True).stdout.strip()
+        return "member" if tuple(int(x) for x in v.split(".")[:2]) >= (23, 11) else "slave"
+    except (OSError, ValueError):
+        return "slave"
+
 def run(argv, timeout, **kw):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
 
@@ -123,7 +133,7 @@ def testpmd(a, w, mode, bond=False, cg=False):
     app = [f"--forward-mode={mode}", "--nb-cores=1", "--record-core-cycles",
            "--total-num-mbufs=16384", "-i"]
     if bond:
-        eal += ["--vdev", "net_bonding0,mode=4,slave=net_ring0,slave=net_ring1,xmit_policy=l34"]
+        eal += ["--vdev", "net_bonding0,mode=4,{m}=net_ring0,{m}=net_ring1,xmit_policy=l34".format(m=bond_member_devarg())]
         app += ["--portmask=0x4", "--port-topology=loop"]
         # Mode 4 sends LACPDUs only inside tx_burst, which io forwarding calls only after
         # a non-empty rx: pump it with single bursts until it aggregates (PERF.md), then

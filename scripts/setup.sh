@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything fastlag needs on Debian 12, idempotently: the system DPDK (22.11 LTS),
-# what bindgen needs to read its headers, the test peers and tools, and a Rust toolchain
-# with cargo-nextest when missing. Run as root. Safe to run again.
+# Installs everything fastlag needs on Debian 12 or 13, idempotently: the system DPDK
+# (22.11 LTS on Debian 12, 24.11 on Debian 13), what bindgen needs to read its headers, the
+# test peers and tools, and a Rust toolchain with cargo-nextest when missing. Run as root.
+# Safe to run again. Other distributions: see the README (DPDK 22.11, 23.11 or 24.11 and
+# libclang are what the build needs).
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -9,12 +11,25 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# Supported: Debian 12 (bookworm) and 13 (trixie). Anything else is tried, with a warning.
+. /etc/os-release 2>/dev/null || true
+case "${ID:-}:${VERSION_ID:-}" in
+  debian:12 | debian:13) ;;
+  *)
+    echo "setup: ${PRETTY_NAME:-this system} is not a supported distribution" \
+      "(Debian 12 or 13); trying anyway" >&2
+    ;;
+esac
+
 PKGS=(
-  # build: system DPDK, bindgen's libclang with its headers, a C compiler for the shim
-  dpdk libdpdk-dev pkg-config libclang1-14 libclang-common-14-dev gcc libc6-dev make
+  # build: system DPDK, bindgen's libclang with its headers (the distribution's default
+  # LLVM: 14 on Debian 12, 19 on Debian 13), a C compiler for the shim
+  dpdk libdpdk-dev pkg-config libclang-dev gcc libc6-dev make
   # tests and benchmarks: dpdk-testpmd (reference forwarder, generator), namespaces, peers, wire checks
   dpdk-dev
   iproute2 openvswitch-switch tshark tcpdump iputils-ping iperf3 procps kmod python3 python3-prometheus-client
+  # the Debian 13 (DPDK 24.11) build and test root of scripts/debian13.sh
+  debootstrap
   # toolchain bootstrap on a machine without Rust
   curl ca-certificates
 )

@@ -20,3 +20,10 @@ fi
 # other packages: cargo test builds only the tested package's own.
 cargo build --workspace --release --bins --quiet
 cargo nextest run --workspace --release --profile ci "$@"
+# DPDK 24.11: on Debian 12, build and run the DPDK-only tests and the demo again in a
+# Debian 13 root (cached in /var/cache/fastlag/debian13; scripts/debian13.sh). On Debian 13
+# the suite above already ran against 24.11.
+. /etc/os-release 2>/dev/null || true
+if [ "${ID:-}:${VERSION_ID:-}" = "debian:12" ]; then
+  ./scripts/debian13.sh
+fi

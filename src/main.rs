@@ -206,8 +206,31 @@ fn init_logging(level: LogLevel) {
         .init();
 }
 
+/// What `fastlag --version` prints: fastlag's version, the DPDK it was built against and
+/// the DPDK it runs with (they differ after a DPDK upgrade without a rebuild).
+fn long_version() -> String {
+    let built = dpdk::build_version();
+    let running = dpdk::runtime_version();
+    let note = if running == built {
+        ""
+    } else {
+        " (differs from the build: rebuild against the installed DPDK)"
+    };
+    format!(
+        "{}\nDPDK built against: {built}\nDPDK running with:  {running}{note}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let version: &'static str = Box::leak(long_version().into_boxed_str());
+    let matches = <Cli as clap::CommandFactory>::command()
+        .version(version)
+        .get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.log_level);
     let result = match cli.command {
         Command::CheckConfig { file } => check_config(&file),

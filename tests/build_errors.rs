@@ -60,5 +60,44 @@ fn missing_or_old_dpdk_gives_one_actionable_line() {
     );
     let (ok, stderr) = build_dpdk_sys(&old, &target);
     assert!(!ok, "build must fail with DPDK 21.11");
-    assert_one_line(&stderr, &["21.11.2", "too old", "libdpdk-dev"]);
+    assert_one_line(
+        &stderr,
+        &[
+            "21.11.2",
+            "too old",
+            "22.11, 23.11 and 24.11",
+            "libdpdk-dev",
+        ],
+    );
+}
+
+/// `fastlag --version` names the DPDK it was built against (what pkg-config reports on
+/// this machine) and the one it loaded (rte_version()): the same here.
+#[test]
+fn version_names_the_dpdk_built_against_and_running() {
+    let pc = Command::new("pkg-config")
+        .args(["--modversion", "libdpdk"])
+        .output()
+        .expect("pkg-config");
+    let installed = String::from_utf8_lossy(&pc.stdout).trim().to_string();
+    assert!(!installed.is_empty(), "pkg-config found no libdpdk");
+    let out = Command::new(testkit::bin("fastlag"))
+        .arg("--version")
+        .output()
+        .expect("run fastlag --version");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("fastlag {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("DPDK built against: {installed}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("DPDK running with:  {installed}\n")),
+        "{text}"
+    );
+    assert!(!text.contains("differs"), "{text}");
 }

@@ -9,10 +9,13 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 const MIN_VERSION: &str = "22.11";
+/// The LTS releases fastlag is built and tested against (the shim covers their differences).
+const SUPPORTED: &str = "22.11, 23.11 and 24.11";
 const PACKAGES_HINT: &str = "install it with `apt-get install dpdk libdpdk-dev pkg-config` \
      (or run scripts/setup.sh as root)";
 
 fn main() -> ExitCode {
+    println!("cargo::rustc-check-cfg=cfg(fl_mbuf_unions)");
     println!("cargo::rerun-if-changed=csrc/shim.h");
     println!("cargo::rerun-if-changed=csrc/shim.c");
     println!("cargo::rerun-if-changed=csrc/bond.h");
@@ -55,9 +58,20 @@ fn build() -> Result<(), String> {
     let version = pkg_config(&["--modversion", "libdpdk"])?;
     if pkg_config(&["--atleast-version", MIN_VERSION, "libdpdk"]).is_err() {
         return Err(format!(
-            "DPDK {version} is too old: fastlag needs >= {MIN_VERSION} LTS; {PACKAGES_HINT}"
+            "DPDK {version} is too old: fastlag supports DPDK {SUPPORTED} (LTS); {PACKAGES_HINT}"
         ));
     }
+    let lts = ["22.11", "23.11", "24.11"]
+        .iter()
+        .any(|v| version == *v || version.starts_with(&format!("{v}.")));
+    if !lts {
+        println!(
+            "cargo::warning=DPDK {version} is not one of the releases fastlag is tested with \
+             ({SUPPORTED}); building anyway"
+        );
+    }
+    // `fastlag --version` names the DPDK it was built against (next to rte_version()).
+    println!("cargo::rustc-env=FL_DPDK_BUILD_VERSION={version}");
     let cflags: Vec<String> = split_flags(&pkg_config(&["--cflags", "libdpdk"])?);
     let libs: Vec<String> = split_flags(&pkg_config(&["--libs", "libdpdk"])?);
 
@@ -162,10 +176,22 @@ fn generate_bindings(cflags: &[String], bonding: bool) -> Result<(), String> {
         Ok(Err(e)) => return Err(format!("bindgen could not read the DPDK headers: {e}")),
         Err(_) => {
             return Err("bindgen could not load libclang; install it with \
-                 `apt-get install libclang1-14 libclang-common-14-dev` (or run scripts/setup.sh)"
+                 `apt-get install libclang-dev` (or run scripts/setup.sh)"
                 .to_string())
         }
     };
+    // DPDK 24.11 moved rte_mbuf's fields into anonymous unions: src/mbuf_fields.rs picks
+    // the Rust path to each from this flag, set from what bindgen generated (the layout
+    // itself, not a version number, decides).
+    let text = bindings.to_string();
+    let mbuf = text
+        .split("pub struct rte_mbuf {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .ok_or_else(|| "bindgen generated no rte_mbuf".to_string())?;
+    if !mbuf.contains("pub data_off:") {
+        println!("cargo::rustc-cfg=fl_mbuf_unions");
+    }
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     bindings
         .write_to_file(out.join("bindings.rs"))
@@ -224,7 +250,6 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_dev_get_mtu",
     "rte_eth_stats_get",
     "rte_eth_stats_reset",
-    "rte_eth_link_get_nowait",
     "rte_eth_link_speed_to_str",
     "rte_eth_macaddr_get",
     "rte_eth_dev_default_mac_addr_set",
@@ -247,11 +272,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_lpm_delete",
     "rte_lpm_free",
     "rte_lpm6_create",
-    "rte_lpm6_add",
-    "rte_lpm6_delete",
     "rte_lpm6_free",
-    "rte_lpm6_lookup",
-    "rte_lpm6_lookup_bulk_func",
 ];
 
 const TYPES: &[&str] = &[
@@ -276,6 +297,8 @@ const TYPES: &[&str] = &[
     "rte_flow_error",
     "fl_layout",
     "fl_bond_member_info",
+    "fl_link",
+    "fl_mbuf_seen",
     "rte_lpm_config",
     "rte_lpm6_config",
 ];

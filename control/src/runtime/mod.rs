@@ -171,6 +171,13 @@ impl Runtime {
     pub fn start_plan(plan: Plan, path: Option<&std::path::Path>) -> Result<Runtime, RuntimeError> {
         check_cores(&plan)?;
         tracing::debug!(args = ?plan.eal_args, "EAL arguments");
+        if let Some((built, running)) = dpdk::version_mismatch() {
+            tracing::warn!(
+                built,
+                running = %running,
+                "fastlag was built against another DPDK release than the one loaded"
+            );
+        }
         let eal = Eal::init(&plan.eal_args)?;
         let tsc_hz = eal.tsc_hz();
         let pool = Arc::new(Mempool::new(

@@ -2,11 +2,27 @@
 
 #include <string.h>
 #include <rte_byteorder.h>
+#include <rte_version.h>
+
+const char *fl_bond_member_devarg(void)
+{
+#if RTE_VERSION >= RTE_VERSION_NUM(23, 11, 0, 0)
+	return "member";
+#else
+	return "slave";
+#endif
+}
 
 int fl_bond_8023ad_member_info(uint16_t bond_port, uint16_t member_port, struct fl_bond_member_info *out)
 {
+#if RTE_VERSION >= RTE_VERSION_NUM(23, 11, 0, 0)
+	/* 23.11 renamed the bonding API's "slave" to "member"; the struct is the same. */
+	struct rte_eth_bond_8023ad_member_info info;
+	int ret = rte_eth_bond_8023ad_member_info(bond_port, member_port, &info);
+#else
 	struct rte_eth_bond_8023ad_slave_info info;
 	int ret = rte_eth_bond_8023ad_slave_info(bond_port, member_port, &info);
+#endif
 	if (ret < 0)
 		return ret;
 	out->selected = (int)info.selected;

@@ -21,6 +21,8 @@ struct fl_bond_member_info {
 	uint8_t partner_system[6];
 	uint16_t agg_port_id;
 };
+/* The devarg that names a member of net_bonding: "slave" up to 23.07, "member" from 23.11. */
+const char *fl_bond_member_devarg(void);
 int fl_bond_8023ad_member_info(uint16_t bond_port, uint16_t member_port, struct fl_bond_member_info *out);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_version.h>
+
 uint16_t fl_rx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **rx_pkts, uint16_t nb_pkts)
 {
 	return rte_eth_rx_burst(port_id, queue_id, rx_pkts, nb_pkts);
@@ -188,6 +190,7 @@ void fl_layout(struct fl_layout *out)
 	out->mbuf_port = offsetof(struct rte_mbuf, port);
 	out->mbuf_pkt_len = offsetof(struct rte_mbuf, pkt_len);
 	out->mbuf_data_len = offsetof(struct rte_mbuf, data_len);
+	out->mbuf_hash_rss = offsetof(struct rte_mbuf, hash.rss);
 	out->mbuf_pool = offsetof(struct rte_mbuf, pool);
 	out->mbuf_next = offsetof(struct rte_mbuf, next);
 	out->eth_stats_size = sizeof(struct rte_eth_stats);
@@ -207,4 +210,58 @@ int fl_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop)
 int fl_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips, uint32_t *next_hops, unsigned int n)
 {
 	return rte_lpm_lookup_bulk(lpm, ips, next_hops, n);
+}
+
+#if RTE_VERSION >= RTE_VERSION_NUM(24, 11, 0, 0)
+#define FL_IP6(p) ((const struct rte_ipv6_addr *)(const void *)(p))
+#define FL_IP6_MUT(p) ((struct rte_ipv6_addr *)(void *)(p))
+#else
+#define FL_IP6(p) (p)
+#define FL_IP6_MUT(p) ((uint8_t (*)[16])(void *)(p))
+#endif
+
+int fl_lpm6_add(struct rte_lpm6 *lpm, const uint8_t *ip, uint8_t depth, uint32_t next_hop)
+{
+	return rte_lpm6_add(lpm, FL_IP6(ip), depth, next_hop);
+}
+
+int fl_lpm6_delete(struct rte_lpm6 *lpm, const uint8_t *ip, uint8_t depth)
+{
+	return rte_lpm6_delete(lpm, FL_IP6(ip), depth);
+}
+
+int fl_lpm6_lookup(const struct rte_lpm6 *lpm, const uint8_t *ip, uint32_t *next_hop)
+{
+	return rte_lpm6_lookup(lpm, FL_IP6(ip), next_hop);
+}
+
+int fl_lpm6_lookup_bulk(const struct rte_lpm6 *lpm, const uint8_t *ips, int32_t *next_hops, unsigned int n)
+{
+	/* DPDK's prototype takes the addresses as non-const; it only reads them. */
+	return rte_lpm6_lookup_bulk_func(lpm, FL_IP6_MUT(ips), next_hops, n);
+}
+
+int fl_link_get_nowait(uint16_t port_id, struct fl_link *out)
+{
+	struct rte_eth_link l;
+	int ret;
+
+	memset(&l, 0, sizeof(l));
+	ret = rte_eth_link_get_nowait(port_id, &l);
+	if (ret < 0)
+		return ret;
+	out->speed_mbps = l.link_speed;
+	out->full_duplex = l.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+	out->autoneg = l.link_autoneg != 0;
+	out->up = l.link_status == RTE_ETH_LINK_UP;
+	return 0;
+}
+
+void fl_mbuf_peek(const struct rte_mbuf *m, struct fl_mbuf_seen *out)
+{
+	out->data_off = m->data_off;
+	out->data_len = m->data_len;
+	out->pkt_len = m->pkt_len;
+	out->port = m->port;
+	out->rss = m->hash.rss;
 }

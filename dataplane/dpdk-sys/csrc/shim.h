@@ -69,6 +69,23 @@ int fl_rss_reta_spread(uint16_t port_id, uint16_t reta_size, uint16_t nb_queues)
 int fl_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop);
 int fl_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips, uint32_t *next_hops, unsigned int n);
 
+/* rte_lpm6 by 16-byte address: DPDK 24.11 takes struct rte_ipv6_addr (16 bytes, no padding)
+ * where 22.11 and 23.11 take uint8_t[16]; the same bytes either way. */
+int fl_lpm6_add(struct rte_lpm6 *lpm, const uint8_t *ip, uint8_t depth, uint32_t next_hop);
+int fl_lpm6_delete(struct rte_lpm6 *lpm, const uint8_t *ip, uint8_t depth);
+int fl_lpm6_lookup(const struct rte_lpm6 *lpm, const uint8_t *ip, uint32_t *next_hop);
+/* ips: n addresses of 16 bytes each; next_hops[i]: the next hop, or -1 on a miss. */
+int fl_lpm6_lookup_bulk(const struct rte_lpm6 *lpm, const uint8_t *ips, int32_t *next_hops, unsigned int n);
+
+/* Link state, flattened (rte_eth_link's bitfields sit in an anonymous union from 24.11). */
+struct fl_link {
+	uint32_t speed_mbps;	/* RTE_ETH_SPEED_NUM_* */
+	uint8_t full_duplex;
+	uint8_t autoneg;
+	uint8_t up;
+};
+int fl_link_get_nowait(uint16_t port_id, struct fl_link *out);
+
 /* Layout facts as the C compiler sees them, compared against bindgen's view in tests. */
 struct fl_layout {
 	size_t mbuf_size;
@@ -78,6 +95,7 @@ struct fl_layout {
 	size_t mbuf_port;
 	size_t mbuf_pkt_len;
 	size_t mbuf_data_len;
+	size_t mbuf_hash_rss;
 	size_t mbuf_pool;
 	size_t mbuf_next;
 	size_t eth_stats_size;
@@ -89,5 +107,15 @@ struct fl_layout {
 	int version_month;
 };
 void fl_layout(struct fl_layout *out);
+
+/* The fields the safe layer uses, read by name in C (a test's round trip). */
+struct fl_mbuf_seen {
+	uint16_t data_off;
+	uint16_t data_len;
+	uint32_t pkt_len;
+	uint16_t port;
+	uint32_t rss;
+};
+void fl_mbuf_peek(const struct rte_mbuf *m, struct fl_mbuf_seen *out);
 
 #endif

@@ -3,6 +3,16 @@
 
 use crate::{DpdkError, MacAddr, PortId};
 
+/// The devarg that names a member in `net_bonding0,mode=4,MEMBER=net_x,...`: `slave` on
+/// DPDK 22.11, `member` from 23.11 (the DPDK this was built against decides).
+pub fn member_devarg() -> &'static str {
+    // SAFETY: returns a pointer to a static NUL-terminated ASCII literal.
+    let p = unsafe { dpdk_sys::fl_bond_member_devarg() };
+    // SAFETY: as above: static, NUL-terminated.
+    let s = unsafe { std::ffi::CStr::from_ptr(p) };
+    s.to_str().expect("ASCII devarg name")
+}
+
 /// 802.3ad state of one member of DPDK's own bonding PMD (`net_bonding,mode=4`), which
 /// tests and benchmarks use as an independent LACP peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -115,3 +115,28 @@ pub fn rdtsc() -> u64 {
         unsafe { dpdk_sys::fl_rdtsc() }
     }
 }
+
+/// The DPDK release this binary was built against, as pkg-config named it ("24.11.3").
+pub fn build_version() -> &'static str {
+    dpdk_sys::BUILD_VERSION
+}
+
+/// The DPDK release loaded at run time, from `rte_version()` ("24.11.3"; DPDK prefixes
+/// "DPDK ", which is dropped). Needs no EAL.
+pub fn runtime_version() -> String {
+    // SAFETY: rte_version needs no initialisation and only formats compile-time
+    // constants of the loaded library.
+    let p = unsafe { dpdk_sys::rte_version() };
+    // SAFETY: it returns a pointer to a static NUL-terminated string.
+    let s = unsafe { std::ffi::CStr::from_ptr(p) };
+    let s = s.to_string_lossy();
+    s.strip_prefix("DPDK ").unwrap_or(&s).trim().to_string()
+}
+
+/// `Some((built, running))` when the DPDK loaded now is another release than the one the
+/// binary was built against (the shared libraries' ABI version keeps releases of another
+/// LTS from loading at all; this catches a different patch release or a local build).
+pub fn version_mismatch() -> Option<(&'static str, String)> {
+    let run = runtime_version();
+    (run != build_version()).then(|| (build_version(), run))
+}

@@ -16,7 +16,10 @@ mod port;
 mod ring;
 mod ring_link;
 
-pub use eal::{lcore_id, rdtsc, register_thread, unregister_thread, Eal};
+pub use eal::{
+    build_version, lcore_id, rdtsc, register_thread, runtime_version, unregister_thread,
+    version_mismatch, Eal,
+};
 pub use error::{strerror, DpdkError};
 pub use lpm::{RteLpm, RteLpm6, LPM_LOOKUP_SUCCESS};
 pub use mbuf::{Burst, Drain, Mbuf, RxChecksum, MAX_BURST};

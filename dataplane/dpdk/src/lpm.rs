@@ -127,14 +127,14 @@ impl RteLpm6 {
     /// Adds or replaces `ip/depth -> next_hop` (next_hop < 2^21).
     pub fn add(&mut self, ip: [u8; 16], depth: u8, next_hop: u32) -> Result<(), DpdkError> {
         // SAFETY: valid table, exclusive access; ip points to 16 bytes.
-        let r = unsafe { dpdk_sys::rte_lpm6_add(self.ptr.as_ptr(), ip.as_ptr(), depth, next_hop) };
+        let r = unsafe { dpdk_sys::fl_lpm6_add(self.ptr.as_ptr(), ip.as_ptr(), depth, next_hop) };
         DpdkError::check("rte_lpm6_add", r).map(drop)
     }
 
     /// Removes `ip/depth`.
     pub fn delete(&mut self, ip: [u8; 16], depth: u8) -> Result<(), DpdkError> {
         // SAFETY: valid table, exclusive access; ip points to 16 bytes.
-        let r = unsafe { dpdk_sys::rte_lpm6_delete(self.ptr.as_ptr(), ip.as_ptr(), depth) };
+        let r = unsafe { dpdk_sys::fl_lpm6_delete(self.ptr.as_ptr(), ip.as_ptr(), depth) };
         DpdkError::check("rte_lpm6_delete", r).map(drop)
     }
 
@@ -143,20 +143,20 @@ impl RteLpm6 {
     pub fn lookup(&self, ip: &[u8; 16]) -> Option<u32> {
         let mut nh = 0u32;
         // SAFETY: valid table, read only; ip points to 16 bytes.
-        let r = unsafe { dpdk_sys::rte_lpm6_lookup(self.ptr.as_ptr(), ip.as_ptr(), &mut nh) };
+        let r = unsafe { dpdk_sys::fl_lpm6_lookup(self.ptr.as_ptr(), ip.as_ptr(), &mut nh) };
         (r == 0).then_some(nh)
     }
 
     /// Looks up `ips` into `out`: the next hop on a hit, -1 on a miss.
     #[inline]
-    pub fn lookup_bulk(&self, ips: &mut [[u8; 16]], out: &mut [i32]) {
+    pub fn lookup_bulk(&self, ips: &[[u8; 16]], out: &mut [i32]) {
         let n = ips.len().min(out.len());
-        // SAFETY: valid table, read only; both arrays hold at least n elements. DPDK's
-        // prototype takes the address array as non-const but does not write it.
+        // SAFETY: valid table, read only; both arrays hold at least n elements (the
+        // addresses 16 contiguous bytes each).
         unsafe {
-            dpdk_sys::rte_lpm6_lookup_bulk_func(
+            dpdk_sys::fl_lpm6_lookup_bulk(
                 self.ptr.as_ptr(),
-                ips.as_mut_ptr(),
+                ips.as_ptr().cast::<u8>(),
                 out.as_mut_ptr(),
                 n as u32,
             )

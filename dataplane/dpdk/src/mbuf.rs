@@ -2,6 +2,7 @@
 
 use std::ptr::NonNull;
 
+use dpdk_sys::mbuf_fields as mf;
 use dpdk_sys::rte_mbuf;
 
 /// A PMD's verdict on a received IPv4 header checksum.
@@ -52,7 +53,7 @@ impl Mbuf {
     /// Total packet length (all segments).
     #[inline]
     pub fn len(&self) -> usize {
-        self.raw().pkt_len as usize
+        mf::pkt_len(self.raw()) as usize
     }
 
     /// True for an empty packet.
@@ -64,7 +65,7 @@ impl Mbuf {
     /// True when the whole packet is in this first segment (`data()` sees all of it).
     #[inline]
     pub fn is_contiguous(&self) -> bool {
-        self.raw().nb_segs == 1
+        mf::nb_segs(self.raw()) == 1
     }
 
     /// The NIC's RSS hash, when the PMD delivered one (`RTE_MBUF_F_RX_RSS_HASH`).
@@ -74,11 +75,8 @@ impl Mbuf {
         if m.ol_flags & dpdk_sys::RTE_MBUF_F_RX_RSS_HASH as u64 == 0 {
             return None;
         }
-        // SAFETY: the outer union has one member (`hash`), plain data.
-        let hash = unsafe { m.__bindgen_anon_2.hash };
-        // SAFETY: with RX_RSS_HASH set, the PMD wrote the RSS member of the hash union
-        // (a u32 that any bit pattern makes valid).
-        Some(unsafe { hash.rss })
+        // With RX_RSS_HASH set, the PMD wrote the RSS member of the hash union.
+        Some(mf::rss(m))
     }
 
     /// Records an RSS hash as a PMD does on receive (tests; software RSS).
@@ -86,7 +84,7 @@ impl Mbuf {
         // SAFETY: we own the mbuf exclusively (&mut self).
         let m = unsafe { self.0.as_mut() };
         m.ol_flags |= dpdk_sys::RTE_MBUF_F_RX_RSS_HASH as u64;
-        m.__bindgen_anon_2.hash.rss = hash;
+        mf::set_rss(m, hash);
     }
 
     /// What the PMD says of the IPv4 header checksum (`RTE_MBUF_F_RX_IP_CKSUM_*`).
@@ -124,7 +122,7 @@ impl Mbuf {
     #[inline(always)]
     pub fn prefetch(&self) {
         let m = self.raw();
-        let p = m.buf_addr.wrapping_byte_add(m.data_off as usize);
+        let p = m.buf_addr.wrapping_byte_add(mf::data_off(m) as usize);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch never faults and has no architectural effect; SSE is part of
         // the x86_64 baseline.
@@ -138,7 +136,7 @@ impl Mbuf {
     /// Input port recorded by the PMD on receive.
     #[inline]
     pub fn port(&self) -> u16 {
-        self.raw().port
+        mf::port(self.raw())
     }
 
     /// The packet bytes of the first segment.
@@ -146,10 +144,10 @@ impl Mbuf {
     pub fn data(&self) -> &[u8] {
         let m = self.raw();
         // SAFETY: data_off is within the mbuf's buffer (DPDK keeps it below buf_len).
-        let start = unsafe { (m.buf_addr as *const u8).add(m.data_off as usize) };
+        let start = unsafe { (m.buf_addr as *const u8).add(mf::data_off(m) as usize) };
         // SAFETY: start is followed by data_len initialised bytes inside the mbuf's
         // buffer, which we own.
-        unsafe { std::slice::from_raw_parts(start, m.data_len as usize) }
+        unsafe { std::slice::from_raw_parts(start, mf::data_len(m) as usize) }
     }
 
     /// The packet bytes of the first segment, writable.
@@ -158,8 +156,8 @@ impl Mbuf {
         let m = self.raw();
         let (addr, off, len) = (
             m.buf_addr as *mut u8,
-            m.data_off as usize,
-            m.data_len as usize,
+            mf::data_off(m) as usize,
+            mf::data_len(m) as usize,
         );
         // SAFETY: as in data().
         let start = unsafe { addr.add(off) };
@@ -187,15 +185,16 @@ impl Mbuf {
     pub fn prepend(&mut self, len: u16) -> Option<&mut [u8]> {
         // SAFETY: we own the mbuf exclusively (&mut self).
         let m = unsafe { self.0.as_mut() };
-        if len > m.data_off {
+        let off = mf::data_off(m);
+        if len > off {
             return None;
         }
-        m.data_off -= len;
+        mf::set_data_off(m, off - len);
         // data_off + data_len stays within buf_len: the bytes moved from headroom.
-        m.data_len += len;
-        m.pkt_len += len as u32;
+        mf::set_data_len(m, mf::data_len(m) + len);
+        mf::set_pkt_len(m, mf::pkt_len(m) + len as u32);
         // SAFETY: data_off is within the buffer (it only shrank).
-        let p = unsafe { (m.buf_addr as *mut u8).add(m.data_off as usize) };
+        let p = unsafe { (m.buf_addr as *mut u8).add((off - len) as usize) };
         // SAFETY: the `len` bytes at p are inside the buffer and now part of the packet;
         // exclusive through &mut self.
         Some(unsafe { std::slice::from_raw_parts_mut(p, len as usize) })

@@ -663,25 +663,24 @@ pub fn link(_eal: &Eal, id: PortId) -> Result<Link, DpdkError> {
 }
 
 fn link_of(id: PortId) -> Result<Link, DpdkError> {
-    let mut l = dpdk_sys::rte_eth_link::default();
+    let mut l = dpdk_sys::fl_link::default();
     // SAFETY: out pointer to a properly sized struct.
-    let ret = unsafe { dpdk_sys::rte_eth_link_get_nowait(id.0, &mut l) };
+    let ret = unsafe { dpdk_sys::fl_link_get_nowait(id.0, &mut l) };
     DpdkError::check("rte_eth_link_get_nowait", ret)?;
-    let up = l.link_status() == dpdk_sys::RTE_ETH_LINK_UP as u16;
-    let speed = match l.link_speed {
+    let speed = match l.speed_mbps {
         dpdk_sys::RTE_ETH_SPEED_NUM_UNKNOWN | dpdk_sys::RTE_ETH_SPEED_NUM_NONE => Speed::Unknown,
         m => Speed::Mbps(m),
     };
-    let duplex = match (speed, l.link_duplex() as u32) {
+    let duplex = match (speed, l.full_duplex != 0) {
         (Speed::Unknown, _) => Duplex::Unknown,
-        (_, dpdk_sys::RTE_ETH_LINK_FULL_DUPLEX) => Duplex::Full,
+        (_, true) => Duplex::Full,
         _ => Duplex::Half,
     };
     Ok(Link {
-        up,
+        up: l.up != 0,
         speed,
         duplex,
-        autoneg: l.link_autoneg() != 0,
+        autoneg: l.autoneg != 0,
     })
 }
 

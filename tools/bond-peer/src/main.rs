@@ -5,7 +5,7 @@
 //! 802.1AX itself; integration tests and benchmarks need a second implementation that was
 //! written by somebody else to interoperate with. DPDK's bonding PMD is one (Open vSwitch is
 //! the other, see tests/ovs_interop.rs). This binary owns the bond's member devices (vhost-user
-//! servers, memif ports, ...), builds `net_bonding0,mode=4,slave=...` over them, polls the
+//! servers, memif ports, ...), builds `net_bonding0,mode=4,slave=...` (`member=` from DPDK 23.11) over them, polls the
 //! bond every millisecond and reports the PMD's 802.3ad view of each member.
 //!
 //! Why a harness and not testpmd: the bonding PMD in mode 4 (without dedicated queues) only
@@ -333,8 +333,9 @@ fn eal_args(args: &Args) -> Vec<String> {
     }
     // DPDK 22.11 calls the member devarg `slave` (renamed `member` in 23.11).
     let mut bond = format!("{},mode=4", args.bond_name);
+    let member = dpdk::bond::member_devarg();
     for m in &args.members {
-        bond.push_str(&format!(",slave={}", vdev_name(m)));
+        bond.push_str(&format!(",{member}={}", vdev_name(m)));
     }
     bond.push_str(&format!(",xmit_policy={}", args.xmit_policy.devarg()));
     if let Some(mac) = &args.bond_mac {
