@@ -168,7 +168,131 @@ pub fn participant(p: &lacp::ParticipantInfo) -> api::Participant {
     }
 }
 
+/// Unix time (ns) of an engine instant; `wall0_ns` is the Unix time of engine time zero.
+pub fn unix_ns(wall0_ns: u128, t: lacp::Instant) -> u128 {
+    wall0_ns + u128::from(t.as_nanos())
+}
+
+/// A member's reason as people read it: each instant as a wall-clock time (RFC 3339) and,
+/// with `now` (text rendered when it is asked for), as an age too. Text that is kept and
+/// read later (the status file) passes `now = None`, since an age there would freeze. The
+/// engine's clock itself is never shown: it is neither a time of day nor an age.
+pub fn member_reason(
+    info: &lacp::PortInfo,
+    now: Option<lacp::Instant>,
+    wall0_ns: u128,
+) -> Option<String> {
+    lacp::why::reason_text(info, now, &|t| api::rfc3339(unix_ns(wall0_ns, t)))
+}
+
 /// "full", "half" or "unknown".
 pub fn duplex(d: types::Duplex) -> &'static str {
     d.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lacp::sim::{port_mac, system_mac, Action, Direction, LinkParams, Sim};
+    use lacp::{BondConfig, Engine, Instant, LinkStatus, PortConfig, Reason};
+
+    use super::*;
+
+    /// Unix time of engine time zero in these tests: 2026-11-26T08:00:00.000Z.
+    const WALL0: u128 = 1_795_680_000_000_000_000;
+
+    fn wall(t: Instant) -> String {
+        api::rfc3339(unix_ns(WALL0, t))
+    }
+
+    /// Runs an engine's timers up to `until`, discarding what it sends.
+    fn run_to(e: &mut Engine, until: Instant) {
+        while let Some(t) = e.poll_timeout().filter(|&t| t <= until) {
+            e.handle_timeout(t);
+            while e.poll_transmit(t).is_some() {}
+        }
+        e.handle_timeout(until);
+        while e.poll_transmit(until).is_some() {}
+    }
+
+    #[test]
+    fn never_heard_reason_shows_when_the_link_came_up_not_the_engine_clock() {
+        // The report: "LACP not heard from the partner since 0.000385s", the engine instant
+        // of link up, frozen, while `ctl why` said "29.1 s ago".
+        let mut e = Engine::new();
+        let b = e
+            .add_bond(BondConfig::new("bond0", system_mac(0, 1), 10))
+            .unwrap();
+        let p = e
+            .add_port(b, PortConfig::new("m0", port_mac(0, 1), 1), Instant::ZERO)
+            .unwrap();
+        let up = Instant::from_nanos(385_000);
+        e.handle_link(p, LinkStatus::up_full(10_000), up).unwrap();
+        let now = up + Duration::from_millis(29_100);
+        run_to(&mut e, now);
+        let info = e.port_info(p, now).unwrap();
+        assert_eq!(info.reason, Some(Reason::LacpNotHeard { since: up }));
+
+        let shown = member_reason(&info, Some(now), WALL0).unwrap();
+        assert!(shown.contains("LACP not heard from the partner"), "{shown}");
+        assert!(shown.contains("29.1 s ago"), "{shown}");
+        assert!(shown.contains(&wall(up)), "{shown}");
+        assert!(!shown.contains("0.000385s"), "{shown}");
+        // Asked again later: the age moved on with the clock.
+        let later = member_reason(&info, Some(now + Duration::from_secs(60)), WALL0).unwrap();
+        assert!(later.contains("89.1 s ago"), "{later}");
+
+        let stored = member_reason(&info, None, WALL0).unwrap();
+        assert!(stored.contains(&format!("at {}", wall(up))), "{stored}");
+        assert!(
+            !stored.contains("ago") && !stored.contains("0.000385s"),
+            "{stored}"
+        );
+    }
+
+    #[test]
+    fn silent_partner_reason_shows_the_last_lacpdu_as_wall_time_and_age() {
+        // The report: "partner silent: last LACPDU at 5.642774s".
+        let link = LinkParams {
+            latency: Duration::from_millis(1),
+            ..LinkParams::default()
+        };
+        let a = BondConfig::new("bond-a", system_mac(0, 1), 10);
+        let b = BondConfig::new("bond-b", system_mac(1, 1), 20);
+        let (mut sim, pair) = Sim::pair(7, 1, a, b, link).unwrap();
+        sim.run_until_cond(Instant::from_secs(10), |s| pair.all_distributing(s))
+            .unwrap();
+        sim.run_for(Duration::from_millis(3_640)).unwrap();
+        sim.act(Action::OneWay {
+            link: pair.links[0],
+            dir: Direction::BToA,
+            ok: false,
+        });
+        sim.run_for(Duration::from_millis(3_200)).unwrap();
+        let port = pair.a_ports[0];
+        let info = sim.engine(pair.a).port_info(port, sim.now()).unwrap();
+        let Some(Reason::PartnerExpired { last_rx, .. }) = info.reason else {
+            panic!("{:?}", info.reason);
+        };
+        let raw = last_rx.to_string();
+
+        let now = sim.now() + Duration::from_secs(10);
+        let shown = member_reason(&info, Some(now), WALL0).unwrap();
+        let age = format!("{:.1} s ago", (now - last_rx).as_secs_f64());
+        assert!(shown.starts_with("partner silent: last LACPDU"), "{shown}");
+        assert!(shown.contains(&age), "{age} not in {shown}");
+        assert!(shown.contains(&wall(last_rx)), "{shown}");
+        assert!(!shown.contains(&raw), "raw engine instant {raw} in {shown}");
+
+        let stored = member_reason(&info, None, WALL0).unwrap();
+        assert!(
+            stored.contains(&format!("at {}", wall(last_rx))),
+            "{stored}"
+        );
+        assert!(
+            !stored.contains("ago") && !stored.contains(&raw),
+            "{stored}"
+        );
+    }
 }

@@ -79,7 +79,8 @@ pub struct BondMember {
     pub aggregator: Option<String>,
     /// Drained by the operator.
     pub drained: bool,
-    /// Why it is not distributing, in plain words.
+    /// Why it is not distributing, in plain words; times in RFC 3339 with their age at the
+    /// moment of the answer.
     pub reason: Option<String>,
     /// Received packets per second (PMD).
     pub rx_pps: Option<f64>,

@@ -197,7 +197,8 @@ pub struct LacpMember {
     pub drained: bool,
     /// LACPDUs from our own system arrive here.
     pub loopback: bool,
-    /// Why it is not distributing.
+    /// Why it is not distributing; times in RFC 3339 with their age at the moment of the
+    /// answer.
     pub reason: Option<String>,
     /// Counters.
     pub counters: LacpCounters,

@@ -55,7 +55,8 @@ pub struct MemberStatus {
     pub collecting: bool,
     /// In the distribution table.
     pub distributing: bool,
-    /// Why not distributing (802.3ad members), in plain words.
+    /// Why not distributing (802.3ad members), in plain words. Times in it are RFC 3339, never
+    /// ages: this text is read after it is written, and an age would be stale.
     pub reason: Option<String>,
     /// LACP details (802.3ad members).
     pub lacp: Option<MemberLacp>,

@@ -303,7 +303,9 @@ pub enum Reason {
     LinkDown,
     /// LACPDUs from our own system arrive on this member (cabled back to ourselves).
     Loopback,
-    /// Both ends passive: nobody sends, nothing can ever aggregate.
+    /// We are passive and the partner's information is not from LACPDUs: nothing starts
+    /// unless the partner is active. Whether the partner is passive too only its LACPDUs can
+    /// tell (`PortInfo::last_lacpdu`; see `why`).
     PassivePassive,
     /// No LACPDU heard since the link came up.
     LacpNotHeard {
@@ -395,10 +397,14 @@ impl fmt::Display for Reason {
         match self {
             Reason::LinkDown => write!(f, "link down"),
             Reason::Loopback => write!(f, "loopback: LACPDUs from our own system id arrive on this member"),
-            Reason::PassivePassive => write!(f, "both ends passive: no LACPDU is ever sent (make one side active)"),
-            Reason::LacpNotHeard { since } => write!(f, "LACP not heard from the partner since {since} (partner not running LACP, or not sending to us)"),
-            Reason::PartnerExpired { last_rx, timeout } => write!(f, "partner silent: last LACPDU at {last_rx}, expired after {timeout:?}"),
-            Reason::Defaulted { last_rx: Some(t) } => write!(f, "partner silent since {t}: using default partner information"),
+            // Says nothing of the partner's activity: silence is no evidence that it is passive
+            // (`why::reason_text` tells the two apart from the member's last LACPDU).
+            Reason::PassivePassive => write!(f, "we are passive and hear no partner: LACP starts only if the partner is active (or make this side active)"),
+            // No instants here: an engine `Instant` is neither a time of day nor an age.
+            // `why::reason_text` adds them as wall-clock times and ages.
+            Reason::LacpNotHeard { .. } => write!(f, "LACP not heard from the partner since the link came up (partner not running LACP, or not sending to us)"),
+            Reason::PartnerExpired { timeout, .. } => write!(f, "partner silent: no LACPDU within {}, its information expired", crate::why::secs(*timeout)),
+            Reason::Defaulted { last_rx: Some(_) } => write!(f, "partner silent: using default partner information"),
             Reason::Defaulted { last_rx: None } => write!(f, "partner never heard: using default partner information"),
             Reason::Drained => write!(f, "drained by the operator"),
             Reason::Standby { max_active } => write!(f, "standby: max_active {max_active} members already active with better priority"),

@@ -17,7 +17,8 @@ pub enum Class {
     SilentPartner,
     /// Our key or the partner's differs from the active aggregator's.
     KeyMismatch,
-    /// Both ends passive.
+    /// Both ends passive: we are, and the partner's LACPDUs said it is (silence alone is
+    /// [`Class::SilentPartner`]).
     PassivePassive,
     /// The bond has fewer usable members than min_links.
     BelowMinLinks,
@@ -71,6 +72,128 @@ pub fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
+/// An instant for people: the wall-clock time `at` gives, and with `now` also its age.
+/// Text that is stored and read later (the status file) passes `None`: an age would freeze
+/// there. An engine [`Instant`] itself is never shown: it is neither a time nor an age.
+fn when(t: Instant, now: Option<Instant>, at: &dyn Fn(Instant) -> String) -> String {
+    match now {
+        Some(now) => format!(
+            "{} ago (at {})",
+            secs(now.saturating_duration_since(t)),
+            at(t)
+        ),
+        None => format!("at {}", at(t)),
+    }
+}
+
+fn activity_word(active: bool) -> &'static str {
+    if active {
+        "active"
+    } else {
+        "passive"
+    }
+}
+
+/// The only evidence of a passive partner: its last LACPDU on this member said
+/// Activity = passive. Silence is none (an active partner whose LACPDUs are lost, or that
+/// does not run LACP, is silent too). A looped-back LACPDU of our own is not the partner's.
+fn partner_said_passive(port: &PortInfo) -> bool {
+    port.last_lacpdu
+        .is_some_and(|l| !l.actor.state.activity() && l.actor.system != port.actor.system)
+}
+
+/// What this member received, from the same counter and record the other statements use,
+/// so that `why` never says "never received" next to a non-zero count.
+fn receipts(port: &PortInfo, now: Option<Instant>, at: &dyn Fn(Instant) -> String) -> String {
+    let c = &port.counters;
+    match (port.last_rx, port.last_lacpdu) {
+        _ if c.lacpdus_rx == 0 => "no LACPDU was ever received on this member".to_string(),
+        (Some(t), Some(l)) => format!(
+            "last LACPDU received {}, from {} with Activity = {}",
+            when(t, now, at),
+            l.actor.system_id(),
+            activity_word(l.actor.state.activity())
+        ),
+        (Some(t), None) => format!("last LACPDU received {}", when(t, now, at)),
+        (None, _) => format!(
+            "{} LACPDU(s) arrived on this member but none was used ({} while the link was down)",
+            c.lacpdus_rx, c.rx_while_link_down
+        ),
+    }
+}
+
+/// [`Reason::PassivePassive`] in words: both ends passive only on evidence; otherwise what
+/// was (not) heard, and that the partner must be active since we are not.
+fn passive_summary(
+    port: &PortInfo,
+    now: Option<Instant>,
+    at: &dyn Fn(Instant) -> String,
+) -> (Class, String) {
+    match port.last_rx {
+        Some(t) if partner_said_passive(port) => (
+            Class::PassivePassive,
+            format!(
+                "both ends passive: the partner's last LACPDU, received {}, said Activity = \
+                 passive and we are passive, so neither side sends (set lacp activity = \
+                 \"active\" here or on the partner)",
+                when(t, now, at)
+            ),
+        ),
+        Some(t) => (
+            Class::SilentPartner,
+            format!(
+                "partner silent: last LACPDU {}; we are passive and only answer an active \
+                 partner, so LACP resumes when the partner sends again (or set lacp activity = \
+                 \"active\" here)",
+                when(t, now, at)
+            ),
+        ),
+        None => (
+            Class::SilentPartner,
+            format!(
+                "{} from the partner and we are passive: LACP starts only if the partner is \
+                 active (check that it runs LACP in active mode on this link, or set lacp \
+                 activity = \"active\" here)",
+                if port.counters.lacpdus_rx == 0 {
+                    "no LACPDU received"
+                } else {
+                    "no usable LACPDU"
+                }
+            ),
+        ),
+    }
+}
+
+/// The member's reason in one line, for `ctl show bond`, `ctl show lacp`, the status file
+/// and the logs: instants as wall-clock times from `at`, with ages when `now` is given (only
+/// for text rendered when it is read; stored text passes `None`). `None` when distributing.
+pub fn reason_text(
+    port: &PortInfo,
+    now: Option<Instant>,
+    at: &dyn Fn(Instant) -> String,
+) -> Option<String> {
+    let reason = port.reason.as_ref()?;
+    Some(match reason {
+        Reason::PassivePassive => passive_summary(port, now, at).1,
+        Reason::LacpNotHeard { since } => format!(
+            "LACP not heard from the partner since the link came up {}: partner not running \
+             LACP, or not sending to us",
+            when(*since, now, at)
+        ),
+        Reason::PartnerExpired { last_rx, timeout } => format!(
+            "partner silent: last LACPDU {}, expired after {}",
+            when(*last_rx, now, at),
+            secs(*timeout)
+        ),
+        Reason::Defaulted { last_rx: Some(t) } => format!(
+            "partner silent: last LACPDU {}, using default partner information",
+            when(*t, now, at)
+        ),
+        // The other reasons hold no instant.
+        r => r.to_string(),
+    })
+}
+
 fn timeout_words(short: bool) -> &'static str {
     if short {
         "short timeout"
@@ -122,21 +245,16 @@ pub fn explain(
         Reason::Loopback => (Class::Loopback, reason.to_string()),
         Reason::PassivePassive => {
             evidence.push(format!(
-                "our LACP activity is {} and no LACPDU was ever received on this member",
-                match bond.activity {
-                    Activity::Active => "active",
-                    Activity::Passive => "passive",
-                }
+                "our LACP activity is {}: we send LACPDUs only while we hear an active partner",
+                activity_word(bond.activity == Activity::Active)
             ));
+            evidence.push(receipts(port, Some(now), at));
             evidence.push(rx_count.clone());
-            (
-                Class::PassivePassive,
-                "both ends passive: neither side starts sending LACPDUs, so the link can never \
-                 aggregate (set lacp activity = \"active\" here or on the partner)"
-                    .to_string(),
-            )
+            evidence.push(format!("receive machine {}", port.rx_state));
+            passive_summary(port, Some(now), at)
         }
         Reason::LacpNotHeard { since } => {
+            evidence.push(receipts(port, Some(now), at));
             evidence.push(rx_count.clone());
             evidence.push(format!("receive machine {}", port.rx_state));
             (
@@ -176,7 +294,13 @@ pub fn explain(
                     timeout_words(port.actor.state.short_timeout()),
                     at(*t)
                 ),
-                None => "no LACPDU ever received from the partner".to_string(),
+                None if port.counters.lacpdus_rx == 0 => {
+                    "no LACPDU ever received from the partner".to_string()
+                }
+                None => format!(
+                    "no usable LACPDU from the partner ({})",
+                    receipts(port, Some(now), at)
+                ),
             };
             (Class::SilentPartner, s)
         }

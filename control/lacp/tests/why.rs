@@ -110,18 +110,209 @@ fn link_down() {
     );
 }
 
+/// No statement may contradict the counter printed next to it.
+fn assert_consistent(w: &Why, pi: &PortInfo) {
+    let all = || std::iter::once(&w.summary).chain(&w.evidence);
+    if pi.counters.lacpdus_rx > 0 {
+        assert!(
+            !all().any(|s| s.contains("ever received") || s.contains("no LACPDU received")),
+            "says nothing was received, yet lacpdus_rx = {}: {w:#?}",
+            pi.counters.lacpdus_rx
+        );
+    }
+}
+
+fn assert_not_passive_passive(w: &Why) {
+    assert!(
+        !w.summary.contains("both ends passive")
+            && !w.evidence.iter().any(|e| e.contains("both ends passive")),
+        "claims both ends passive without evidence: {w:#?}"
+    );
+}
+
 #[test]
-fn passive_passive() {
+fn passive_passive_from_the_start_is_silence_not_a_verdict_on_the_partner() {
+    // Both passive: nothing is ever sent, so nothing tells A what B is.
     let mut a = cfg(0, 10);
     a.activity = Activity::Passive;
     let mut b = cfg(1, 20);
     b.activity = Activity::Passive;
     let (mut sim, p) = pair(1, a, b);
     sim.run_for(60 * SEC).unwrap();
-    expect(
+    let w = expect(
+        why(&sim, p.a, p.a_bond, p.a_ports[0]),
+        Class::SilentPartner,
+        &[
+            "no LACPDU received from the partner and we are passive",
+            "LACP starts only if the partner is active",
+            "our LACP activity is passive",
+            "no LACPDU was ever received on this member",
+            "LACPDUs received on this member: 0",
+        ],
+    );
+    assert_not_passive_passive(&w);
+}
+
+#[test]
+fn passive_member_with_an_active_partner_that_never_speaks() {
+    // B is active but its control plane is frozen: A must not tell the operator to make B
+    // active (it is), only that nothing came and that A, being passive, waits for it.
+    let mut sim = Sim::new(5);
+    let a = sim.add_node();
+    let b = sim.add_node();
+    let mut ac = cfg(0, 10);
+    ac.activity = Activity::Passive;
+    let ab = sim.add_bond(a, ac).unwrap();
+    let bb = sim.add_bond(b, cfg(1, 20)).unwrap();
+    let pa = sim
+        .add_port(a, ab, PortConfig::new("a1", port_mac(0, 1), 1))
+        .unwrap();
+    let pb = sim
+        .add_port(b, bb, PortConfig::new("b1", port_mac(1, 1), 1))
+        .unwrap();
+    sim.act(Action::Pause(b, true));
+    sim.connect(
+        Endpoint { node: a, port: pa },
+        Endpoint { node: b, port: pb },
+        link(),
+    );
+    sim.run_for(10 * SEC).unwrap();
+    assert_eq!(reason(&sim, a, pa), Some(Reason::PassivePassive));
+    let w = expect(
+        why(&sim, a, ab, pa),
+        Class::SilentPartner,
+        &[
+            "no LACPDU received from the partner and we are passive",
+            "LACP starts only if the partner is active",
+            "no LACPDU was ever received on this member",
+        ],
+    );
+    assert_not_passive_passive(&w);
+    let pi = info(&sim, a, pa);
+    let text = lacp::why::reason_text(&pi, Some(sim.now()), &|t| t.to_string()).unwrap();
+    assert!(!text.contains("both ends passive"), "{text}");
+    assert!(
+        text.contains("LACP starts only if the partner is active"),
+        "{text}"
+    );
+}
+
+#[test]
+fn passive_member_whose_active_partner_went_silent_counts_what_it_received() {
+    // A (passive) aggregated with B (active); then B's LACPDUs stop reaching A. Once A's
+    // partner information is defaulted it has received many LACPDUs: `why` must say so
+    // (not "never received" next to "received: N"), and B was active, not passive.
+    let mut a = cfg(0, 10);
+    a.activity = Activity::Passive;
+    let (mut sim, p) = pair(1, a, cfg(1, 20));
+    converge(&mut sim, &p, 10 * SEC);
+    sim.act(Action::OneWay {
+        link: p.links[0],
+        dir: Direction::BToA,
+        ok: false,
+    });
+    let cut = sim.now();
+    sim.run_for(30 * SEC).unwrap();
+    assert_eq!(
+        reason(&sim, p.a, p.a_ports[0]),
+        Some(Reason::PassivePassive)
+    );
+    let pi = info(&sim, p.a, p.a_ports[0]);
+    assert!(pi.counters.lacpdus_rx > 0);
+    let last = pi.last_rx.unwrap();
+    assert!(last <= cut);
+    let age = format!("{:.1} s ago", (sim.now() - last).as_secs_f64());
+    assert_consistent(&why(&sim, p.a, p.a_bond, p.a_ports[0]).unwrap(), &pi);
+    let w = expect(
+        why(&sim, p.a, p.a_bond, p.a_ports[0]),
+        Class::SilentPartner,
+        &[
+            "partner silent: last LACPDU",
+            &age,
+            "we are passive",
+            "last LACPDU received",
+            "with Activity = active",
+            &format!(
+                "LACPDUs received on this member: {}",
+                pi.counters.lacpdus_rx
+            ),
+        ],
+    );
+    assert_not_passive_passive(&w);
+}
+
+#[test]
+fn passive_passive_on_the_partners_word() {
+    // A active, B passive: they aggregate, B's LACPDUs say Activity = passive. Then A turns
+    // passive too: both stop sending. That is both ends passive, with evidence.
+    let mut b = cfg(1, 20);
+    b.activity = Activity::Passive;
+    let (mut sim, p) = pair(1, cfg(0, 10), b);
+    converge(&mut sim, &p, 10 * SEC);
+    sim.with_engine(p.a, |e, now| {
+        e.set_activity(p.a_bond, Activity::Passive, now)
+    })
+    .unwrap();
+    sim.run_for(60 * SEC).unwrap();
+    assert_eq!(
+        reason(&sim, p.a, p.a_ports[0]),
+        Some(Reason::PassivePassive)
+    );
+    let pi = info(&sim, p.a, p.a_ports[0]);
+    let w = expect(
         why(&sim, p.a, p.a_bond, p.a_ports[0]),
         Class::PassivePassive,
-        &["both ends passive", "our LACP activity is passive"],
+        &[
+            "both ends passive",
+            "said Activity = passive",
+            "our LACP activity is passive",
+            "with Activity = passive",
+        ],
+    );
+    assert_consistent(&w, &pi);
+    let text = lacp::why::reason_text(&pi, Some(sim.now()), &|t| t.to_string()).unwrap();
+    assert!(text.contains("both ends passive"), "{text}");
+}
+
+#[test]
+fn reason_text_shows_instants_as_times_and_ages_never_raw() {
+    // The engine clock is neither a time of day nor an age: `reason_text` renders each
+    // instant through `at` (the control thread passes wall-clock time) and, when rendered
+    // on request, as an age against `now`; stored text gets no age (it would freeze).
+    let (mut sim, p) = pair(2, cfg(0, 10), cfg(1, 20));
+    converge(&mut sim, &p, 10 * SEC);
+    sim.act(Action::OneWay {
+        link: p.links[1],
+        dir: Direction::BToA,
+        ok: false,
+    });
+    sim.run_for(3200 * MS).unwrap();
+    let pi = info(&sim, p.a, p.a_ports[1]);
+    let last = pi.last_rx.unwrap();
+    assert!(
+        matches!(pi.reason, Some(Reason::PartnerExpired { .. })),
+        "{:?}",
+        pi.reason
+    );
+    let at = |t: Instant| format!("<wall {}ms>", t.as_nanos() / 1_000_000);
+    let raw = last.to_string();
+    let later = sim.now() + 20 * SEC;
+    let text = lacp::why::reason_text(&pi, Some(later), &at).unwrap();
+    let age = format!("{:.1} s ago", (later - last).as_secs_f64());
+    assert!(text.contains(&age), "{age} not in {text}");
+    assert!(text.contains(&at(last)), "{text}");
+    assert!(!text.contains(&raw), "raw engine instant {raw} in {text}");
+    let stored = lacp::why::reason_text(&pi, None, &at).unwrap();
+    assert!(
+        stored.contains(&at(last)) && !stored.contains("ago"),
+        "{stored}"
+    );
+    assert!(!stored.contains(&raw), "{stored}");
+    // Display has no clock: no instant at all.
+    let plain = pi.reason.as_ref().unwrap().to_string();
+    assert!(
+        plain.starts_with("partner silent") && !plain.contains(&raw),
+        "{plain}"
     );
 }
 

@@ -149,7 +149,7 @@ impl ControlLoop {
 
     /// Unix time (ns) of an engine instant.
     fn unix_ns(&self, t: Instant) -> u128 {
-        self.wall0_ns + t.as_nanos() as u128
+        crate::status::unix_ns(self.wall0_ns, t)
     }
 
     /// An engine instant as people read it (RFC 3339).
@@ -470,12 +470,14 @@ impl ControlLoop {
                         if enabled {
                             tracing::info!(bond = %b.name, member = %m.name, "member distributing");
                         } else {
+                            // Rendered now, so an age is right; the wall time stays right.
                             let why = self
                                 .engine
-                                .reason(port, now)
+                                .port_info(port, now)
                                 .ok()
-                                .flatten()
-                                .map(|r| r.to_string())
+                                .and_then(|i| {
+                                    crate::status::member_reason(&i, Some(now), self.wall0_ns)
+                                })
                                 .unwrap_or_else(|| "removed".into());
                             tracing::info!(bond = %b.name, member = %m.name, reason = %why, "member stopped distributing");
                         }

@@ -29,10 +29,10 @@ impl ControlLoop {
                             duplex: st::duplex(link.duplex).to_string(),
                             collecting: table.collects(m.port),
                             distributing: table.distributing.contains(&(m.port as u16)),
+                            // Stored and read later: wall-clock times, no ages.
                             reason: info
                                 .as_ref()
-                                .and_then(|i| i.reason.as_ref())
-                                .map(|r| r.to_string()),
+                                .and_then(|i| st::member_reason(i, None, self.wall0_ns)),
                             lacp: info.map(|i| MemberLacp {
                                 actor_state: i.actor.state.bits(),
                                 actor_state_names: i.actor.state.to_string(),

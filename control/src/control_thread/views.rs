@@ -139,8 +139,7 @@ impl ControlLoop {
                     Some("drained by the operator".to_string())
                 } else {
                     pi.as_ref()
-                        .and_then(|i| i.reason.as_ref())
-                        .map(|r| r.to_string())
+                        .and_then(|i| st::member_reason(i, Some(t), self.wall0_ns))
                 };
                 BondMember {
                     name: mem.name.clone(),
@@ -255,7 +254,7 @@ impl ControlLoop {
                 fallback: i.fallback,
                 drained: i.drained || self.drains[m].egress_blocked(t),
                 loopback: i.loopback,
-                reason: i.reason.as_ref().map(|r| r.to_string()),
+                reason: st::member_reason(&i, Some(t), self.wall0_ns),
                 counters: st::lacp_counters(&i.counters),
                 last_rx: i.last_rx.map(|x| self.wall(x)),
                 last_rx_age_s: age(i.last_rx),
