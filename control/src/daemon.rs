@@ -49,7 +49,7 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
     // Bound before DPDK starts: a taken port is an error at once.
     let metrics = match cfg.management.metrics {
         Some(addr) => Some(
-            metrics::Server::start(addr)
+            metrics::Server::start(addr, server.as_ref().map(mgmt::Server::stats))
                 .map_err(|e| format!("management.metrics: cannot listen on {addr}: {e}"))?,
         ),
         None => None,
