@@ -103,6 +103,9 @@ enum MemberCmd {
         bond: String,
         /// Member (port) name.
         member: String,
+        /// Drain even the bond's last distributing member (stops all traffic on the bond).
+        #[arg(long)]
+        force: bool,
     },
     /// Bring a drained member back into the aggregate.
     Undrain {
@@ -218,10 +221,18 @@ pub(crate) fn run(a: CtlArgs) -> Result<ExitCode, AnyError> {
                 );
             }
         }
-        CtlCommand::Member(MemberCmd::Drain { bond, member }) => show(
+        CtlCommand::Member(MemberCmd::Drain {
+            bond,
+            member,
+            force,
+        }) => show(
             &mut c,
             json,
-            &Request::Drain { bond, member },
+            &Request::Drain {
+                bond,
+                member,
+                force,
+            },
             render::drain,
         )?,
         CtlCommand::Member(MemberCmd::Undrain { bond, member }) => show(

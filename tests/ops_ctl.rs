@@ -1132,6 +1132,19 @@ fn ovs_drain_moves_traffic_without_loss_and_undrain_brings_it_back() {
         .unwrap_or_default();
     let lacp = fl.json(&["show", "lacp", "bond0"]);
     let why = fl.json(&["why", "bond0"]);
+    // m0 now carries the bond alone: draining it too would blackhole the bond. Refused,
+    // with the reason, and nothing changes (the traffic check below covers that).
+    let last = fl.ctl(&["member", "drain", "bond0", "m0"]);
+    let refusal = String::from_utf8_lossy(&last.stderr).into_owned();
+    if last.status.success() || !refusal.contains("last distributing member of bond0") {
+        rig.fail(&format!(
+            "draining the last distributing member was not refused: {refusal}{}",
+            String::from_utf8_lossy(&last.stdout)
+        ));
+    }
+    if !refusal.contains("--force") {
+        rig.fail(&format!("the refusal does not name --force: {refusal}"));
+    }
     fl.text(&["member", "undrain", "bond0", "m1"]);
     // Rejoined: back in sync, our egress returns after the partner acted on it.
     at(7.0);

@@ -94,6 +94,10 @@ pub enum Request {
         bond: String,
         /// Member name.
         member: String,
+        /// Drain it even when it is the bond's last distributing member (which stops all
+        /// traffic on the bond); refused otherwise.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
     },
     /// Undrain a member: [`DrainView`].
     Undrain {
@@ -261,9 +265,21 @@ mod tests {
         let line = serde_json::to_string(&Request::Drain {
             bond: "b".into(),
             member: "m".into(),
+            force: false,
         })
         .unwrap();
         assert_eq!(line, r#"{"cmd":"drain","bond":"b","member":"m"}"#);
+        let forced = Request::Drain {
+            bond: "b".into(),
+            member: "m".into(),
+            force: true,
+        };
+        let line = serde_json::to_string(&forced).unwrap();
+        assert_eq!(
+            line,
+            r#"{"cmd":"drain","bond":"b","member":"m","force":true}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), forced);
     }
 
     #[test]

@@ -60,10 +60,12 @@ impl Handler for ControlLoop {
             Request::Capture { bond } => {
                 Ok(Reply::Capture(self.capture_view(self.find_bond(&bond)?)))
             }
-            Request::Drain { bond, member } => self.drain(&bond, &member, true).map(Reply::Drain),
-            Request::Undrain { bond, member } => {
-                self.drain(&bond, &member, false).map(Reply::Drain)
-            }
+            Request::Drain {
+                bond,
+                member,
+                force,
+            } => self.drain(&bond, &member, Some(force)).map(Reply::Drain),
+            Request::Undrain { bond, member } => self.drain(&bond, &member, None).map(Reply::Drain),
             // Validated whole before anything changes; a refusal changes nothing.
             Request::Reload {} => self.reload().map(Reply::Reload).map_err(|e| e.to_string()),
         }
@@ -481,7 +483,9 @@ impl ControlLoop {
         }
     }
 
-    fn drain(&mut self, bond: &str, member: &str, on: bool) -> Result<DrainView> {
+    /// Drains (`Some(force)`) or undrains (`None`) a member.
+    fn drain(&mut self, bond: &str, member: &str, force: Option<bool>) -> Result<DrainView> {
+        let on = force.is_some();
         let b = self.find_bond(bond)?;
         let m = self.find_member(b, member)?;
         let Some(port) = self.members[m].lacp else {
@@ -490,6 +494,17 @@ impl ControlLoop {
                 self.bonds[b].mode.as_str()
             ));
         };
+        if force == Some(false) {
+            // Draining the only member that carries traffic blackholes the bond: say so,
+            // and do it only when asked to twice.
+            let table = self.bonds[b].table.load();
+            let me = self.members[m].port as u16;
+            if table.distributing == [me] {
+                return Err(format!(
+                    "refused: {member} is the last distributing member of {bond}; draining it stops all traffic on the bond (no other member distributes). Undrain or bring up another member first, or repeat with --force"
+                ));
+            }
+        }
         let t = self.now();
         let r = self.drains[m]
             .request(on, t)
