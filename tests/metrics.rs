@@ -341,3 +341,146 @@ fn metrics_port_in_use_is_an_error_before_dpdk_starts() {
     );
     assert!(!err.contains("EAL"), "DPDK started anyway:\n{err}");
 }
+
+/// VmRSS of `pid` in bytes.
+fn rss(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Abuse from local clients, bounded in time: 15 management clients pipeline `capture`
+/// requests and never read their answers (reconnecting when closed) while 10 metrics
+/// clients send their request a byte at a time. fastlag's memory stays bounded, its
+/// LACPDUs keep their period, and a scrape is still answered promptly.
+#[test]
+fn management_and_metrics_hold_under_local_abuse() {
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let scratch = Scratch::new("abuse");
+    let addr = free_port();
+    let sock = scratch.file("ctl.sock");
+    let cfg = config(addr).replace(
+        "[management]\n",
+        &format!("[management]\nsocket = \"{}\"\n", sock.display()),
+    );
+    let mut fl = Fastlag::start(&scratch, &cfg);
+    let status_path = fl.status.clone();
+    fl.wait_for(&[status_path, sock.clone()], Duration::from_secs(30));
+    let converged = wait_until(Duration::from_secs(10), || {
+        fl.status().is_some_and(|s| {
+            s["bonds"].as_array().is_some_and(|b| {
+                b.iter()
+                    .all(|b| b["distributing"].as_array().map(Vec::len) == Some(2))
+            })
+        })
+    });
+    assert!(converged, "bonds did not converge:\n{}", fl.log());
+    let pid = fl.child.pid();
+    let rss0 = rss(pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for _ in 0..15 {
+        let (stop, sock) = (stop.clone(), sock.clone());
+        threads.push(std::thread::spawn(move || {
+            let req = b"{\"cmd\":\"capture\",\"bond\":\"bondA\"}\n".repeat(32);
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut c) = UnixStream::connect(&sock) else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                c.set_nonblocking(true).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    match c.write(&req) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        Err(_) => break, // closed by fastlag: come back
+                    }
+                }
+            }
+        }));
+    }
+    for _ in 0..10 {
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut c) = TcpStream::connect(addr) else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                for b in b"GET /metrics HTTP/1.1\r\n".iter().cycle() {
+                    if stop.load(Ordering::Relaxed) || c.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }));
+    }
+    let t0 = Instant::now();
+    let (mut rss_max, mut scrape_max, mut scrapes) = (rss0, Duration::ZERO, 0);
+    while t0.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let body = get_metrics(addr);
+        scrape_max = scrape_max.max(t.elapsed());
+        scrapes += 1;
+        assert!(body.contains("fastlag_mgmt_requests_total"));
+        rss_max = rss_max.max(rss(pid));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let metrics = get_metrics(addr);
+    let sample = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let st = fl.status().expect("status");
+    let gaps: Vec<f64> = st["bonds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["members"].as_array().unwrap().clone())
+        .map(|m| m["lacp"]["tx_gaps"]["max_ms"].as_f64().unwrap())
+        .collect();
+    let grown = rss_max.saturating_sub(rss0);
+    println!(
+        "MEASURE abuse: 12 s of 15 non-reading management clients and 10 slow metrics clients: \
+         RSS {} -> max {} MiB (+{:.1} MiB); {scrapes} scrapes, slowest {scrape_max:?}; LACPDU \
+         intervals max {gaps:?} ms; management: {} requests, {} clients closed for not reading, \
+         held max {} KiB; metrics: {} timed out, {} refused",
+        rss0 >> 20,
+        rss_max >> 20,
+        grown as f64 / 1048576.0,
+        sample("fastlag_mgmt_requests_total"),
+        sample("fastlag_mgmt_closed_not_reading_total"),
+        sample("fastlag_mgmt_held_bytes_max") >> 10,
+        sample("fastlag_metrics_http_timeouts_total"),
+        sample("fastlag_metrics_http_rejected_total"),
+    );
+    assert!(grown < 16 << 20, "RSS grew by {grown} bytes");
+    assert!(
+        scrape_max < Duration::from_secs(1),
+        "a scrape waited {scrape_max:?}"
+    );
+    assert!(
+        gaps.iter().all(|&g| g < 950.0),
+        "LACPDU intervals {gaps:?} ms"
+    );
+    assert!(sample("fastlag_mgmt_closed_not_reading_total") > 0);
+    assert!(sample("fastlag_metrics_http_timeouts_total") > 0);
+    let (ok, _, log) = fl.stop();
+    assert!(ok, "fastlag did not exit cleanly:\n{log}");
+}
