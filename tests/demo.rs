@@ -7,10 +7,24 @@ use std::time::{Duration, Instant};
 #[test]
 fn demo_converges_fails_over_and_recovers() {
     let start = Instant::now();
-    let out = testkit::fastlag()
+    // A runtime directory that a fastlag which is gone left behind (pid above pid_max):
+    // removed when fastlag starts; its own is removed when it exits.
+    let stale = std::path::Path::new("/var/run/dpdk/fastlag-4194309");
+    let _ = std::fs::create_dir_all(stale);
+    let child = testkit::fastlag()
         .args(["--log-level", "warn", "demo", "--phase-seconds", "2"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run fastlag demo");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("fastlag demo");
+    let own = format!("/var/run/dpdk/fastlag-{pid}");
+    assert!(!stale.exists(), "a stale runtime directory was left");
+    assert!(
+        !std::path::Path::new(&own).exists(),
+        "fastlag left its runtime directory {own}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");

@@ -218,6 +218,7 @@ const FUNCTIONS: &[&str] = &[
     "fl_.*",
     "rte_eal_init",
     "rte_eal_cleanup",
+    "rte_eal_get_runtime_dir",
     "rte_thread_register",
     "rte_thread_unregister",
     "rte_strerror",

@@ -178,6 +178,16 @@ impl Runtime {
                 "fastlag was built against another DPDK release than the one loaded"
             );
         }
+        // Runtime directories of fastlag processes that are gone (default prefixes
+        // `fastlag-<pid>`): EAL leaves one per run; keep the directory from filling up.
+        let stale = dpdk::remove_stale_runtime_dirs(&dpdk::runtime_base(), "fastlag");
+        if stale > 0 {
+            tracing::info!(
+                removed = stale,
+                dir = %dpdk::runtime_base().display(),
+                "removed empty DPDK runtime directories of fastlag processes that are gone"
+            );
+        }
         let eal = Eal::init(&plan.eal_args)?;
         let tsc_hz = eal.tsc_hz();
         let pool = Arc::new(Mempool::new(
@@ -491,6 +501,8 @@ impl Runtime {
                 errors.push(format!("port {name}: {e}"));
             }
         }
+        // Ours, now that nothing of EAL is in use any more; left if EAL put files in it.
+        self.eal.remove_runtime_dir();
         let pool = PoolReport {
             name: self.pool.name().to_string(),
             size: self.pool.size(),

@@ -140,3 +140,93 @@ pub fn version_mismatch() -> Option<(&'static str, String)> {
     let run = runtime_version();
     (run != build_version()).then(|| (build_version(), run))
 }
+
+impl Eal {
+    /// EAL's runtime directory for this process (`/var/run/dpdk/<file-prefix>` as root).
+    pub fn runtime_dir(&self) -> std::path::PathBuf {
+        // SAFETY: EAL is initialised (we hold &Eal); it returns a pointer to its own
+        // static, NUL-terminated path buffer.
+        let p = unsafe { dpdk_sys::rte_eal_get_runtime_dir() };
+        // SAFETY: as above: a NUL-terminated string that lives as long as EAL.
+        let s = unsafe { std::ffi::CStr::from_ptr(p) };
+        std::path::PathBuf::from(s.to_string_lossy().into_owned())
+    }
+
+    /// Removes this process's runtime directory at exit when EAL left it empty (it does
+    /// with `--no-shconf` and `--in-memory`, as fastlag runs); a directory with files in
+    /// it is left alone. Returns whether it was removed.
+    pub fn remove_runtime_dir(&self) -> bool {
+        std::fs::remove_dir(self.runtime_dir()).is_ok()
+    }
+}
+
+/// Removes the empty runtime directories that earlier processes with file prefix
+/// `<prefix_stem>-<pid>` left in `base` (e.g. `/var/run/dpdk`) when that pid no longer
+/// runs; before EAL starts. Directories with files in them, and those of live
+/// processes, are left alone. Returns how many were removed.
+pub fn remove_stale_runtime_dirs(base: &std::path::Path, prefix_stem: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix_stem))
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if std::fs::remove_dir(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Where EAL puts runtime directories for this user: `/var/run/dpdk` for root, else
+/// `$XDG_RUNTIME_DIR/dpdk` (or `/tmp/dpdk`), as EAL chooses.
+pub fn runtime_base() -> std::path::PathBuf {
+    // Our effective uid is the owner of /proc/self.
+    let root = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if root.unwrap_or(false) {
+        return "/var/run/dpdk".into();
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/tmp".into())
+        .join("dpdk")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_runtime_dirs_of_dead_processes_go_live_and_full_ones_stay() {
+        let base = std::env::temp_dir().join(format!("fl-rtdirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        // A pid that cannot run: above pid_max's ceiling (4194304).
+        let dead = base.join("fastlag-4194305");
+        let full = base.join("fastlag-4194306");
+        let live = base.join(format!("fastlag-{}", std::process::id()));
+        let other = base.join("fl-peer-4194307");
+        for d in [&dead, &full, &live, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(full.join("config"), b"x").unwrap();
+        assert_eq!(remove_stale_runtime_dirs(&base, "fastlag"), 1);
+        assert!(!dead.exists());
+        assert!(full.exists() && live.exists() && other.exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -370,6 +370,8 @@ fn run(args: &Args) -> Result<bool, AnyError> {
     let eal = Eal::init(&eal_args)?;
     let mut started = false;
     let result = serve(args, eal, &stop, &quiesce, &mut started);
+    // EAL's runtime directory for our prefix: not left behind when empty.
+    eal.remove_runtime_dir();
     // Only once the bond started are the server sockets surely ours.
     if started {
         for s in server_sockets(&args.members) {

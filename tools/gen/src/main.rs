@@ -183,7 +183,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    match run(&args) {
+    let result = run(&args);
+    // EAL's runtime directory for our prefix: empty (--no-shconf); not left behind.
+    let _ = std::fs::remove_dir(
+        dpdk::runtime_base().join(format!("fastlag-gen-{}", std::process::id())),
+    );
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fastlag-gen: {e}");
