@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use core::time::Duration;
-use lacp::sim::{port_mac, system_mac, Action, Direction, Endpoint, Sim};
+use lacp::sim::{port_mac, system_mac, Action, BondPair, Direction, Endpoint, NodeId, Sim};
 use lacp::wire::{Frame, LacpduRepr, MarkerKind, MarkerRepr, ParticipantInfo, PortState};
 use lacp::*;
 
@@ -479,11 +479,12 @@ fn b3_partner_switches_fast_slow_fast_mid_stream() {
     converge(&mut sim, &p, 10 * SEC);
     sim.run_for(3 * SEC).unwrap();
     let (a, pa) = (p.a, p.a_ports[0]);
-    // Partner asks for slow: we must not send at once, next PDU ~29 s later.
+    // Partner asks for slow: its current_while may still run with the short timeout, so we
+    // answer at once and stay fast for one short timeout, then slow with margin (29 s).
     let t1 = sim.now();
     sim.with_engine(p.b, |e, now| e.set_rate(p.b_bond, Rate::Slow, now))
         .unwrap();
-    sim.run_for(60 * SEC).unwrap();
+    sim.run_for(90 * SEC).unwrap();
     let after: Vec<Instant> = sim
         .lacpdus_from(a, pa)
         .into_iter()
@@ -491,11 +492,17 @@ fn b3_partner_switches_fast_slow_fast_mid_stream() {
         .filter(|&t| t > t1)
         .collect();
     assert!(
-        after[0] >= t1 + 28 * SEC,
-        "no immediate PDU on fast->slow: {}",
+        after[0] <= t1 + RTT,
+        "fast->slow answers at once: {}",
         after[0]
     );
-    for w in after.windows(2) {
+    let (fast, slow): (Vec<Instant>, Vec<Instant>) = after.iter().partition(|&&t| t < t1 + 3 * SEC);
+    assert!((3..=5).contains(&fast.len()), "{fast:?}");
+    for w in fast.windows(2) {
+        assert!(w[1] - w[0] <= Duration::from_millis(900), "{w:?}");
+    }
+    assert_eq!(slow[0] - fast[fast.len() - 1], Duration::from_secs(29));
+    for w in slow.windows(2) {
         assert_eq!(
             w[1] - w[0],
             Duration::from_secs(29),
@@ -529,6 +536,220 @@ fn b3_partner_switches_fast_slow_fast_mid_stream() {
         .windows(2)
         .filter(|w| w[0].0 > t2)
         .all(|w| w[1].0 - w[0].0 < Duration::from_millis(1100)));
+}
+
+/// Checks the LACPDUs `from` sent on `port` against a receiver that runs current_while as
+/// 802.1AX-2014 6.4.12 does (and Open vSwitch): restarted on each arrival with the receiver's
+/// own timeout at that moment (`timeout_at`), never re-armed by its own rate change. Our engine
+/// re-arms on its own change, so the simulated receiver cannot show this expiry by itself.
+fn assert_strict_receiver_never_expires(
+    sim: &Sim,
+    from: NodeId,
+    port: PortId,
+    timeout_at: impl Fn(Instant) -> Duration,
+) {
+    let arrivals: Vec<Instant> = sim
+        .lacpdus_from(from, port)
+        .into_iter()
+        .map(|(t, _)| t + MS)
+        .chain(core::iter::once(sim.now()))
+        .collect();
+    for w in arrivals.windows(2) {
+        let expires = w[0] + timeout_at(w[0]);
+        assert!(
+            w[1] < expires,
+            "an 802.1AX receiver armed at {} expires at {expires}; next LACPDU arrives at {}",
+            w[0],
+            w[1]
+        );
+    }
+}
+
+/// No member of either side left distributing since `since`.
+fn assert_never_stopped(sim: &Sim, p: &BondPair, since: Instant) {
+    for (node, ports) in [(p.a, &p.a_ports), (p.b, &p.b_ports)] {
+        for &port in ports {
+            assert_eq!(distributing_event(sim, node, port, false, since), None);
+            assert_eq!(
+                rx_transition(&info(sim, node, port), "EXPIRED", since),
+                None
+            );
+        }
+    }
+}
+
+fn periodic_states(sim: &Sim, node: NodeId, ports: &[PortId]) -> Vec<PeriodicState> {
+    ports
+        .iter()
+        .map(|&port| info(sim, node, port).periodic_state)
+        .collect()
+}
+
+#[test]
+fn b3_partner_fast_to_slow_is_hitless() {
+    // OVS `other_config:lacp-time=slow` on a converged fast bond: its current_while still runs
+    // with the short timeout our last fast LACPDU armed, so we must send within 3 s of seeing its
+    // change instead of going silent for 29 s.
+    let (mut sim, p) = pair(2, cfg(0, 10), cfg(1, 20));
+    converge(&mut sim, &p, 10 * SEC);
+    sim.run_for(3 * SEC).unwrap();
+    let t1 = sim.now();
+    sim.with_engine(p.b, |e, now| e.set_rate(p.b_bond, Rate::Slow, now))
+        .unwrap();
+    let short_until_t1 = |t: Instant| if t < t1 { 3 * SEC } else { 90 * SEC };
+    run_checking(&mut sim, t1 + 120 * SEC, |s| {
+        assert!(p.all_distributing(s), "at {}\n{}", s.now(), dump(s, &p))
+    })
+    .unwrap();
+    for &pa in &p.a_ports {
+        assert_strict_receiver_never_expires(&sim, p.a, pa, short_until_t1);
+        // Once the partner has certainly re-armed with its long timeout: slow, with margin.
+        let after: Vec<Instant> = sim
+            .lacpdus_from(p.a, pa)
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|&t| t > t1 + 3 * SEC)
+            .collect();
+        assert!(after.len() >= 3, "{after:?}");
+        for w in after.windows(2) {
+            assert_eq!(w[1] - w[0], Duration::from_secs(29));
+        }
+    }
+    assert_eq!(
+        periodic_states(&sim, p.a, &p.a_ports),
+        [PeriodicState::SlowPeriodic; 2]
+    );
+    // Now our side goes slow too (the mirror case): the partner must keep us current the same
+    // way, and both sides end in SLOW_PERIODIC.
+    let t2 = sim.now();
+    sim.with_engine(p.a, |e, now| e.set_rate(p.a_bond, Rate::Slow, now))
+        .unwrap();
+    run_checking(&mut sim, t2 + 120 * SEC, |s| {
+        assert!(p.all_distributing(s), "at {}\n{}", s.now(), dump(s, &p))
+    })
+    .unwrap();
+    for &pb in &p.b_ports {
+        assert_strict_receiver_never_expires(&sim, p.b, pb, |t| {
+            if t < t2 {
+                3 * SEC
+            } else {
+                90 * SEC
+            }
+        });
+    }
+    assert_never_stopped(&sim, &p, t1);
+    assert_eq!(
+        periodic_states(&sim, p.a, &p.a_ports),
+        [PeriodicState::SlowPeriodic; 2]
+    );
+    assert_eq!(
+        periodic_states(&sim, p.b, &p.b_ports),
+        [PeriodicState::SlowPeriodic; 2]
+    );
+}
+
+#[test]
+fn b3_partner_fast_to_slow_survives_a_lost_lacpdu() {
+    let (mut sim, p) = pair(1, cfg(0, 10), cfg(1, 20));
+    converge(&mut sim, &p, 10 * SEC);
+    sim.run_for(3 * SEC).unwrap();
+    let t1 = sim.now();
+    // Our immediate answer to the partner's change (sent 1 ms later) is lost.
+    sim.act(Action::OneWay {
+        link: p.links[0],
+        dir: Direction::AToB,
+        ok: false,
+    });
+    sim.schedule(
+        t1 + 100 * MS,
+        Action::OneWay {
+            link: p.links[0],
+            dir: Direction::AToB,
+            ok: true,
+        },
+    );
+    sim.with_engine(p.b, |e, now| e.set_rate(p.b_bond, Rate::Slow, now))
+        .unwrap();
+    run_checking(&mut sim, t1 + 60 * SEC, |s| {
+        assert!(p.all_distributing(s), "at {}\n{}", s.now(), dump(s, &p))
+    })
+    .unwrap();
+    // What went into the failed direction never arrived: leave it out of the arrivals.
+    let mut arrivals: Vec<Instant> = sim
+        .lacpdus_from(p.a, p.a_ports[0])
+        .into_iter()
+        .map(|(t, _)| t + MS)
+        .filter(|&t| t < t1 || t >= t1 + 100 * MS)
+        .collect();
+    arrivals.push(sim.now());
+    for w in arrivals.windows(2) {
+        let timeout = if w[0] < t1 { 3 * SEC } else { 90 * SEC };
+        assert!(w[1] < w[0] + timeout, "{} then {}", w[0], w[1]);
+    }
+    let lost: Vec<Instant> = sim
+        .lacpdus_from(p.a, p.a_ports[0])
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|&t| t >= t1 && t < t1 + 100 * MS)
+        .collect();
+    assert_eq!(
+        lost.len(),
+        1,
+        "the immediate answer was the one lost: {lost:?}"
+    );
+    assert_never_stopped(&sim, &p, t1);
+    assert_eq!(
+        periodic_states(&sim, p.a, &p.a_ports),
+        [PeriodicState::SlowPeriodic]
+    );
+}
+
+#[test]
+fn b3_partner_slow_to_fast_is_hitless() {
+    let mut b = cfg(1, 20);
+    b.rate = Rate::Slow;
+    let (mut sim, p) = pair(2, cfg(0, 10), b);
+    converge(&mut sim, &p, 10 * SEC);
+    sim.run_for(60 * SEC).unwrap();
+    assert_eq!(
+        periodic_states(&sim, p.a, &p.a_ports),
+        [PeriodicState::SlowPeriodic; 2]
+    );
+    let t1 = sim.now();
+    sim.with_engine(p.b, |e, now| e.set_rate(p.b_bond, Rate::Fast, now))
+        .unwrap();
+    run_checking(&mut sim, t1 + 60 * SEC, |s| {
+        assert!(p.all_distributing(s), "at {}\n{}", s.now(), dump(s, &p))
+    })
+    .unwrap();
+    for &pa in &p.a_ports {
+        assert_strict_receiver_never_expires(&sim, p.a, pa, |t| {
+            if t < t1 {
+                90 * SEC
+            } else {
+                3 * SEC
+            }
+        });
+        let after: Vec<Instant> = sim
+            .lacpdus_from(p.a, pa)
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|&t| t >= t1)
+            .collect();
+        assert!(
+            after[0] <= t1 + RTT,
+            "slow->fast answers at once: {}",
+            after[0]
+        );
+        for w in after.windows(2) {
+            assert!(w[1] - w[0] <= Duration::from_millis(900), "{w:?}");
+        }
+    }
+    assert_never_stopped(&sim, &p, t1);
+    assert_eq!(
+        periodic_states(&sim, p.a, &p.a_ports),
+        [PeriodicState::FastPeriodic; 2]
+    );
 }
 
 #[test]

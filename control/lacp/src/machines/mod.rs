@@ -75,6 +75,10 @@ pub(crate) struct Port {
     pub(crate) matched: bool,
     pub(crate) rx: RxState,
     pub(crate) ptx: PeriodicState,
+    /// Set when the partner's Timeout bit went short -> long: until this instant it may still
+    /// run a current_while that our last LACPDU armed with the short timeout, so the Periodic
+    /// machine stays FAST (see `periodic.rs`).
+    pub(crate) partner_short_until: Option<Instant>,
     pub(crate) mux: MuxState,
     pub(crate) actor_churn: ChurnState,
     pub(crate) partner_churn: ChurnState,
@@ -134,6 +138,7 @@ impl Port {
             matched: false,
             rx: RxState::Initialize,
             ptx: PeriodicState::NoPeriodic,
+            partner_short_until: None,
             mux: MuxState::Detached,
             actor_churn: ChurnState::Monitor,
             partner_churn: ChurnState::Monitor,

@@ -2,6 +2,7 @@
 //! set for a port, from the partner's Timeout bit.
 
 use crate::info::{Machine, PeriodicState};
+use crate::time::Instant;
 
 use super::{Ctx, Port, Timer};
 
@@ -12,15 +13,27 @@ impl Port {
         self.ptx = to;
         let t = &ctx.bond.timers;
         match to {
-            PeriodicState::NoPeriodic => self.stop(Timer::Periodic),
+            PeriodicState::NoPeriodic => {
+                self.partner_short_until = None;
+                self.stop(Timer::Periodic)
+            }
             PeriodicState::FastPeriodic => {
                 self.start(Timer::Periodic, ctx.now + t.fast_periodic_tx)
             }
             PeriodicState::SlowPeriodic => {
+                self.partner_short_until = None;
                 self.start(Timer::Periodic, ctx.now + t.slow_periodic_tx)
             }
             PeriodicState::PeriodicTx => self.ntt = true,
         }
+    }
+
+    /// fastlag: FAST_PERIODIC is kept after the partner went short -> long while the periodic
+    /// tick at `next_tick` still falls before the partner's old short current_while has
+    /// certainly ended (`partner_short_until`, set by the Receive machine); a later tick could
+    /// not save it, so the machine goes SLOW then.
+    fn hold_fast(&self, next_tick: Option<Instant>) -> bool {
+        matches!((next_tick, self.partner_short_until), (Some(t), Some(u)) if t < u)
     }
 
     /// One Periodic Transmission transition that does not need the periodic timer: NO_PERIODIC
@@ -38,6 +51,7 @@ impl Port {
             return false;
         }
         let partner_short = self.partner.state.short_timeout();
+        let hold = self.hold_fast(self.timer(Timer::Periodic));
         match self.ptx {
             PeriodicState::NoPeriodic => {
                 // fastlag: the first LACPDU leaves as soon as LACP starts on a port (link up,
@@ -47,8 +61,9 @@ impl Port {
                 self.ntt = true;
                 true
             }
-            PeriodicState::FastPeriodic if !partner_short => {
-                // fast -> slow does not send at once (Figure 6-19).
+            PeriodicState::FastPeriodic if !partner_short && !hold => {
+                // fast -> slow does not send at once (Figure 6-19); a partner we heard go
+                // short -> long is first held FAST (`hold`, Port::partner_slowed).
                 self.enter_ptx(PeriodicState::SlowPeriodic, ctx);
                 true
             }
@@ -59,7 +74,7 @@ impl Port {
                 true
             }
             PeriodicState::PeriodicTx => {
-                let to = if partner_short {
+                let to = if partner_short || hold {
                     PeriodicState::FastPeriodic
                 } else {
                     PeriodicState::SlowPeriodic
@@ -78,10 +93,12 @@ impl Port {
         match self.ptx {
             PeriodicState::FastPeriodic | PeriodicState::SlowPeriodic => {
                 self.ntt = true;
-                if self.partner.state.short_timeout() {
+                let next_fast = ctx.now + t.fast_periodic_tx;
+                if self.partner.state.short_timeout() || self.hold_fast(Some(next_fast)) {
                     self.ptx = PeriodicState::FastPeriodic;
-                    self.start(Timer::Periodic, ctx.now + t.fast_periodic_tx);
+                    self.start(Timer::Periodic, next_fast);
                 } else {
+                    self.partner_short_until = None;
                     self.ptx = PeriodicState::SlowPeriodic;
                     self.start(Timer::Periodic, ctx.now + t.slow_periodic_tx);
                 }

@@ -204,6 +204,9 @@ impl Port {
             return PduOutcome::Ignored;
         }
         self.last_rx = Some(ctx.now);
+        let was_short = self
+            .last_lacpdu
+            .is_some_and(|l| l.actor.state.short_timeout());
         self.last_lacpdu = Some(*pdu);
         self.refresh_admin_bits(ctx.bond);
 
@@ -237,6 +240,9 @@ impl Port {
         self.record_pdu(pdu, &actor);
         self.start(Timer::CurrentWhile, ctx.now + self.our_timeout(ctx.bond));
         self.actor_state.remove(PortState::EXPIRED);
+        if was_short && !pdu.actor.state.short_timeout() {
+            self.partner_slowed(ctx);
+        }
         if self.rx != RxState::Current {
             self.enter_rx(RxState::Current, ctx);
         }
@@ -270,6 +276,17 @@ impl Port {
             };
             self.start(Timer::CurrentWhile, now + timeout);
         }
+    }
+
+    /// The partner's own Timeout bit went short -> long (it was told to go slow). Its
+    /// current_while still runs with the short timeout our last LACPDU armed, and 802.1AX
+    /// re-arms it only when a PDU from us arrives; going straight to SLOW_PERIODIC (Figure
+    /// 6-19) would let it expire us about 3 s later. So: one LACPDU now, and FAST_PERIODIC for
+    /// one short timeout (the partner's old current_while ends within it), which also covers a
+    /// lost LACPDU. The mirror of `rearm_current_while`.
+    fn partner_slowed(&mut self, ctx: &Ctx<'_>) {
+        self.partner_short_until = Some(ctx.now + ctx.bond.timers.short_timeout);
+        self.ntt = true;
     }
 
     /// current_while expired: CURRENT -> EXPIRED, EXPIRED -> DEFAULTED.
