@@ -183,13 +183,18 @@ fn generate_bindings(cflags: &[String], bonding: bool) -> Result<(), String> {
     // DPDK 24.11 moved rte_mbuf's fields into anonymous unions: src/mbuf_fields.rs picks
     // the Rust path to each from this flag, set from what bindgen generated (the layout
     // itself, not a version number, decides).
-    let text = bindings.to_string();
+    // Whitespace dropped: the text is formatted only where rustfmt is installed.
+    let text: String = bindings
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let mbuf = text
-        .split("pub struct rte_mbuf {")
+        .split("pubstructrte_mbuf{")
         .nth(1)
-        .and_then(|rest| rest.split("\n}").next())
+        .and_then(|rest| rest.split('}').next())
         .ok_or_else(|| "bindgen generated no rte_mbuf".to_string())?;
-    if !mbuf.contains("pub data_off:") {
+    if !mbuf.contains("pubdata_off:") {
         println!("cargo::rustc-cfg=fl_mbuf_unions");
     }
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
