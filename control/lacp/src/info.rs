@@ -420,6 +420,9 @@ impl fmt::Display for Reason {
             Reason::Reselecting => write!(f, "partner information changed: detaching to select again"),
             Reason::AggregateWait { remaining } if remaining.is_zero() => write!(f, "waiting for other members to finish their aggregate wait"),
             Reason::AggregateWait { remaining } => write!(f, "waiting for aggregate wait: {remaining:?} left"),
+            // A partner that never heard a LACPDU from us holds its defaults for us: system
+            // 0 (or zero MAC), which says "it does not hear us", not "it is wrong".
+            Reason::NotMatched { partner_view } if partner_view.system.is_zero() => write!(f, "partner does not hear our LACPDUs: its view of us is its default (system {},{} key {:#06x} port {}); check that our LACPDUs reach it (one-way link, or the partner drops them)", partner_view.system_priority, partner_view.system, partner_view.key, partner_view.port),
             Reason::NotMatched { partner_view } => write!(f, "partner's view of us is wrong (it sees system {},{} key {:#06x} port {} prio {})", partner_view.system_priority, partner_view.system, partner_view.key, partner_view.port, partner_view.port_priority),
             Reason::PartnerNotInSync => write!(f, "partner not in sync on this link (attaching, or kept standby by the partner)"),
             Reason::PartnerNotHearingUs => write!(f, "partner reports expired: it does not hear our LACPDUs (one-way link?)"),
@@ -467,7 +470,8 @@ pub struct PortCounters {
     pub rx_while_link_down: u64,
     /// Marker requests not answered because of the responder's rate limit.
     pub marker_rate_limited: u64,
-    /// Times a needed LACPDU had to wait for the 3-per-second limit.
+    /// LACPDUs that had to wait for the 3-per-second limit (each counted once, however
+    /// long it waited and however many state changes it absorbed).
     pub tx_deferred: u64,
 }
 

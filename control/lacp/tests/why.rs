@@ -415,3 +415,32 @@ fn drain_and_undrain() {
     converge(&mut sim, &p, 10 * SEC);
     assert_eq!(why(&sim, p.a, p.a_bond, p.a_ports[1]), None);
 }
+
+/// A partner whose view of us is its default (system zero: it never heard a LACPDU from
+/// us) is reported as not hearing us, not as holding a wrong view.
+#[test]
+fn a_partner_that_defaulted_us_does_not_hear_us() {
+    use lacp::{MacAddr, ParticipantInfo, PortState, Reason};
+    let view = |system| ParticipantInfo {
+        system_priority: 0,
+        system,
+        key: 0,
+        port_priority: 0,
+        port: 0,
+        state: PortState::empty(),
+    };
+    let defaulted = Reason::NotMatched {
+        partner_view: view(MacAddr([0; 6])),
+    }
+    .to_string();
+    assert!(
+        defaulted.contains("does not hear our LACPDUs"),
+        "{defaulted}"
+    );
+    assert!(!defaulted.contains("wrong"), "{defaulted}");
+    let wrong = Reason::NotMatched {
+        partner_view: view(MacAddr([2, 0, 0, 0, 0, 9])),
+    }
+    .to_string();
+    assert!(wrong.contains("partner's view of us is wrong"), "{wrong}");
+}

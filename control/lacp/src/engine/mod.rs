@@ -470,8 +470,9 @@ impl Engine {
                     kind: TxKind::Lacpdu,
                     frame: Frame::lacpdu(p.cfg.mac, &repr),
                 });
-            } else if out.is_none() && p.ntt && p.tx_allowed() {
+            } else if out.is_none() && p.ntt && p.tx_allowed() && !p.deferral_counted {
                 p.counters.tx_deferred += 1;
+                p.deferral_counted = true;
             }
             self.reindex(pi, now);
             if out.is_some() {

@@ -89,6 +89,9 @@ pub(crate) struct Port {
     /// Why selection keeps this port out (set by selection each round).
     pub(crate) exclusion: Option<Reason>,
     pub(crate) ntt: bool,
+    /// The LACPDU now owed has been counted in `tx_deferred` (once per LACPDU that waits
+    /// for the rate limit, not once per poll while it waits).
+    pub(crate) deferral_counted: bool,
     pub(crate) ready_n: bool,
     pub(crate) loopback: bool,
     pub(crate) timers: [Option<Instant>; TIMER_COUNT],
@@ -147,6 +150,7 @@ impl Port {
             fallback: false,
             exclusion: None,
             ntt: false,
+            deferral_counted: false,
             ready_n: false,
             loopback: false,
             timers: [None; TIMER_COUNT],

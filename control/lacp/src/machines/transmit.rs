@@ -68,6 +68,7 @@ impl Port {
     /// A LACPDU left: NTT is cleared (6.4.16) and the send is remembered for the limit.
     pub(crate) fn record_tx(&mut self, now: Instant) {
         self.ntt = false;
+        self.deferral_counted = false;
         self.tx_ring.push(now);
         self.last_tx = Some(now);
         self.counters.lacpdus_tx += 1;
