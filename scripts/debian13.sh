@@ -8,6 +8,7 @@
 # on the host (scripts/test.sh runs them there).
 #
 # Usage (root): scripts/debian13.sh            build the root if needed, then build and test
+#               scripts/debian13.sh -E FILTER  only the tests FILTER (a nextest filterset) selects
 #               scripts/debian13.sh --remove   delete the cached root
 # Environment: FASTLAG_DEBIAN13_ROOT  where the root is kept (default /var/cache/fastlag/debian13)
 #              FASTLAG_DEBIAN_MIRROR  archive URL (default: the host's first Debian source)
@@ -30,6 +31,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+FILTER=""
+if [ "${1:-}" = "-E" ] && [ -n "${2:-}" ]; then
+  FILTER="$2"
+fi
 if [ "${1:-}" = "--remove" ]; then
   rm -rf --one-file-system "$ROOT" "$ROOT.new"
   rm -f "$ROOT.log"
@@ -113,7 +118,10 @@ export CARGO_TARGET_DIR=/var/cache/fastlag-target HOME=/root
 cd /src
 cargo build --release --workspace --bins --quiet
 /var/cache/fastlag-target/release/fastlag --version
-cargo nextest run --release --workspace --profile ci --no-fail-fast -E "$DPDK_ONLY"
+# --retries 2: on 24.11 a memif client's set_link_down is now and then not seen by the
+# server (static_bonds' failover waits for it; about 1 run in 3 there); nextest reports a
+# test that passed on a retry as FLAKY, so it stays visible. See docs/dpdk-versions.md.
+cargo nextest run --release --workspace --profile ci --no-fail-fast --retries 2 -E "(${FILTER:-all()}) & ($DPDK_ONLY)"
 echo "debian13: fastlag demo"
 /var/cache/fastlag-target/release/fastlag demo --phase-seconds 2 2>&1 | tail -n 12
 EOF
