@@ -285,6 +285,40 @@ impl ControlLoop {
         }
     }
 
+    /// A silent partner, told apart by what the link still carries (the port's receive
+    /// rate over the last second, from the main thread's counters): nothing at all (the
+    /// partner's port is down or disabled on its side), or data without LACPDUs (a static
+    /// LAG, or LACP off on that port).
+    fn silent_detail(
+        &self,
+        member: &str,
+        summary: String,
+        mut evidence: Vec<String>,
+    ) -> (String, Vec<String>) {
+        let Some(c) = self.hub.counters() else {
+            return (summary, evidence);
+        };
+        let Some((p, r)) = c
+            .now
+            .ports
+            .iter()
+            .zip(&c.rates)
+            .find(|(p, _)| p.name == member)
+        else {
+            return (summary, evidence);
+        };
+        let (pps, total) = (r[0], p.pmd.rx_packets);
+        evidence.push(format!(
+            "frames received on this link: {pps:.0}/s over the last second, {total} since start"
+        ));
+        let detail = if pps < 0.5 {
+            "nothing at all arrives on this link (no frame in the last second): the partner's port may be down or disabled on its side, or its LACPDUs are filtered (a Linux bonding partner keeps a slave down when its driver reports no speed/duplex: check `ethtool` and the bonding log there)"
+        } else {
+            "data arrives but no LACPDU: the partner may aggregate this link statically or run LACP off on it"
+        };
+        (format!("{summary}; {detail}"), evidence)
+    }
+
     fn why_view(&self, b: usize) -> WhyBond {
         let bond = &self.bonds[b];
         let t = self.now();
@@ -308,6 +342,11 @@ impl ControlLoop {
                         )
                     } else {
                         match lacp::why::explain(&pi, bi, t, &wall) {
+                            Some(w) if w.class == lacp::why::Class::SilentPartner => {
+                                let (summary, evidence) =
+                                    self.silent_detail(&mem.name, w.summary, w.evidence);
+                                (Some(w.class.name()), Some(summary), evidence)
+                            }
                             Some(w) => (Some(w.class.name()), Some(w.summary), w.evidence),
                             None => (None, None, vec![]),
                         }
