@@ -27,6 +27,8 @@ import tempfile
 import threading
 import time
 
+from dpdk_env import bond_member_devarg
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASTLAG = os.path.join(ROOT, "target/release/fastlag")
 GEN = os.path.join(ROOT, "target/release/fastlag-gen")
@@ -97,15 +99,6 @@ class Ctx:
             shutil.rmtree(self.w, ignore_errors=True)
 
 
-
-def bond_member_devarg():
-    """net_bonding's member devarg: `slave` on DPDK 22.11, `member` from 23.11."""
-    try:
-        v = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True,
-                           text=True).stdout.strip()
-        return "member" if tuple(int(x) for x in v.split(".")[:2]) >= (23, 11) else "slave"
-    except (OSError, ValueError):
-        return "slave"
 
 def wait_for(cond, secs, what):
     end = time.time() + secs

@@ -36,6 +36,8 @@ import sys
 import tempfile
 import time
 
+from dpdk_env import bond_member_devarg
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASTLAG = os.path.join(ROOT, "target/release/fastlag")
 EXAMPLES = "/usr/share/dpdk/examples"
@@ -58,15 +60,6 @@ class Fail(Exception):
     pass
 
 
-
-def bond_member_devarg():
-    """net_bonding's member devarg: `slave` on DPDK 22.11, `member` from 23.11."""
-    try:
-        v = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True,
-                           text=True).stdout.strip()
-        return "member" if tuple(int(x) for x in v.split(".")[:2]) >= (23, 11) else "slave"
-    except (OSError, ValueError):
-        return "slave"
 
 def run(argv, timeout, **kw):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
