@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::mgmt::{self, Standalone};
-use crate::runtime::Runtime;
+use crate::plan::{Host, Plan};
+use crate::runtime::{Runtime, RuntimeError};
 use crate::status::Scrape;
 use crate::{metrics, report};
 
@@ -33,6 +34,12 @@ pub type Error = Box<dyn std::error::Error>;
 /// Runs until SIGINT or SIGTERM. `Ok(true)`: stopped cleanly with every mbuf back.
 pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
     let file = opts.config;
+    // First: a SIGINT/SIGTERM from here on, start-up included, is a clean stop (start-up
+    // stops between steps and undoes what it started).
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
     // Bound before anything starts: a socket in use is reported at once.
     let server = match mgmt::Server::bind(&cfg.management.socket) {
@@ -54,7 +61,15 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
         ),
         None => None,
     };
-    let rt = Runtime::start_with_file(&cfg, Some(file), opts.log)?;
+    let plan = Plan::new(&cfg, &Host::current(opts.log));
+    let rt = match Runtime::start_plan_until(plan, Some(file), stop.clone()) {
+        Ok(rt) => rt,
+        Err(RuntimeError::Interrupted) => {
+            tracing::info!("stop requested during start-up: stopped before forwarding began");
+            return Ok(true);
+        }
+        Err(e) => return Err(e.into()),
+    };
     // The control thread serves the socket; without one (no bond, no router) the main
     // thread answers the few questions that apply (ping, counters).
     let (hub, mut local_server) = match (rt.management().cloned(), server) {
@@ -68,10 +83,6 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
         }
         (h, None) => (h, None),
     };
-    let stop = rt.stop_flag();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-    }
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let mut sequence = 0u64;

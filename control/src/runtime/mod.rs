@@ -2,6 +2,7 @@
 //! links, ports, spare link ends, rings, the LACP engine with its members, the router, the
 //! control thread, pinned workers — and takes it all down in order.
 
+mod memory;
 mod ports;
 mod router;
 mod wiring;
@@ -59,6 +60,22 @@ pub enum RuntimeError {
     /// Spawning a thread failed.
     #[error("spawning a thread failed: {0}")]
     Spawn(#[from] std::io::Error),
+    /// `dataplane.memory_mb` is more than this machine can give now.
+    #[error("dataplane.memory_mb = {requested} MiB is more than this machine can give: {available} MiB ({from}); {hint}")]
+    Memory {
+        /// MiB asked for.
+        requested: u32,
+        /// MiB there are.
+        available: u64,
+        /// Where `available` was read.
+        from: String,
+        /// What to change.
+        hint: &'static str,
+    },
+    /// The stop flag was set (SIGTERM, SIGINT) while starting: what had started is stopped
+    /// again and nothing forwards.
+    #[error("stop requested during start-up")]
+    Interrupted,
 }
 
 /// A started port.
@@ -169,7 +186,25 @@ impl Runtime {
 
     /// Applies `plan`; `path` is the config file to reload from.
     pub fn start_plan(plan: Plan, path: Option<&std::path::Path>) -> Result<Runtime, RuntimeError> {
+        Self::start_plan_until(plan, path, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// As [`Runtime::start_plan`], with the stop flag the caller's signal handlers already
+    /// set: once it is set, start-up stops between steps, undoes what it started and
+    /// returns [`RuntimeError::Interrupted`]; afterwards it is [`Runtime::stop_flag`].
+    pub fn start_plan_until(
+        plan: Plan,
+        path: Option<&std::path::Path>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Runtime, RuntimeError> {
         check_cores(&plan)?;
+        memory::check(
+            plan.config.dataplane.memory_mb,
+            plan.config.dataplane.hugepages,
+        )?;
+        if stop.load(Ordering::SeqCst) {
+            return Err(RuntimeError::Interrupted);
+        }
         tracing::debug!(args = ?plan.eal_args, "EAL arguments");
         if let Some((built, running)) = dpdk::version_mismatch() {
             tracing::warn!(
@@ -204,7 +239,7 @@ impl Runtime {
             "packet pool created"
         );
         let mut rt = Runtime {
-            stop: Arc::new(AtomicBool::new(false)),
+            stop,
             control_stop: Arc::new(AtomicBool::new(false)),
             worker_stop: Arc::new(AtomicBool::new(false)),
             workers: Vec::new(),
@@ -236,11 +271,23 @@ impl Runtime {
 
     /// The steps after EAL and the pool.
     fn build(&mut self, plan: Plan, eal: &'static Eal) -> Result<(), RuntimeError> {
+        self.not_stopped()?;
         let mut ring_ends = self.create_links(eal, &plan)?;
         let opened = self.open_ports(eal, &plan, &mut ring_ends)?;
+        self.not_stopped()?;
         self.open_spare_ends(eal, &plan, ring_ends)?;
         let wiring = self.wire(eal, &plan, opened)?;
+        self.not_stopped()?;
         self.start_threads(plan, wiring)
+    }
+
+    /// Between start-up steps: a stop asked for by now ends start-up.
+    fn not_stopped(&self) -> Result<(), RuntimeError> {
+        if self.stop.load(Ordering::SeqCst) {
+            Err(RuntimeError::Interrupted)
+        } else {
+            Ok(())
+        }
     }
 
     /// Asks the control thread to reload the config file; the result arrives on the
