@@ -20,6 +20,9 @@ fi
 # other packages: cargo test builds only the tested package's own.
 cargo build --workspace --release --bins --quiet
 cargo nextest run --workspace --release --profile ci "$@"
+# Bounded coverage-guided fuzzing of the parsers (conf, LACP wire, LACP engine input):
+# 20 s per target; execution counts in target/fuzz/summary.txt.
+./scripts/fuzz.sh
 # DPDK 24.11: on Debian 12, build and run the DPDK-only tests and the demo again in a
 # Debian 13 root (cached in /var/cache/fastlag/debian13; scripts/debian13.sh). On Debian 13
 # the suite above already ran against 24.11.
