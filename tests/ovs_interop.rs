@@ -1816,3 +1816,250 @@ fn lacpdus_decode_cleanly_in_tshark() {
         last[5]
     );
 }
+
+/// Slow-protocol frames written straight onto OVS's end of m0's link (a packet socket in
+/// OVS's namespace), seeded and repeatable.
+const SLOWFLOOD_PY: &str = r#"
+import random, socket, struct, sys, time
+
+iface, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+rng = random.Random(8809)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+head = bytes.fromhex("0180c2000002") + bytes.fromhex("02000000aa01") + b"\x88\x09"
+
+def info(t, sysmac, key, port, state):
+    return struct.pack("!BBH6sHHHB3x", t, 20, 0x8000, sysmac, key, 0x80, port, state)
+
+def lacpdu(sysmac, key, port, state):
+    body = (bytes([1, 1]) + info(1, sysmac, key, port, state)
+            + info(2, bytes(6), 0, 0, 0) + struct.pack("!BBH12x", 3, 16, 0)
+            + bytes(52))
+    return head + body
+
+good = lacpdu(bytes.fromhex("02000000aa01"), 77, 1, 0x3d)
+def malformed():
+    k = rng.randrange(8)
+    if k == 0:   # truncated LACPDU
+        return good[:14 + rng.randrange(2, 109)]
+    if k == 1:   # Actor TLV of the wrong length
+        b = bytearray(good); b[17] = rng.choice([0, 1, 19, 21, 255]); return bytes(b)
+    if k == 2:   # wrong TLV types
+        b = bytearray(good); b[16] = rng.randrange(4, 256); b[36] = 0; return bytes(b)
+    if k == 3:   # unknown and illegal subtypes
+        return head + bytes([rng.choice([0, 11, 99, 255]), 1]) + rng.randbytes(rng.randrange(0, 120))
+    if k == 4:   # Marker PDU with a bad TLV
+        return head + bytes([2, 1, rng.randrange(3, 256), rng.randrange(256)]) + rng.randbytes(40)
+    if k == 5:   # version 0, garbage after
+        return head + bytes([1, 0]) + rng.randbytes(rng.randrange(0, 200))
+    if k == 6:   # only the EtherType
+        return head
+    return head + rng.randbytes(rng.randrange(1, 1400))   # anything
+
+sent = 0
+end = time.monotonic() + seconds
+if mode == "malformed":
+    frames = [malformed() for _ in range(4096)]
+else:        # a valid LACPDU of another system, as fast as the socket takes it
+    frames = [good]
+while time.monotonic() < end:
+    for f in frames:
+        try:
+            s.send(f)
+            sent += 1
+        except OSError:
+            pass
+print(sent, flush=True)
+"#;
+
+/// VmRSS of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// OVS's `Link Expired` and `Link Defaulted` counts, summed over both members.
+fn ovs_expired_defaulted(rig: &Rig) -> (u64, u64) {
+    let stats = rig.ovs.appctl(&["lacp/show-stats", "bond0"]);
+    let sum = |key: &str| -> u64 {
+        stats
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .sum()
+    };
+    (sum("Link Expired:"), sum("Link Defaulted:"))
+}
+
+/// Abuse of the slow-protocol path on a live bond, against Open vSwitch:
+/// 1. 8 s of malformed and unknown Slow Protocols frames on m0 (truncated, bad TLVs,
+///    wrong subtypes and versions, random bodies), as fast as a packet socket sends them:
+///    fastlag counts them (illegal/unknown), no member of either side leaves, both keep the
+///    1 s LACPDU cadence, OVS sees no expiry, fastlag's RSS stays flat.
+/// 2. 4 s of valid LACPDUs of a foreign system flooding m0: m0 may follow its new partner
+///    (that is what the frames say), but m1 distributes throughout and OVS's vb1 stays
+///    current; after the flood m0 comes back to OVS within seconds.
+#[test]
+fn slow_protocol_abuse_on_a_live_bond() {
+    let mut rig = Rig::new(
+        "abu",
+        &[
+            "lacp=active",
+            "other_config:lacp-time=fast",
+            "bond_mode=balance-tcp",
+        ],
+        false,
+    );
+    rig.converge("slow_protocol_abuse", Duration::from_secs(5));
+    let script = rig.scratch.file("slowflood.py");
+    std::fs::write(&script, SLOWFLOOD_PY).unwrap();
+    let pid = rig.fl().proc.pid();
+    let flood = |mode: &str, seconds: f64| {
+        let mut c = rig.peer.cmd(&[
+            python(),
+            &script.display().to_string(),
+            OVS_MEMBERS[0],
+            mode,
+            &seconds.to_string(),
+        ]);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().expect("flood script")
+    };
+
+    // --- 1: malformed ----------------------------------------------------------------
+    let before = rig.status();
+    let (exp0, def0) = ovs_expired_defaulted(&rig);
+    let rss0 = rss_kib(pid);
+    let t0 = Instant::now();
+    let child = flood("malformed", 8.0);
+    let mut left = Vec::new();
+    let mut ovs_left = Vec::new();
+    let mut peak_rss = rss0;
+    while t0.elapsed() < Duration::from_secs(9) {
+        let st = rig.status();
+        for m in MEMBERS {
+            if !distributing(&st, m) && !left.contains(&m) {
+                left.push(m);
+            }
+        }
+        let l = rig.lacp();
+        for n in OVS_MEMBERS {
+            if !l.member(n).is_some_and(|m| m.status == "current attached")
+                && !ovs_left.contains(&n)
+            {
+                ovs_left.push(n);
+            }
+        }
+        peak_rss = peak_rss.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let sent: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let after = rig.status();
+    let mib = |st: &Value, k: &str| {
+        member(st, "m0")
+            .and_then(|m| m["lacp"]["mib"][k].as_u64())
+            .unwrap_or(0)
+    };
+    let counted = |k| mib(&after, k) - mib(&before, k);
+    let (illegal, unknown) = (counted("illegal_rx"), counted("unknown_rx"));
+    let tx = [0, 1].map(|i| {
+        lacp_u64(&after, MEMBERS[i], "lacpdus_tx") - lacp_u64(&before, MEMBERS[i], "lacpdus_tx")
+    });
+    let (exp1, def1) = ovs_expired_defaulted(&rig);
+    let elapsed = t0.elapsed().as_secs_f64();
+    println!(
+        "MEASURE slow_protocol_abuse malformed: sent {sent} frames in 8 s ({:.0}/s); fastlag counted illegal {illegal}, unknown {unknown}; LACPDUs sent per member in {elapsed:.1} s: {tx:?}; RSS {rss0} -> peak {peak_rss} KiB",
+        sent as f64 / 8.0
+    );
+    ensure!(
+        rig,
+        sent > 10_000,
+        "the flood sent only {sent} frames: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        rig,
+        left.is_empty(),
+        "members left fastlag's distribution under malformed frames: {left:?}"
+    );
+    ensure!(
+        rig,
+        ovs_left.is_empty(),
+        "OVS members stopped being current attached: {ovs_left:?}"
+    );
+    ensure!(
+        rig,
+        (exp1, def1) == (exp0, def0),
+        "OVS counted expiries/defaults: {exp0}/{def0} -> {exp1}/{def1}"
+    );
+    // What reaches the engine is counted (the af_packet ring and the control queue may
+    // drop some of a flood; at least a tenth arrives here even on a loaded machine).
+    ensure!(
+        rig,
+        illegal + unknown >= sent / 10 && lacp_u64(&after, "m0", "lacpdus_rx") > lacp_u64(&before, "m0", "lacpdus_rx"),
+        "malformed frames not counted (illegal {illegal}, unknown {unknown} of {sent}) or OVS's LACPDUs no longer received"
+    );
+    ensure!(
+        rig,
+        tx.iter()
+            .all(|&n| n + 1 >= elapsed as u64 && n <= elapsed as u64 + 3),
+        "LACPDU cadence broken during the flood: {tx:?} in {elapsed:.1} s"
+    );
+    ensure!(
+        rig,
+        peak_rss <= rss0 + 16 * 1024,
+        "RSS grew from {rss0} to {peak_rss} KiB"
+    );
+
+    // --- 2: valid LACPDUs of another system --------------------------------------------
+    let t1 = Instant::now();
+    let child = flood("foreign", 4.0);
+    let mut m1_stayed = true;
+    let mut vb1_stayed = true;
+    while t1.elapsed() < Duration::from_secs(5) {
+        m1_stayed &= distributing(&rig.status(), "m1");
+        vb1_stayed &= rig
+            .lacp()
+            .member("vb1")
+            .is_some_and(|m| m.status == "current attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let sent: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let t2 = Instant::now();
+    let back = wait_until(Duration::from_secs(10), || {
+        distributing(&rig.status(), "m0") && ovs_converged(&rig.lacp())
+    });
+    println!(
+        "MEASURE slow_protocol_abuse foreign: {sent} LACPDUs of another system in 4 s on m0; m1 distributing throughout: {m1_stayed}; m0 back with OVS {} ms after the flood",
+        net::ms_since(t2)
+    );
+    ensure!(
+        rig,
+        m1_stayed && vb1_stayed,
+        "m1/vb1 left while m0 was flooded (m1 {m1_stayed}, vb1 {vb1_stayed})"
+    );
+    ensure!(
+        rig,
+        back,
+        "m0 did not return to OVS within 10 s of the flood's end"
+    );
+    let (status, rep) = rig.stop_fastlag();
+    ensure!(
+        rig,
+        status.success() && rep["pool"]["available"] == rep["pool"]["size"],
+        "fastlag exit {status:?}, pool {}",
+        rep["pool"]
+    );
+}
