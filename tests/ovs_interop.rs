@@ -1948,8 +1948,7 @@ fn slow_protocol_abuse_on_a_live_bond() {
         }
         let l = rig.lacp();
         for n in OVS_MEMBERS {
-            if !l.member(n).is_some_and(|m| m.status == "current attached")
-                && !ovs_left.contains(&n)
+            if l.member(n).is_none_or(|m| m.status != "current attached") && !ovs_left.contains(&n)
             {
                 ovs_left.push(n);
             }
