@@ -351,7 +351,7 @@ fn rss(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Abuse from local clients, bounded in time: 15 management clients pipeline `capture`
+/// Abuse from local clients for 30 s (the issue's acceptance): 15 management clients pipeline `capture`
 /// requests and never read their answers (reconnecting when closed) while 10 metrics
 /// clients send their request a byte at a time. fastlag's memory stays bounded, its
 /// LACPDUs keep their period, and a scrape is still answered promptly.
@@ -426,11 +426,13 @@ fn management_and_metrics_hold_under_local_abuse() {
     }
     let t0 = Instant::now();
     let (mut rss_max, mut scrape_max, mut scrapes) = (rss0, Duration::ZERO, 0);
-    while t0.elapsed() < Duration::from_secs(12) {
+    let mut slow_scrapes = 0;
+    while t0.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(300));
         let t = Instant::now();
         let body = get_metrics(addr);
         scrape_max = scrape_max.max(t.elapsed());
+        slow_scrapes += usize::from(t.elapsed() >= Duration::from_millis(100));
         scrapes += 1;
         assert!(body.contains("fastlag_mgmt_requests_total"));
         rss_max = rss_max.max(rss(pid));
@@ -457,8 +459,9 @@ fn management_and_metrics_hold_under_local_abuse() {
         .collect();
     let grown = rss_max.saturating_sub(rss0);
     println!(
-        "MEASURE abuse: 12 s of 15 non-reading management clients and 10 slow metrics clients: \
-         RSS {} -> max {} MiB (+{:.1} MiB); {scrapes} scrapes, slowest {scrape_max:?}; LACPDU \
+        "MEASURE abuse: 30 s of 15 non-reading management clients and 10 slow metrics clients: \
+         RSS {} -> max {} MiB (+{:.1} MiB); {scrapes} scrapes, {slow_scrapes} of them 100 ms or \
+         more, slowest {scrape_max:?}; LACPDU \
          intervals max {gaps:?} ms; management: {} requests, {} clients closed for not reading, \
          held max {} KiB; metrics: {} timed out, {} refused",
         rss0 >> 20,
@@ -471,9 +474,11 @@ fn management_and_metrics_hold_under_local_abuse() {
         sample("fastlag_metrics_http_rejected_total"),
     );
     assert!(grown < 16 << 20, "RSS grew by {grown} bytes");
+    // Under 100 ms (the target); a shared 2-core CI machine may deschedule the test for
+    // one sample now and then, so 1 in 20 may be slower, none beyond a second.
     assert!(
-        scrape_max < Duration::from_secs(1),
-        "a scrape waited {scrape_max:?}"
+        slow_scrapes * 20 <= scrapes && scrape_max < Duration::from_secs(1),
+        "{slow_scrapes} of {scrapes} scrapes took 100 ms or more, slowest {scrape_max:?}"
     );
     assert!(
         gaps.iter().all(|&g| g < 950.0),
