@@ -181,8 +181,11 @@ pub fn member_reason(
     info: &lacp::PortInfo,
     now: Option<lacp::Instant>,
     wall0_ns: u128,
+    engine: &lacp::Engine,
 ) -> Option<String> {
-    lacp::why::reason_text(info, now, &|t| api::rfc3339(unix_ns(wall0_ns, t)))
+    lacp::why::reason_text(info, now, &|t| api::rfc3339(unix_ns(wall0_ns, t)), &|p| {
+        engine.port_name(p).map(str::to_owned)
+    })
 }
 
 /// "full", "half" or "unknown".
@@ -234,16 +237,16 @@ mod tests {
         let info = e.port_info(p, now).unwrap();
         assert_eq!(info.reason, Some(Reason::LacpNotHeard { since: up }));
 
-        let shown = member_reason(&info, Some(now), WALL0).unwrap();
+        let shown = member_reason(&info, Some(now), WALL0, &e).unwrap();
         assert!(shown.contains("LACP not heard from the partner"), "{shown}");
         assert!(shown.contains("29.1 s ago"), "{shown}");
         assert!(shown.contains(&wall(up)), "{shown}");
         assert!(!shown.contains("0.000385s"), "{shown}");
         // Asked again later: the age moved on with the clock.
-        let later = member_reason(&info, Some(now + Duration::from_secs(60)), WALL0).unwrap();
+        let later = member_reason(&info, Some(now + Duration::from_secs(60)), WALL0, &e).unwrap();
         assert!(later.contains("89.1 s ago"), "{later}");
 
-        let stored = member_reason(&info, None, WALL0).unwrap();
+        let stored = member_reason(&info, None, WALL0, &e).unwrap();
         assert!(stored.contains(&format!("at {}", wall(up))), "{stored}");
         assert!(
             !stored.contains("ago") && !stored.contains("0.000385s"),
@@ -278,14 +281,14 @@ mod tests {
         let raw = last_rx.to_string();
 
         let now = sim.now() + Duration::from_secs(10);
-        let shown = member_reason(&info, Some(now), WALL0).unwrap();
+        let shown = member_reason(&info, Some(now), WALL0, sim.engine(pair.a)).unwrap();
         let age = format!("{:.1} s ago", (now - last_rx).as_secs_f64());
         assert!(shown.starts_with("partner silent: last LACPDU"), "{shown}");
         assert!(shown.contains(&age), "{age} not in {shown}");
         assert!(shown.contains(&wall(last_rx)), "{shown}");
         assert!(!shown.contains(&raw), "raw engine instant {raw} in {shown}");
 
-        let stored = member_reason(&info, None, WALL0).unwrap();
+        let stored = member_reason(&info, None, WALL0, sim.engine(pair.a)).unwrap();
         assert!(
             stored.contains(&format!("at {}", wall(last_rx))),
             "{stored}"

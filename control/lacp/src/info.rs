@@ -416,7 +416,7 @@ impl fmt::Display for Reason {
             Reason::Individual { cause: IndividualCause::PartnerIndividual } => write!(f, "individual link (partner does not aggregate it) and another aggregator is active"),
             Reason::Individual { cause: IndividualCause::PartnerDefaulted } => write!(f, "individual link (partner silent) and another aggregator is active"),
             Reason::NotActiveAggregator { active } => write!(f, "another aggregator ({active}) is active"),
-            Reason::FallbackStandby { active_port } => write!(f, "fallback: partner not running LACP, port {active_port} carries the traffic"),
+            Reason::FallbackStandby { active_port } => write!(f, "fallback: no LACPDU heard from the partner on this link; {active_port} carries the traffic"),
             Reason::Reselecting => write!(f, "partner information changed: detaching to select again"),
             Reason::AggregateWait { remaining } if remaining.is_zero() => write!(f, "waiting for other members to finish their aggregate wait"),
             Reason::AggregateWait { remaining } => write!(f, "waiting for aggregate wait: {remaining:?} left"),

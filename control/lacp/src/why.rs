@@ -5,6 +5,7 @@
 use core::time::Duration;
 
 use crate::config::{Activity, Duplex, Speed};
+use crate::engine::PortId;
 use crate::info::{BondInfo, Cause, KeySide, PortInfo, Reason};
 use crate::time::Instant;
 
@@ -171,9 +172,15 @@ pub fn reason_text(
     port: &PortInfo,
     now: Option<Instant>,
     at: &dyn Fn(Instant) -> String,
+    name: &dyn Fn(PortId) -> Option<String>,
 ) -> Option<String> {
     let reason = port.reason.as_ref()?;
     Some(match reason {
+        Reason::FallbackStandby { active_port } => format!(
+            "fallback: no LACPDU heard from the partner on this link; member {} carries the \
+             traffic",
+            name(*active_port).unwrap_or_else(|| active_port.to_string())
+        ),
         Reason::PassivePassive => passive_summary(port, now, at).1,
         Reason::LacpNotHeard { since } => format!(
             "LACP not heard from the partner since the link came up {}: partner not running \

@@ -455,6 +455,20 @@ fn b11_fallback_none_and_individual_with_a_silent_partner() {
                         active_port: p.a_ports[0]
                     })
                 );
+                // Text for people names the member that carries the traffic (it said
+                // "port port#0", and "partner not running LACP" while LACPDUs still came).
+                let e = sim.engine(p.a);
+                let pi = e.port_info(p.a_ports[1], sim.now()).unwrap();
+                let text = lacp::why::reason_text(&pi, None, &|t| t.to_string(), &|id| {
+                    e.port_name(id).map(str::to_owned)
+                })
+                .unwrap();
+                let name = e.port_name(p.a_ports[0]).unwrap();
+                assert!(text.contains(&format!("member {name} carries")), "{text}");
+                assert!(
+                    !text.contains("port#") && !text.contains("not running LACP"),
+                    "{text}"
+                );
                 let t = distributing_event(&sim, p.a, p.a_ports[0], true, Instant::ZERO).unwrap();
                 // Last LACPDU heard at 1 ms: EXPIRED 3 s later, DEFAULTED 3 s after that, then the wait.
                 assert_eq!(

@@ -189,7 +189,7 @@ fn passive_member_with_an_active_partner_that_never_speaks() {
     );
     assert_not_passive_passive(&w);
     let pi = info(&sim, a, pa);
-    let text = lacp::why::reason_text(&pi, Some(sim.now()), &|t| t.to_string()).unwrap();
+    let text = lacp::why::reason_text(&pi, Some(sim.now()), &|t| t.to_string(), &|_| None).unwrap();
     assert!(!text.contains("both ends passive"), "{text}");
     assert!(
         text.contains("LACP starts only if the partner is active"),
@@ -270,7 +270,7 @@ fn passive_passive_on_the_partners_word() {
         ],
     );
     assert_consistent(&w, &pi);
-    let text = lacp::why::reason_text(&pi, Some(sim.now()), &|t| t.to_string()).unwrap();
+    let text = lacp::why::reason_text(&pi, Some(sim.now()), &|t| t.to_string(), &|_| None).unwrap();
     assert!(text.contains("both ends passive"), "{text}");
 }
 
@@ -297,12 +297,12 @@ fn reason_text_shows_instants_as_times_and_ages_never_raw() {
     let at = |t: Instant| format!("<wall {}ms>", t.as_nanos() / 1_000_000);
     let raw = last.to_string();
     let later = sim.now() + 20 * SEC;
-    let text = lacp::why::reason_text(&pi, Some(later), &at).unwrap();
+    let text = lacp::why::reason_text(&pi, Some(later), &at, &|_| None).unwrap();
     let age = format!("{:.1} s ago", (later - last).as_secs_f64());
     assert!(text.contains(&age), "{age} not in {text}");
     assert!(text.contains(&at(last)), "{text}");
     assert!(!text.contains(&raw), "raw engine instant {raw} in {text}");
-    let stored = lacp::why::reason_text(&pi, None, &at).unwrap();
+    let stored = lacp::why::reason_text(&pi, None, &at, &|_| None).unwrap();
     assert!(
         stored.contains(&at(last)) && !stored.contains("ago"),
         "{stored}"

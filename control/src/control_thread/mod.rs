@@ -476,7 +476,12 @@ impl ControlLoop {
                                 .port_info(port, now)
                                 .ok()
                                 .and_then(|i| {
-                                    crate::status::member_reason(&i, Some(now), self.wall0_ns)
+                                    crate::status::member_reason(
+                                        &i,
+                                        Some(now),
+                                        self.wall0_ns,
+                                        &self.engine,
+                                    )
                                 })
                                 .unwrap_or_else(|| "removed".into());
                             tracing::info!(bond = %b.name, member = %m.name, reason = %why, "member stopped distributing");

@@ -30,9 +30,9 @@ impl ControlLoop {
                             collecting: table.collects(m.port),
                             distributing: table.distributing.contains(&(m.port as u16)),
                             // Stored and read later: wall-clock times, no ages.
-                            reason: info
-                                .as_ref()
-                                .and_then(|i| st::member_reason(i, None, self.wall0_ns)),
+                            reason: info.as_ref().and_then(|i| {
+                                st::member_reason(i, None, self.wall0_ns, &self.engine)
+                            }),
                             lacp: info.map(|i| MemberLacp {
                                 actor_state: i.actor.state.bits(),
                                 actor_state_names: i.actor.state.to_string(),

@@ -141,7 +141,7 @@ impl ControlLoop {
                     Some("drained by the operator".to_string())
                 } else {
                     pi.as_ref()
-                        .and_then(|i| st::member_reason(i, Some(t), self.wall0_ns))
+                        .and_then(|i| st::member_reason(i, Some(t), self.wall0_ns, &self.engine))
                 };
                 BondMember {
                     name: mem.name.clone(),
@@ -256,7 +256,7 @@ impl ControlLoop {
                 fallback: i.fallback,
                 drained: i.drained || self.drains[m].egress_blocked(t),
                 loopback: i.loopback,
-                reason: st::member_reason(&i, Some(t), self.wall0_ns),
+                reason: st::member_reason(&i, Some(t), self.wall0_ns, &self.engine),
                 counters: st::lacp_counters(&i.counters),
                 last_rx: i.last_rx.map(|x| self.wall(x)),
                 last_rx_age_s: age(i.last_rx),

@@ -170,6 +170,12 @@ impl Engine {
         Some(Reason::Settling)
     }
 
+    /// A member's name (as configured), for text that names other members.
+    pub fn port_name(&self, port: PortId) -> Option<&str> {
+        let pi = self.port_index(port).ok()?;
+        self.ports[pi].as_ref().map(|p| p.cfg.name.as_str())
+    }
+
     /// Everything about a member. Timer values are remaining times relative to `now`.
     pub fn port_info(&self, port: PortId, now: Instant) -> Result<PortInfo, EngineError> {
         let pi = self.port_index(port)?;
