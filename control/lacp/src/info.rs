@@ -91,6 +91,13 @@ pub enum Event {
         /// Duplex unknown.
         duplex: bool,
     },
+    /// What became of a member's saved state after a restart ([`crate::Engine::offer_restore`]).
+    Restore {
+        /// The member.
+        port: PortId,
+        /// Applied, confirmed by the partner's first LACPDU, or refused with the reason.
+        outcome: crate::engine::RestoreOutcome,
+    },
 }
 
 /// Actor or partner.
@@ -196,6 +203,12 @@ macro_rules! state_names {
                 f.write_str(self.name())
             }
         }
+        impl $t {
+            /// The state called `name` (as [`Self::name`] writes it).
+            pub fn from_name(name: &str) -> Option<$t> {
+                match name { $($s => Some(<$t>::$v),)* _ => None }
+            }
+        }
     };
 }
 
@@ -259,6 +272,8 @@ pub enum Cause {
     Admin,
     /// Another member's change moved the bond's selection.
     Selection,
+    /// Saved state from before a restart was applied, or undone (see `engine/restore.rs`).
+    Restored,
 }
 
 /// One recorded state change.

@@ -69,7 +69,10 @@ pub use config::{
     Activity, BondConfig, ConfigError, Duplex, Fallback, KeyPolicy, LinkStatus, MuxControl,
     PortConfig, Rate, SelectionPolicy, Speed, SystemId, Timers,
 };
-pub use engine::{BondId, Engine, EngineError, EngineStats, PortId, RxKind};
+pub use engine::{
+    BondId, Engine, EngineError, EngineStats, PortId, RestoreOutcome, RestoreRefusal, RxKind,
+    SavedPort,
+};
 pub use info::{
     AggregatorId, AggregatorInfo, BondInfo, Cause, ChurnState, Event, IndividualCause, KeySide,
     Machine, MuxState, PeriodicState, PortCounters, PortInfo, Reason, RxState, Selected, Side,

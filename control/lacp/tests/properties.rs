@@ -1,4 +1,5 @@
-//! Property tests: the safety invariant under random fault schedules, convergence once faults
+//! Property tests: the safety invariant under random fault schedules (warm restarts and
+//! crashes of A with saved state among them, at random instants), convergence once faults
 //! stop, and the wire parser (the fuzz target's body) over arbitrary and mutated bytes.
 
 mod common;
@@ -16,6 +17,8 @@ enum Fault {
     RateA(bool),
     DrainA(usize, bool),
     PriorityB(usize, u16),
+    /// A warm restart of A (planned or a crash) with a gap of this many ms.
+    WarmRestartA(u64, bool),
 }
 
 fn fault() -> impl Strategy<Value = (u64, Fault)> {
@@ -24,6 +27,7 @@ fn fault() -> impl Strategy<Value = (u64, Fault)> {
         1 => any::<bool>().prop_map(Fault::RateA),
         1 => (0usize..4, any::<bool>()).prop_map(|(p, d)| Fault::DrainA(p, d)),
         1 => (0usize..4, 1u16..1000).prop_map(|(p, v)| Fault::PriorityB(p, v)),
+        2 => (0u64..4_000, any::<bool>()).prop_map(|(g, planned)| Fault::WarmRestartA(g, planned)),
     ];
     (0u64..40_000, f)
 }
@@ -143,6 +147,14 @@ fn apply(sim: &mut Sim, p: &lacp::sim::BondPair, f: Fault) {
             let port = p.b_ports[i % n];
             sim.with_engine(p.b, |e, now| e.set_port_priority(port, v, now))
                 .unwrap();
+        }
+        Fault::WarmRestartA(gap_ms, planned) => {
+            // Stop now (a random instant of the schedule), start after the gap but before
+            // the faults end (41 s), so the convergence check sees a running node.
+            sim.act(Action::WarmStop { node: p.a, planned });
+            let start =
+                (sim.now() + Duration::from_millis(gap_ms)).min(Instant::from_millis(40_900));
+            sim.schedule(start, Action::WarmStart(p.a));
         }
     }
 }

@@ -138,6 +138,7 @@ impl Engine {
     /// port id is no longer valid for anything else.
     pub fn remove_port(&mut self, port: PortId, now: Instant) -> Result<(), EngineError> {
         let pi = self.port_index(port)?;
+        self.restore_forget(pi);
         let p = self.ports[pi].take().expect("port");
         let bi = p.bond;
         if let Some(d) = p.indexed_deadline {

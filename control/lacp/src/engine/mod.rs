@@ -39,7 +39,10 @@ use crate::wire::{
 mod admin;
 mod introspect;
 mod invariants;
+mod restore;
 mod settle;
+
+pub use restore::{RestoreOutcome, RestoreRefusal, SavedPort, RESTORE_MARGIN};
 
 /// Identifier of a bond within an engine (never reused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -130,6 +133,7 @@ pub struct Engine {
     events: VecDeque<Event>,
     stats: EngineStats,
     scratch: Vec<usize>,
+    restore: restore::Restores,
 }
 
 impl fmt::Debug for Engine {
@@ -187,6 +191,7 @@ impl Engine {
         now: Instant,
     ) -> Result<(), EngineError> {
         let pi = self.port_index(port)?;
+        self.restore_link_report(pi, status.up);
         let p = self.ports[pi].as_mut().expect("port");
         let b = &self.bonds[p.bond].as_ref().expect("bond").cfg;
         let old = p.link;
@@ -224,6 +229,9 @@ impl Engine {
             _ => Cause::LinkChanged,
         };
         let bi = p.bond;
+        if status.up {
+            self.restore_link_up(pi, now);
+        }
         self.settle(bi, now, cause);
         Ok(())
     }
@@ -292,6 +300,7 @@ impl Engine {
         now: Instant,
     ) -> Result<(), EngineError> {
         let pi = self.port_index(port)?;
+        self.restore_check_pdu(pi, pdu, now);
         let p = self.ports[pi].as_mut().expect("port");
         let bi = p.bond;
         let b = self.bonds[bi].as_ref().expect("bond");
@@ -333,6 +342,7 @@ impl Engine {
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.restore_timeout(now);
         let mut due = core::mem::take(&mut self.scratch);
         due.clear();
         while let Some(&(t, pi)) = self.deadlines.first() {
@@ -418,6 +428,10 @@ impl Engine {
     /// be sent), if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = self.deadlines.first().map(|&(t, _)| t);
+        let t = match (t, self.restore_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let f = self.finals.iter().map(|f| f.release).min();
         match (t, f) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -20,7 +20,7 @@ impl Port {
     }
 
     /// Entry actions of the Mux states (6.4.15).
-    pub(super) fn enter_mux(&mut self, to: MuxState, ctx: &mut Ctx<'_>) {
+    pub(crate) fn enter_mux(&mut self, to: MuxState, ctx: &mut Ctx<'_>) {
         self.record(Machine::Mux, self.mux.name(), to.name(), ctx);
         self.mux = to;
         match to {

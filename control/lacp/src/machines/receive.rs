@@ -132,7 +132,7 @@ impl Port {
 
     /// Entry actions of the Receive states (6.4.12). CURRENT's actions depend on the PDU and
     /// are in [`Port::rx_pdu`].
-    pub(super) fn enter_rx(&mut self, to: RxState, ctx: &mut Ctx<'_>) {
+    pub(crate) fn enter_rx(&mut self, to: RxState, ctx: &mut Ctx<'_>) {
         self.record(Machine::Receive, self.rx.name(), to.name(), ctx);
         self.rx = to;
         match to {

@@ -71,6 +71,20 @@ pub enum Action {
     Restart(NodeId),
     /// Pause (freeze) or resume a node.
     Pause(NodeId, bool),
+    /// Stop a node for a warm restart: save every member's state and freeze the node (no
+    /// final LACPDU). `planned`: as `fastlag ctl restart`, every member first sends a LACPDU
+    /// (so the partner's timer restarts); otherwise as a crash, the state is the last one
+    /// saved and nothing more leaves.
+    WarmStop {
+        /// The node.
+        node: NodeId,
+        /// Planned restart (a last LACPDU first) or crash.
+        planned: bool,
+    },
+    /// Start a node stopped by [`Action::WarmStop`]: a fresh engine with the same
+    /// configuration, offered the saved state (aged by the gap), then the links as they are
+    /// now (down ones reported down).
+    WarmStart(NodeId),
 }
 
 impl Sim {
@@ -119,6 +133,8 @@ impl Sim {
             Action::Duplicate(l, ppm) => self.links[l.0].params.duplicate_ppm = ppm,
             Action::Restart(node) => self.restart(node),
             Action::Pause(node, p) => self.nodes[node.0].paused = p,
+            Action::WarmStop { node, planned } => self.warm_stop(node, planned),
+            Action::WarmStart(node) => self.warm_start(node),
         }
     }
 
@@ -129,7 +145,58 @@ impl Sim {
         self.flush();
     }
 
-    fn restart(&mut self, node: NodeId) {
+    fn warm_stop(&mut self, node: NodeId, planned: bool) {
+        let now = self.now;
+        if planned && !self.nodes[node.0].paused {
+            self.nodes[node.0].engine.refresh_partners(now);
+            self.flush();
+        }
+        let n = &mut self.nodes[node.0];
+        let saved = (0..n.ports.len())
+            .filter_map(|i| {
+                let port = PortId(i as u32);
+                n.engine.saved_port(port, now).ok().map(|s| (port, s))
+            })
+            .collect();
+        n.saved = Some((now, saved));
+        n.paused = true;
+    }
+
+    fn warm_start(&mut self, node: NodeId) {
+        let now = self.now;
+        let saved = self.nodes[node.0].saved.take();
+        self.fresh_engine(node);
+        if let Some((at, ports)) = saved {
+            let gap = now.saturating_duration_since(at);
+            for (port, s) in ports {
+                let _ = self.nodes[node.0]
+                    .engine
+                    .offer_restore(port, s.aged(gap), now);
+            }
+        }
+        self.nodes[node.0].paused = false;
+        let all: Vec<(PortId, LinkStatus)> = self
+            .links
+            .iter()
+            .flat_map(|l| {
+                let status = if l.up {
+                    l.params.status
+                } else {
+                    LinkStatus::down()
+                };
+                [l.a, l.b]
+                    .into_iter()
+                    .filter(|ep| ep.node == node)
+                    .map(|ep| (ep.port, status))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (port, status) in all {
+            let _ = self.nodes[node.0].engine.handle_link(port, status, now);
+        }
+    }
+
+    fn fresh_engine(&mut self, node: NodeId) {
         let now = self.now;
         let n = &mut self.nodes[node.0];
         let mut engine = Engine::new();
@@ -144,6 +211,11 @@ impl Sim {
                 .expect("same configuration as before");
         }
         n.engine = engine;
+    }
+
+    fn restart(&mut self, node: NodeId) {
+        let now = self.now;
+        self.fresh_engine(node);
         let ups: Vec<(PortId, LinkStatus)> = self
             .links
             .iter()

@@ -5,7 +5,8 @@
 //! (SplitMix64, written here: no `rand`) decides losses and duplicates, so every run with the
 //! same seed is identical. Links have latency, loss, duplication, one-way failure and flaps;
 //! nodes can be paused (a frozen control plane) or restarted (a fresh engine with the same
-//! configuration, as after a crash). Drives are bounded: too many steps without time advancing
+//! configuration, as after a crash), or restarted warm (state saved, a gap, a fresh engine
+//! given the saved state: [`Action::WarmStop`], [`Action::WarmStart`]). Drives are bounded: too many steps without time advancing
 //! is reported as [`SimError::Livelock`].
 //!
 //! This file holds the [`Sim`] and its drive loop; `faults.rs` the PRNG and the scheduled
@@ -82,6 +83,8 @@ struct Node {
     bonds: Vec<BondConfig>,
     ports: Vec<(BondId, PortConfig)>,
     paused: bool,
+    /// Saved by [`Action::WarmStop`]: when, and each member's state.
+    saved: Option<(Instant, Vec<(PortId, crate::engine::SavedPort)>)>,
 }
 
 /// A frame an engine transmitted (recorded when recording is on).
@@ -218,6 +221,7 @@ impl Sim {
             bonds: Vec::new(),
             ports: Vec::new(),
             paused: false,
+            saved: None,
         });
         NodeId(self.nodes.len() - 1)
     }
