@@ -455,6 +455,12 @@ impl ControlLoop {
     fn events(&mut self, now: Instant) {
         while let Some(ev) = self.engine.poll_event() {
             match ev {
+                // Only a process that offered saved state sees these (warm restart, not
+                // wired into the daemon yet); logged so nothing is lost silently.
+                Event::Restore { port, outcome } => {
+                    let name = self.engine.port_name(port).unwrap_or("?").to_string();
+                    tracing::info!(member = %name, outcome = ?outcome, "LACP state restore");
+                }
                 Event::Collecting { port, enabled } => {
                     if let Some(mi) = self.members.iter().position(|m| m.lacp == Some(port)) {
                         let m = &self.members[mi];
