@@ -313,12 +313,17 @@ socket = "{s}"
 
     fn diag(&mut self) -> String {
         let mut s = String::new();
-        let (rc, text) = self.vm.sh("cat /proc/net/bonding/bond0; dmesg | tail -n 30");
+        let (rc, text) = self
+            .vm
+            .sh("cat /proc/net/bonding/bond0; dmesg | tail -n 30");
         s += &format!("=== guest: /proc/net/bonding/bond0, dmesg (rc {rc})\n{text}\n");
         s += &self.vm.diag();
         if let Some(fl) = &self.fl {
             s += &format!("\n=== fastlag why\n{}", fl.text(&["why", "bond0"]));
-            s += &format!("=== fastlag show lacp\n{}", fl.text(&["show", "lacp", "bond0"]));
+            s += &format!(
+                "=== fastlag show lacp\n{}",
+                fl.text(&["show", "lacp", "bond0"])
+            );
             s += &format!("=== fastlag log (last 60 lines)\n{}\n", tail(&fl.log(), 60));
         }
         s
@@ -488,8 +493,11 @@ socket = "{s}"
         std::thread::sleep(window);
         let after = self.fl().status();
         [0, 1].map(|i| {
-            lacp_u64(&after, MEMBERS[i], "lacpdus_tx")
-                .saturating_sub(lacp_u64(&before, MEMBERS[i], "lacpdus_tx"))
+            lacp_u64(&after, MEMBERS[i], "lacpdus_tx").saturating_sub(lacp_u64(
+                &before,
+                MEMBERS[i],
+                "lacpdus_tx",
+            ))
         })
     }
 
@@ -786,12 +794,7 @@ fn linux_slow_passive_and_both_passive() {
 
     // 1. Linux active, slow.
     rig.vm.create_bond(&bond("slow", "on"));
-    rig.converge(
-        "linux_slow",
-        "active",
-        "fast",
-        Duration::from_secs(5),
-    );
+    rig.converge("linux_slow", "active", "fast", Duration::from_secs(5));
     rig.check_views();
     let lx = rig.linux();
     ensure!(rig, lx.lacp_rate == "slow", "Linux rate {:?}", lx.lacp_rate);
@@ -830,12 +833,7 @@ fn linux_slow_passive_and_both_passive() {
 
     // 2. Linux passive, fastlag active.
     rig.vm.create_bond(&bond("fast", "off"));
-    rig.converge(
-        "linux_passive",
-        "active",
-        "fast",
-        Duration::from_secs(5),
-    );
+    rig.converge("linux_passive", "active", "fast", Duration::from_secs(5));
     rig.check_views();
     let lx = rig.linux();
     ensure!(
@@ -882,7 +880,11 @@ fn linux_slow_passive_and_both_passive() {
         why_member(&why, "m0")
     );
     for (m, eth) in MEMBERS.iter().zip(SLAVES) {
-        ensure!(rig, !distributing(&st, m), "{m} distributes with both ends passive");
+        ensure!(
+            rig,
+            !distributing(&st, m),
+            "{m} distributes with both ends passive"
+        );
         let w = why_member(&why, m);
         let heard = lacp_u64(&st, m, "lacpdus_rx") > 0;
         let reason = w["reason"].as_str().unwrap_or("").to_string();
@@ -892,7 +894,8 @@ fn linux_slow_passive_and_both_passive() {
             let p = state_of(&lacp_member(&show, m)["partner"]);
             ensure!(
                 rig,
-                p & ACTIVITY == 0 && w["class"] == "passive_passive"
+                p & ACTIVITY == 0
+                    && w["class"] == "passive_passive"
                     && reason.contains("both ends passive"),
                 "{m}: heard the passive guest (partner state {p:#04x}), why says {w}"
             );

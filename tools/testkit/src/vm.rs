@@ -15,7 +15,8 @@
 //! left behind are removed by the next VM's start ([`reap_stale_taps`]).
 //!
 //! The initramfs is cached under `target/linux-vm/`, keyed by kernel version and by what
-//! goes into it, and written by rename so that parallel tests never read half a file.
+//! goes into it, and written by rename so that parallel tests never read half a file;
+//! a new build for a kernel removes the older ones for it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -144,7 +145,7 @@ pub fn guest_kernel() -> Result<String, String> {
                 && try_run(&mut cmd(&["modinfo", "-k", v, "-n", "bonding"])).is_ok()
         })
         .collect();
-    found.sort_by(|a, b| version_key(a).cmp(&version_key(b)));
+    found.sort_by_key(|v| version_key(v));
     found.pop().ok_or_else(|| {
         "no kernel with /boot/vmlinuz-<ver> and a bonding module: install linux-image-amd64 \
          (scripts/setup.sh does)"
@@ -260,7 +261,7 @@ impl Cpio {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -346,6 +347,14 @@ pub fn initramfs(kver: &str) -> Result<PathBuf, String> {
     let tmp = dir.join(format!(".initramfs-{}.tmp", std::process::id()));
     std::fs::write(&tmp, c.finish()).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Older builds for this kernel (another init, busybox or module version) go.
+    let prefix = format!("initramfs-{kver}-");
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && e.path() != path {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     Ok(path)
 }
 
@@ -407,7 +416,15 @@ impl LinuxBondVm {
             .collect();
         let pid = std::process::id();
         let macs: Vec<String> = (0..opts.nics)
-            .map(|i| format!("52:54:{:02x}:{:02x}:{:02x}:{:02x}", (pid >> 16) & 0xff, (pid >> 8) & 0xff, pid & 0xff, i + 1))
+            .map(|i| {
+                format!(
+                    "52:54:{:02x}:{:02x}:{:02x}:{:02x}",
+                    (pid >> 16) & 0xff,
+                    (pid >> 8) & 0xff,
+                    pid & 0xff,
+                    i + 1
+                )
+            })
             .collect();
         let (console, sock, qmp) = (
             dir.file("console.log"),
@@ -470,11 +487,7 @@ impl LinuxBondVm {
         }
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let t0 = Instant::now();
-        let mut qemu = ChildGuard::spawn(
-            "qemu",
-            dies_with_parent(&argv),
-            &dir.file("qemu.log"),
-        );
+        let mut qemu = ChildGuard::spawn("qemu", dies_with_parent(&argv), &dir.file("qemu.log"));
         let up = wait_until(Duration::from_secs(20), || sock.exists() || !qemu.running());
         if !up || !qemu.running() {
             panic!(
@@ -600,7 +613,10 @@ impl LinuxBondVm {
         self.run(&format!("echo 802.3ad > {b}/mode"));
         self.run(&format!("echo {} > {b}/lacp_rate", cfg.lacp_rate));
         self.run(&format!("echo {} > {b}/lacp_active", cfg.lacp_active));
-        self.run(&format!("echo {} > {b}/xmit_hash_policy", cfg.xmit_hash_policy));
+        self.run(&format!(
+            "echo {} > {b}/xmit_hash_policy",
+            cfg.xmit_hash_policy
+        ));
         self.run(&format!("echo {} > {b}/miimon", cfg.miimon));
         for i in 0..self.macs.len() {
             self.run(&format!("ip link set eth{i} down"));
@@ -640,7 +656,8 @@ impl LinuxBondVm {
         let mut r = BufReader::new(s.try_clone().map_err(|e| e.to_string())?);
         let mut w = s;
         let mut line = String::new();
-        r.read_line(&mut line).map_err(|e| format!("QMP greeting: {e}"))?;
+        r.read_line(&mut line)
+            .map_err(|e| format!("QMP greeting: {e}"))?;
         let mut call = |v: &serde_json::Value| -> Result<serde_json::Value, String> {
             w.write_all(format!("{v}\n").as_bytes())
                 .map_err(|e| e.to_string())?;
@@ -846,9 +863,7 @@ impl LinuxBond {
                         "Actor Churn State" => s.actor_churn_state = v.to_string(),
                         "Partner Churn State" => s.partner_churn_state = v.to_string(),
                         "Actor Churned Count" => s.actor_churned_count = num(v).unwrap_or(0),
-                        "Partner Churned Count" => {
-                            s.partner_churned_count = num(v).unwrap_or(0)
-                        }
+                        "Partner Churned Count" => s.partner_churned_count = num(v).unwrap_or(0),
                         _ => {}
                     }
                 }
