@@ -501,22 +501,22 @@ socket = "{s}"
         })
     }
 
-    /// Pings every guest address from the sender (`count` each, concurrently); the
-    /// addresses that lost replies.
-    fn ping_all(&self, count: u32) -> Vec<String> {
-        let procs: Vec<(String, std::process::Child)> = (0..GUEST_ADDRS)
+    /// Starts `count` pings every `interval_s` to every guest address from the sender.
+    fn start_pings(&self, count: u32, interval_s: &str) -> Vec<(String, std::process::Child)> {
+        (0..GUEST_ADDRS)
             .map(|i| {
                 let ip = guest_ip(i);
                 let c = self
                     .src
                     .cmd(&[
                         "ping",
+                        "-q",
                         "-c",
                         &count.to_string(),
                         "-i",
-                        "0.2",
+                        interval_s,
                         "-w",
-                        "10",
+                        "15",
                         &ip,
                     ])
                     .stdout(std::process::Stdio::piped())
@@ -525,14 +525,41 @@ socket = "{s}"
                     .expect("ping");
                 (ip, c)
             })
-            .collect();
+            .collect()
+    }
+
+    /// Waits for pings from [`Rig::start_pings`]: (address, requests sent, replies).
+    fn finish_pings(procs: Vec<(String, std::process::Child)>) -> Vec<(String, u64, u64)> {
         procs
             .into_iter()
-            .filter_map(|(ip, c)| {
-                let out = c.wait_with_output().ok()?;
-                let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                (!text.contains(" 0% packet loss")).then_some(ip)
+            .map(|(ip, c)| {
+                let out = c.wait_with_output().map(|o| o.stdout).unwrap_or_default();
+                let text = String::from_utf8_lossy(&out).into_owned();
+                // "5 packets transmitted, 5 received, 0% packet loss, time 803ms"
+                let line = text
+                    .lines()
+                    .find(|l| l.contains("transmitted"))
+                    .unwrap_or("");
+                let n = |word: &str| -> u64 {
+                    line.split(',')
+                        .find(|f| f.contains(word))
+                        .and_then(|f| f.split_whitespace().next())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                };
+                let (sent, got) = (n("transmitted"), n("received"));
+                (ip, sent, got)
             })
+            .collect()
+    }
+
+    /// Pings every guest address from the sender (`count` each, concurrently); the
+    /// addresses that lost replies.
+    fn ping_all(&self, count: u32) -> Vec<String> {
+        Rig::finish_pings(self.start_pings(count, "0.2"))
+            .into_iter()
+            .filter(|(_, sent, got)| *sent == 0 || sent != got)
+            .map(|(ip, _, _)| ip)
             .collect()
     }
 
@@ -551,10 +578,15 @@ socket = "{s}"
     }
 }
 
+/// The guest's bond0 with `rate` and `active`. Its hash is layer2+3: the traffic is pings,
+/// and Linux's layer3+4 hashes ICMP on the echo identifier, which each ping process picks
+/// (one run put 81 of 83 replies on one slave); layer2+3 spreads the 16 source addresses
+/// the same way every run.
 fn bond(rate: &'static str, active: &'static str) -> BondConfig {
     BondConfig {
         lacp_rate: rate,
         lacp_active: active,
+        xmit_hash_policy: "layer2+3",
         addresses: (0..GUEST_ADDRS)
             .map(|i| format!("{}/24", guest_ip(i)))
             .collect(),
@@ -664,7 +696,11 @@ fn linux_active_fast_traffic_failover_and_sigterm() {
         "fewer frames than pings: to the guest {to_guest}, from it {from_guest}"
     );
 
-    // A pulled cable on link 1 (the guest NIC loses its link, the host tap its carrier).
+    // A pulled cable on link 1 (the guest NIC loses its link, the host tap its carrier),
+    // under pings every 10 ms to each of the 16 addresses: what a flow loses, times the
+    // interval, is its loss window (request and reply each on its own end's hash).
+    let pings = rig.start_pings(300, "0.01");
+    std::thread::sleep(Duration::from_millis(800));
     rig.vm.cable(1, false);
     let t_down = Instant::now();
     let (mut fl_ms, mut lx_ms, mut m0_stayed) = (None, None, true);
@@ -702,6 +738,20 @@ fn linux_active_fast_traffic_failover_and_sigterm() {
         e1.mii_status == "down",
         "Linux eth1 MII status {:?}",
         e1.mii_status
+    );
+    let pinged = Rig::finish_pings(pings);
+    let window_ms = |(_, sent, got): &(String, u64, u64)| sent.saturating_sub(*got) * 10;
+    let windows: Vec<u64> = pinged.iter().map(window_ms).collect();
+    let hit = windows.iter().filter(|&&w| w > 0).count();
+    println!(
+        "MEASURE linux_failover: pings every 10 ms to 16 addresses across the cable pull: \
+         {hit} flows lost replies, longest loss window {} ms (lost x 10 ms), per flow {windows:?}",
+        windows.iter().max().unwrap_or(&0)
+    );
+    ensure!(
+        rig,
+        pinged.iter().all(|p| p.1 >= 250) && windows.iter().all(|&w| w < 1000),
+        "loss window on a pulled cable too long or pings not sent: {pinged:?}"
     );
     let lost = rig.ping_all(3);
     ensure!(
