@@ -28,6 +28,9 @@ PKGS=(
   # tests and benchmarks: dpdk-testpmd (reference forwarder, generator), namespaces, peers, wire checks
   dpdk-dev
   iproute2 openvswitch-switch tshark tcpdump iputils-ping iperf3 procps kmod python3 python3-prometheus-client
+  # the Linux bonding driver as an LACP peer (tests/linux_bond.rs): a Debian kernel booted
+  # under QEMU (TCG) from a busybox initramfs that the test builds from these packages
+  qemu-system-x86 linux-image-amd64 busybox-static
   # the Debian 13 (DPDK 24.11) build and test root of scripts/debian13.sh
   debootstrap
   # toolchain bootstrap on a machine without Rust

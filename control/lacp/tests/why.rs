@@ -444,3 +444,61 @@ fn a_partner_that_defaulted_us_does_not_hear_us() {
     .to_string();
     assert!(wrong.contains("partner's view of us is wrong"), "{wrong}");
 }
+
+#[test]
+fn passive_partner_heard_once_while_we_are_passive_is_passive_passive() {
+    // A passive Linux bond sends one LACPDU when a slave is added (Activity = passive, its
+    // partner still the default, zero) and then nothing, and neither do we: both ends
+    // passive on the partner's word, while that LACPDU is still current. Not "the partner
+    // does not hear our LACPDUs": we send none.
+    let mut sim = Sim::new(5);
+    let a = sim.add_node();
+    let b = sim.add_node();
+    let mut ac = cfg(0, 10);
+    ac.activity = Activity::Passive;
+    let ab = sim.add_bond(a, ac).unwrap();
+    let bb = sim.add_bond(b, cfg(1, 20)).unwrap();
+    let pa = sim
+        .add_port(a, ab, PortConfig::new("a1", port_mac(0, 1), 1))
+        .unwrap();
+    let pb = sim
+        .add_port(b, bb, PortConfig::new("b1", port_mac(1, 1), 1))
+        .unwrap();
+    sim.act(Action::Pause(b, true));
+    sim.connect(
+        Endpoint { node: a, port: pa },
+        Endpoint { node: b, port: pb },
+        link(),
+    );
+    sim.run_for(SEC).unwrap();
+    let linux_passive = lacp::wire::LacpduRepr {
+        version: 1,
+        actor: lacp::wire::ParticipantInfo {
+            system_priority: 65535,
+            system: lacp::sim::system_mac(1, 1),
+            key: 15,
+            port_priority: 255,
+            port: 1,
+            state: lacp::wire::PortState::TIMEOUT
+                | lacp::wire::PortState::AGGREGATION
+                | lacp::wire::PortState::DEFAULTED
+                | lacp::wire::PortState::EXPIRED,
+        },
+        partner: lacp::wire::ParticipantInfo::default(),
+        collector_max_delay: 0,
+    };
+    sim.inject(
+        a,
+        pa,
+        &lacp::wire::Frame::lacpdu(port_mac(1, 1), &linux_passive),
+    )
+    .unwrap();
+    sim.run_for(SEC).unwrap();
+    assert_eq!(reason(&sim, a, pa), Some(Reason::PassivePassive));
+    let w = expect(
+        why(&sim, a, ab, pa),
+        Class::PassivePassive,
+        &["both ends passive", "said Activity = passive"],
+    );
+    assert!(!w.summary.contains("does not hear our LACPDUs"), "{w:#?}");
+}

@@ -1,12 +1,14 @@
 //! Test rigs for fastlag's integration tests: scratch directories and child processes that
 //! are cleaned up even when a test fails (Drop runs during unwinding), network namespaces,
-//! veth pairs, Open vSwitch, captures ([`net`]) and memif links to a generator ([`memif`]).
+//! veth pairs, Open vSwitch, captures ([`net`]), memif links to a generator ([`memif`]) and
+//! the Linux bonding driver as a peer in a QEMU guest ([`vm`]).
 
 #![forbid(unsafe_code)]
 
 pub mod memif;
 pub mod net;
 pub mod rings;
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -122,6 +122,12 @@ impl Engine {
             RxState::Current | RxState::Defaulted | RxState::Expired => {}
             _ => return Some(Reason::Settling),
         }
+        // We are passive and the partner's LACPDU said it is too: neither end sends
+        // periodically, so whatever else is missing (a partner that never heard us, as a
+        // passive Linux bond shows after its one LACPDU at enslave time) follows from that.
+        if b.activity == Activity::Passive && p.partner_from_pdu && !p.partner.state.activity() {
+            return Some(Reason::PassivePassive);
+        }
         if let Some(r) = &p.exclusion {
             return Some(r.clone());
         }
