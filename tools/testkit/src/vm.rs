@@ -131,7 +131,7 @@ pub fn reap_stale_taps() {
 }
 
 /// The kernel to boot: `FASTLAG_VM_KERNEL` (a version under /lib/modules), else the
-/// newest version with both /boot/vmlinuz-<ver> and a bonding module.
+/// newest version with both `/boot/vmlinuz-<ver>` and a bonding module.
 pub fn guest_kernel() -> Result<String, String> {
     if let Ok(v) = std::env::var("FASTLAG_VM_KERNEL") {
         return Ok(v);
@@ -147,7 +147,7 @@ pub fn guest_kernel() -> Result<String, String> {
         .collect();
     found.sort_by_key(|v| version_key(v));
     found.pop().ok_or_else(|| {
-        "no kernel with /boot/vmlinuz-<ver> and a bonding module: install linux-image-amd64 \
+        "no kernel with `/boot/vmlinuz-<ver>` and a bonding module: install linux-image-amd64 \
          (scripts/setup.sh does)"
             .to_string()
     })
@@ -390,14 +390,14 @@ impl Default for BondConfig {
 pub struct LinuxBondVm {
     ctl: BufReader<UnixStream>,
     qemu: ChildGuard,
-    /// Host taps, one per guest NIC (eth<i> on tap i).
+    /// Host taps, one per guest NIC (`eth<i>` on tap i).
     pub taps: Vec<Tap>,
     dir: Scratch,
     qmp: PathBuf,
     seq: u64,
     /// The booted kernel's version.
     pub kernel: String,
-    /// Guest NIC MACs (eth<i>).
+    /// Guest NIC MACs (`eth<i>`).
     pub macs: Vec<String>,
     /// Time from spawning QEMU to the first answered command.
     pub boot: Duration,
