@@ -342,15 +342,6 @@ fn metrics_port_in_use_is_an_error_before_dpdk_starts() {
     assert!(!err.contains("EAL"), "DPDK started anyway:\n{err}");
 }
 
-/// VmRSS of `pid` in bytes.
-fn rss(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// Abuse from local clients for 30 s (the acceptance): 15 management clients pipeline `capture`
 /// requests and never read their answers (reconnecting when closed) while 10 metrics
 /// clients send their request a byte at a time. fastlag's memory stays bounded, its
@@ -382,7 +373,7 @@ fn management_and_metrics_hold_under_local_abuse() {
     });
     assert!(converged, "bonds did not converge:\n{}", fl.log());
     let pid = fl.child.pid();
-    let rss0 = rss(pid);
+    let rss0 = testkit::rss_bytes(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for _ in 0..15 {
@@ -435,7 +426,7 @@ fn management_and_metrics_hold_under_local_abuse() {
         slow_scrapes += usize::from(t.elapsed() >= Duration::from_millis(100));
         scrapes += 1;
         assert!(body.contains("fastlag_mgmt_requests_total"));
-        rss_max = rss_max.max(rss(pid));
+        rss_max = rss_max.max(testkit::rss_bytes(pid));
     }
     stop.store(true, Ordering::Relaxed);
     for t in threads {

@@ -1872,16 +1872,6 @@ while time.monotonic() < end:
 print(sent, flush=True)
 "#;
 
-/// VmRSS of `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// OVS's `Link Expired` and `Link Defaulted` counts, summed over both members.
 fn ovs_expired_defaulted(rig: &Rig) -> (u64, u64) {
     let stats = rig.ovs.appctl(&["lacp/show-stats", "bond0"]);
@@ -1933,7 +1923,7 @@ fn slow_protocol_abuse_on_a_live_bond() {
     // --- 1: malformed ----------------------------------------------------------------
     let before = rig.status();
     let (exp0, def0) = ovs_expired_defaulted(&rig);
-    let rss0 = rss_kib(pid);
+    let rss0 = rss_bytes(pid) / 1024;
     let t0 = Instant::now();
     let child = flood("malformed", 8.0);
     let mut left = Vec::new();
@@ -1953,7 +1943,7 @@ fn slow_protocol_abuse_on_a_live_bond() {
                 ovs_left.push(n);
             }
         }
-        peak_rss = peak_rss.max(rss_kib(pid));
+        peak_rss = peak_rss.max(rss_bytes(pid) / 1024);
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
