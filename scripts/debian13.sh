@@ -104,12 +104,12 @@ for d in "$CARGO_DIR" "$RUSTUP_DIR"; do
 done
 
 # Inside: the tests that need DPDK and nothing else from the host.
-# Everything but what needs Open vSwitch, network namespaces, the kernel's netlink or the
-# host's Python packages: unit, wire, conformance, config, build errors, dpdk-sys layout,
+# Everything but what needs Open vSwitch, network namespaces, the kernel's netlink, QEMU or
+# the host's Python packages: unit, wire, conformance, config, build errors, dpdk-sys layout,
 # ring links, xconnect over memif, DPDK's bonding PMD as a peer, bond order, static bonds,
 # worker tables, alloc-free, the bench scenarios and the demo.
 DPDK_ONLY='not (binary(ovs_interop) | binary(ops_ctl) | binary(ops_reload) | binary(router_e2e)
-  | binary(kernel) | binary(metrics))'
+  | binary(kernel) | binary(metrics) | binary(linux_bond))'
 
 inner=$(cat <<EOF
 set -euo pipefail
