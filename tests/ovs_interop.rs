@@ -1566,6 +1566,15 @@ fn silent_partner_times_out_with_reason() {
         log_ok,
         "no 'member stopped distributing ... member=m1 reason=partner silent...' in the log"
     );
+    // The reason in the status file and in the log: wall-clock times or ages, never the
+    // engine's clock.
+    let shown = format!("{}\n{}", rig.status(), rig.fl().log());
+    let instants = engine_instants(&shown);
+    ensure!(
+        rig,
+        instants.is_empty(),
+        "engine-relative instants in the status file or log: {instants:?}"
+    );
     let rx_after = lacp_u64(&rig.status(), "m1", "lacpdus_rx");
     ensure!(
         rig,
