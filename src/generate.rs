@@ -15,7 +15,7 @@ use crate::AnyError;
 /// What to generate.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Generate {
-    /// Man pages: fastlag(8), fastlag-<command>(8) for each command, fastlag.toml(5).
+    /// Man pages: fastlag(8), fastlag-COMMAND(8) for each command, fastlag.toml(5).
     Man {
         /// Output directory (created if missing).
         dir: PathBuf,

@@ -294,8 +294,9 @@ fn notify_ready_status_watchdog_reload_stall_and_stop() {
     }) {
         fail("the stall hook did not stall the control thread", &d);
     }
-    let stalled = Instant::now();
-    std::thread::sleep(Duration::from_millis(1500));
+    // A ping sent just before the stall may be recorded a little later by the listener.
+    let stalled = Instant::now() + Duration::from_millis(100);
+    std::thread::sleep(Duration::from_millis(1600));
     let during = rx.watchdogs(stalled, Instant::now());
     if !during.is_empty() || !d.proc.running() {
         fail(
