@@ -17,7 +17,7 @@ use testkit::{cpus, fastlag, wait_until, ChildGuard, Scratch};
 const WATCHDOG_USEC: u64 = 400_000;
 
 /// Two 802.3ad bonds over in-process ring links: they negotiate with each other.
-fn config(sock: &Path) -> String {
+fn bonds_config(sock: &Path) -> String {
     let cpus = cpus();
     assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
     format!(
@@ -141,10 +141,10 @@ struct Daemon {
 
 impl Daemon {
     /// `fastlag run` with NOTIFY_SOCKET=`notify` (killed with the test process).
-    fn start(scratch: &Scratch, notify: &str, stall: &Path) -> Daemon {
+    fn start(scratch: &Scratch, config: &str, notify: &str, stall: &Path) -> Daemon {
         let sock = scratch.file("ctl.sock");
         let cfg = scratch.file("fastlag.toml");
-        std::fs::write(&cfg, config(&sock)).unwrap();
+        std::fs::write(&cfg, config).unwrap();
         let log = scratch.file("fastlag.log");
         let mut cmd = Command::new("setpriv");
         cmd.args(["--pdeathsig", "KILL"])
@@ -190,7 +190,8 @@ fn notify_ready_status_watchdog_reload_stall_and_stop() {
     let rx = Received::listen(listener);
     let stall = scratch.file("stall");
     let t0 = Instant::now();
-    let mut d = Daemon::start(&scratch, notify_path.to_str().unwrap(), &stall);
+    let cfg = bonds_config(&scratch.file("ctl.sock"));
+    let mut d = Daemon::start(&scratch, &cfg, notify_path.to_str().unwrap(), &stall);
     let fail = |what: &str, d: &Daemon| -> ! {
         panic!(
             "{what}\n--- notifications:\n{}\n--- log:\n{}",
@@ -330,10 +331,25 @@ fn notify_ready_status_watchdog_reload_stall_and_stop() {
     }
 }
 
-/// An abstract socket name (`@...`) works as well; without NOTIFY_SOCKET nothing is said
-/// about a service manager.
+/// Two plain ports cross-connected: no bond, no router, so no control thread; the main
+/// thread's loop notifies.
+fn xconnect_config(sock: &Path) -> String {
+    let cpus = cpus();
+    let worker = cpus.get(1).copied().unwrap_or(cpus[0]);
+    format!(
+        "[dataplane]\ncontrol_core = {}\nworker_cores = [{worker}]\nhugepages = false\nmemory_mb = 256\n\n\
+         [[port]]\nname = \"p0\"\ndevice = \"ring:l0:a\"\n\n[[port]]\nname = \"p1\"\ndevice = \"ring:l0:b\"\n\n\
+         [forward]\nmode = \"xconnect\"\npairs = [[\"p0\", \"p1\"]]\n\n\
+         [management]\nsocket = \"{}\"\n",
+        cpus[0],
+        sock.display()
+    )
+}
+
+/// An abstract socket name (`@...`) works as well; without a control thread (plain
+/// xconnect) the main thread sends READY, STATUS, WATCHDOG and STOPPING.
 #[test]
-fn notify_to_an_abstract_socket() {
+fn notify_to_an_abstract_socket_without_a_control_thread() {
     use std::os::linux::net::SocketAddrExt;
     let scratch = Scratch::new("notify-abstract");
     let name = format!("fastlag-notify-test-{}", std::process::id());
@@ -341,7 +357,8 @@ fn notify_to_an_abstract_socket() {
     let listener = UnixDatagram::bind_addr(&addr).expect("bind the abstract notify socket");
     let rx = Received::listen(listener);
     let t0 = Instant::now();
-    let d = Daemon::start(&scratch, &format!("@{name}"), &scratch.file("stall"));
+    let cfg = xconnect_config(&scratch.file("ctl.sock"));
+    let mut d = Daemon::start(&scratch, &cfg, &format!("@{name}"), &scratch.file("stall"));
     assert!(
         wait_until(Duration::from_secs(30), || !rx
             .with("READY=1", t0)
@@ -355,4 +372,30 @@ fn notify_to_an_abstract_socket() {
         "{}",
         d.log()
     );
+    let ready = rx.with("READY=1", t0);
+    assert!(
+        ready[0]
+            .1
+            .contains("STATUS=forwarding on 2 ports (no bond, no router)"),
+        "{}",
+        rx.dump(t0)
+    );
+    let from = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let w = rx.watchdogs(from, Instant::now());
+    assert!(
+        (3..=6).contains(&w.len()),
+        "{} WATCHDOG=1 in 1 s from the main thread (want ~5):\n{}",
+        w.len(),
+        rx.dump(t0)
+    );
+    let since = Instant::now();
+    d.proc.signal("TERM");
+    let status = d.proc.wait_timeout(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}:\n{}",
+        d.log()
+    );
+    assert_eq!(rx.with("STOPPING=1", since).len(), 1, "{}", rx.dump(t0));
 }
