@@ -24,7 +24,8 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$bin" ]; then
   . scripts/env.sh
-  cargo build --release --quiet -p fastlag --bin fastlag
+  # The same build as scripts/test.sh (one feature set: no rebuild between the two).
+  cargo build --release --workspace --bins --quiet
   bin="$root/target/release/fastlag"
 fi
 bin=$(realpath "$bin")
