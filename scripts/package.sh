@@ -67,10 +67,7 @@ install -m 0644 "$gen/completions/fastlag.fish" "$pkg/usr/share/fish/vendor_comp
 rm -rf "$gen"
 gzip -9n <README.md >"$pkg/usr/share/doc/fastlag/README.md.gz"
 cat >"$pkg/usr/share/doc/fastlag/copyright" <<EOF
-Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: fastlag
-
-Files: *
+fastlag, by the fastlag developers.
 License: $(sed -n 's/^license = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 EOF
 chmod -R u=rwX,go=rX "$pkg/usr" "$pkg/etc"
