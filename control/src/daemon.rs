@@ -2,7 +2,7 @@
 //! before DPDK starts (a taken path or port is an error at once), starts the runtime,
 //! then every 50 ms hands the control thread fresh counters, writes the `--status` file and
 //! the metrics snapshot, applies SIGHUP reloads and logs rates; SIGINT/SIGTERM stop it in
-//! order.
+//! order. Under a service manager it tells it READY, STATUS and STOPPING ([`notify`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::mgmt::{self, Standalone};
+use crate::notify::{self, Heartbeat};
 use crate::plan::{Host, Plan};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::status::Scrape;
@@ -41,6 +42,8 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    // Under a service manager (NOTIFY_SOCKET): readiness, status, watchdog (see notify).
+    notify::init();
     // Bound before anything starts: a socket in use is reported at once.
     let server = match mgmt::Server::bind(&cfg.management.socket) {
         Ok(s) => Some(s),
@@ -91,11 +94,18 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
         ports = cfg.ports.len(),
         "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration"
     );
+    // Without a control thread this loop is the one whose progress the service manager's
+    // watchdog stands for; with one, the control thread notifies (see notify::Heartbeat).
+    let mut heartbeat = rt.management().is_none().then(Heartbeat::new);
     let interval = Duration::from_secs(cfg.dataplane.stats_interval_s as u64);
     let mut next_stats = Instant::now() + interval;
     let mut last = rt.snapshot();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if let Some(hb) = heartbeat.as_mut() {
+            hb.state(|| notify::status_line(&rt.status(), cfg.ports.len()));
+            hb.beat();
+        }
         if let Some(h) = &hub {
             h.publish(rt.snapshot());
             if let Some(s) = local_server.as_mut() {
@@ -135,6 +145,7 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
             next_stats += interval;
         }
     }
+    notify::stopping();
     tracing::info!("stopping");
     let fin = rt.shutdown(Vec::new());
     report::log_final(&fin);
