@@ -1154,6 +1154,178 @@ fn partner_rate_change_is_hitless() {
     );
 }
 
+/// Drops Slow Protocols frames leaving a root-namespace interface (fastlag's end of a
+/// member link; its af_packet port must not bypass the qdisc layer): redirected into an
+/// ifb device that goes nowhere, as `TcEgressDrop` does in a namespace (this kernel has no
+/// gact "drop" action). Removed on drop.
+struct RootSlowDrop {
+    dev: String,
+    sink: String,
+}
+
+impl RootSlowDrop {
+    fn new(dev: &str) -> RootSlowDrop {
+        let sink = format!("sk{dev}");
+        net::run(Command::new("ip").args(["link", "add", &sink, "type", "ifb"]));
+        let g = RootSlowDrop {
+            dev: dev.to_string(),
+            sink,
+        };
+        net::run(Command::new("tc").args(["qdisc", "add", "dev", dev, "clsact"]));
+        net::run(Command::new("tc").args([
+            "filter", "add", "dev", dev, "egress", "protocol", "0x8809", "u32", "match", "u32",
+            "0", "0", "action", "mirred", "egress", "redirect", "dev", &g.sink,
+        ]));
+        g
+    }
+}
+
+impl Drop for RootSlowDrop {
+    fn drop(&mut self) {
+        for args in [
+            &["tc", "qdisc", "del", "dev", &self.dev, "clsact"][..],
+            &["ip", "link", "del", &self.sink],
+        ] {
+            let _ = Command::new(args[0])
+                .args(&args[1..])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Open vSwitch with `lacp-fallback-ab=true` that never hears our LACPDUs (dropped on
+/// their way out): it defaults us, falls back to active-backup on one member and keeps
+/// sending LACPDUs that say so (Defaulted) every 30 s. fastlag with
+/// `fallback = "individual"` must not treat those LACPDUs as a partner (they ended its
+/// fallback before), and must follow the link OVS sends on: traffic passes both ways.
+/// Before, fastlag sent on m0 while OVS used vb1 and most datagrams were lost each way.
+#[test]
+fn fallback_follows_ovs_active_backup_fallback() {
+    let mut rig = Rig::new(
+        "fab",
+        &[
+            "lacp=active",
+            "other_config:lacp-time=fast",
+            "bond_mode=active-backup",
+            "other_config:lacp-fallback-ab=true",
+        ],
+        true,
+    );
+    let _drops: Vec<RootSlowDrop> = rig.fl_if.iter().map(|i| RootSlowDrop::new(i)).collect();
+    let mut cfg = net::ovs_rig_config(&rig.fl_if, rig.lan.as_ref());
+    for i in &rig.fl_if {
+        cfg = cfg.replace(
+            &format!("iface={i}\""),
+            &format!("iface={i},qdisc_bypass=0\""),
+        );
+    }
+    cfg = cfg.replace(
+        "hash = \"layer3+4\"\n",
+        "hash = \"layer3+4\"\n\n[bond.lacp]\nfallback = \"individual\"\n",
+    );
+    rig.fl = Some(Fastlag::start(&rig.scratch, &cfg));
+    rig.wait_running();
+    // fastlag falls back to one member (the partner's LACPDUs say it does not hear us).
+    let one = wait_until(Duration::from_secs(15), || {
+        let st = rig.status();
+        MEMBERS.iter().filter(|m| distributing(&st, m)).count() == 1
+    });
+    ensure!(
+        rig,
+        one,
+        "fastlag did not fall back to one distributing member"
+    );
+    let ovs_defaulted = wait_until(Duration::from_secs(10), || {
+        let l = rig.lacp();
+        OVS_MEMBERS.iter().all(|n| {
+            l.member(n)
+                .is_some_and(|m| m.status.starts_with("defaulted"))
+        })
+    });
+    ensure!(
+        rig,
+        ovs_defaulted,
+        "OVS did not default us (it hears our LACPDUs?)"
+    );
+    // OVS's active-backup member: the other link than the one fastlag fell back to, so
+    // fastlag has to follow it (the partner decides; both picking "the first" proves
+    // nothing).
+    let st = rig.status();
+    let first = if distributing(&st, "m0") { 0 } else { 1 };
+    let theirs_want = OVS_MEMBERS[1 - first];
+    rig.ovs
+        .appctl(&["bond/set-active-member", "bond0", theirs_want]);
+
+    let fwd_rx = rig.receiver(Dir::Fwd);
+    let rev_rx = rig.receiver(Dir::Rev);
+    // Warm-up: OVS's data shows fastlag the link it uses.
+    let (f, r) = (
+        rig.sender(Dir::Fwd, 1, 500, 4.0),
+        rig.sender(Dir::Rev, 1, 500, 4.0),
+    );
+    rig.finish(f, &fwd_rx);
+    rig.finish(r, &rev_rx);
+    let st0 = rig.status();
+    // Measured: 5 s both ways.
+    let (f, r) = (
+        rig.sender(Dir::Fwd, 2, 1000, 5.0),
+        rig.sender(Dir::Rev, 2, 1000, 5.0),
+    );
+    let fwd = rig.finish(f, &fwd_rx);
+    let rev = rig.finish(r, &rev_rx);
+    let st = rig.status();
+    let all: BTreeSet<u16> = (0..FLOWS).collect();
+    let (lf, lr) = (fwd.lost(&all), rev.lost(&all));
+    let ours: Vec<&str> = MEMBERS
+        .iter()
+        .copied()
+        .filter(|m| distributing(&st, m))
+        .collect();
+    let bond = rig.ovs.appctl(&["bond/show", "bond0"]);
+    let theirs: Vec<&str> = bond
+        .lines()
+        .filter(|l| l.contains("active member") || l.contains("active slave"))
+        .collect();
+    println!(
+        "MEASURE fallback_follows_ovs_active_backup_fallback: fastlag distributes on {ours:?} \
+         (fell back to {} first, before the measured run {:?}), OVS {theirs:?}; lost fwd {lf} \
+         of {}, rev {lr} of {}",
+        MEMBERS[first],
+        MEMBERS
+            .iter()
+            .copied()
+            .filter(|m| distributing(&st0, m))
+            .collect::<Vec<_>>(),
+        fwd.sent_total(),
+        rev.sent_total()
+    );
+    ensure!(
+        rig,
+        ours == [MEMBERS[1 - first]],
+        "fastlag distributes on {ours:?}; OVS was made to use {theirs_want}"
+    );
+    let budget = |sent: u64| sent / 100;
+    ensure!(
+        rig,
+        lf <= budget(fwd.sent_total()) && lr <= budget(rev.sent_total()),
+        "fallback does not carry traffic both ways: lost fwd {lf} of {}, rev {lr} of {} \
+         (bound 1%)\n{}\n{}\n{bond}",
+        fwd.sent_total(),
+        rev.sent_total(),
+        fwd.loss_summary(),
+        rev.loss_summary()
+    );
+    // The standby member names the one that carries the traffic.
+    let other = MEMBERS.iter().find(|m| !ours.contains(m)).unwrap();
+    let why = reason(&st, other);
+    ensure!(
+        rig,
+        why.contains(&format!("member {} carries", ours[0])),
+        "{other}'s reason: {why}"
+    );
+}
+
 /// End to end through fastlag and OVS: ping; 64 UDP flows spread over both members by the
 /// layer3+4 hash (each flow on exactly one member); a member link failing under load
 /// loses traffic only briefly and only on the flows that were on it; the member rejoins

@@ -274,6 +274,9 @@ pub enum Cause {
     Selection,
     /// Saved state from before a restart was applied, or undone (see `engine/restore.rs`).
     Restored,
+    /// The partner's data frames started or stopped arriving on a member (the fallback
+    /// follows the link the partner uses).
+    PartnerData,
 }
 
 /// One recorded state change.

@@ -470,11 +470,14 @@ fn b11_fallback_none_and_individual_with_a_silent_partner() {
                     "{text}"
                 );
                 let t = distributing_event(&sim, p.a, p.a_ports[0], true, Instant::ZERO).unwrap();
-                // Last LACPDU heard at 1 ms: EXPIRED 3 s later, DEFAULTED 3 s after that, then the wait.
+                // B's only LACPDU (at 1 ms, sent before it heard us) says it has defaulted
+                // us: no LACP partner hears us, so the fallback starts after the aggregate
+                // wait (it waited for DEFAULTED, 6 s more, before), and expiry and defaulting
+                // later change nothing (same LAG ID).
                 assert_eq!(
                     t,
-                    Instant::from_millis(1) + 6 * SEC + WAIT,
-                    "fallback after defaulted + wait"
+                    Instant::from_millis(1) + WAIT,
+                    "fallback after the partner's unhearing LACPDU + wait"
                 );
             }
         }
@@ -1540,5 +1543,164 @@ fn b7_two_partner_aggregators_chosen_by_rule_not_arrival() {
         sim.act(Action::LinkUp(other));
         sim.run_until(t + 10 * SEC).unwrap();
         assert_eq!(sim.engine(a).distribution(ab).unwrap().to_vec(), vec![win]);
+    }
+}
+
+/// Open vSwitch with `lacp-fallback-ab=true` after it lost our LACPDUs: it defaulted us,
+/// keeps sending LACPDUs every 30 s (actor state: active, aggregation, sync, collecting,
+/// distributing, *defaulted*; partner: zeros) and carries its traffic on one link in
+/// active-backup, here the second. fastlag with `fallback = individual` must (1) treat
+/// those LACPDUs as "nobody hears us": they do not end the fallback or move the member,
+/// and (2) follow the link the partner's data arrives on. Before, each LACPDU ended the
+/// fallback for seconds and the fallback sat on the first member while OVS used the
+/// other: nothing passed either way.
+#[test]
+fn b11_fallback_follows_an_ovs_partner_in_active_backup_fallback() {
+    let mut a = cfg(0, 10);
+    a.fallback = Fallback::Individual;
+    let mut e = Engine::new();
+    let b = e.add_bond(a).unwrap();
+    let p0 = e
+        .add_port(b, PortConfig::new("a0", port_mac(0, 1), 1), Instant::ZERO)
+        .unwrap();
+    let p1 = e
+        .add_port(b, PortConfig::new("a1", port_mac(0, 2), 2), Instant::ZERO)
+        .unwrap();
+    for p in [p0, p1] {
+        e.handle_link(p, LinkStatus::up_full(10_000), Instant::ZERO)
+            .unwrap();
+    }
+    let ovs_pdu = |port: u16| LacpduRepr {
+        version: 1,
+        actor: ParticipantInfo {
+            system_priority: 65534,
+            system: system_mac(1, 1),
+            key: 5,
+            port_priority: 65535,
+            port,
+            state: PortState::from_bits(
+                PortState::ACTIVITY.bits()
+                    | PortState::AGGREGATION.bits()
+                    | PortState::SYNCHRONIZATION.bits()
+                    | PortState::COLLECTING.bits()
+                    | PortState::DISTRIBUTING.bits()
+                    | PortState::DEFAULTED.bits(),
+            ),
+        },
+        partner: ParticipantInfo::default(),
+        collector_max_delay: 0,
+    };
+    let step = |e: &mut Engine, until: Instant| {
+        while let Some(t) = e.poll_timeout().filter(|&t| t <= until) {
+            e.handle_timeout(t);
+            while e.poll_transmit(t).is_some() {}
+        }
+        e.handle_timeout(until);
+        while e.poll_transmit(until).is_some() {}
+    };
+    // The partner's data arrives on a1 from 1 s on.
+    let mut t = Instant::ZERO;
+    let mut wrong = Vec::new();
+    let mut empty = Vec::new();
+    while t < Instant::from_secs(125) {
+        if t.as_nanos() % 30_000_000_000 == 0 {
+            e.handle_pdu(p0, &ovs_pdu(3), t).unwrap();
+            e.handle_pdu(p1, &ovs_pdu(4), t).unwrap();
+        }
+        if t == Instant::from_secs(1) {
+            e.handle_partner_data(p1, true, t).unwrap();
+        }
+        step(&mut e, t);
+        let d = e.distribution(b).unwrap().to_vec();
+        if t >= Instant::from_secs(4) {
+            if d.is_empty() {
+                empty.push(t);
+            } else if d != [p1] {
+                wrong.push((t, d));
+            }
+        }
+        t += Duration::from_millis(100);
+    }
+    assert!(empty.is_empty(), "no member distributing at {empty:?}");
+    assert!(
+        wrong.is_empty(),
+        "not following the partner's link: {wrong:?}"
+    );
+    let r = e.reason(p0, t).unwrap();
+    assert!(
+        matches!(r, Some(Reason::FallbackStandby { active_port }) if active_port == p1),
+        "{r:?}"
+    );
+
+    // The data moves to a0 (OVS's active member failed over): so does the fallback.
+    e.handle_partner_data(p1, false, t).unwrap();
+    e.handle_partner_data(p0, true, t).unwrap();
+    step(&mut e, t + 3 * SEC);
+    assert_eq!(e.distribution(b).unwrap(), [p0]);
+}
+
+/// With no partner data to follow, the fallback member is chosen by the rule LACP uses:
+/// the system with the better System ID decides with its port priority/number (the
+/// partner's from its last LACPDUs, ours otherwise), not always our lowest port.
+#[test]
+fn b11_fallback_without_data_picks_by_the_better_system() {
+    for (partner_node, want_second) in [(1u8, false), (0, true)] {
+        // Our system id: node 2 when the partner should decide (node 0 < 2), else node 0.
+        let ours = if want_second { 2 } else { 0 };
+        let mut a = cfg(ours, 10);
+        a.fallback = Fallback::Individual;
+        let mut e = Engine::new();
+        let b = e.add_bond(a).unwrap();
+        let p0 = e
+            .add_port(
+                b,
+                PortConfig::new("a0", port_mac(ours, 1), 1),
+                Instant::ZERO,
+            )
+            .unwrap();
+        let p1 = e
+            .add_port(
+                b,
+                PortConfig::new("a1", port_mac(ours, 2), 2),
+                Instant::ZERO,
+            )
+            .unwrap();
+        for p in [p0, p1] {
+            e.handle_link(p, LinkStatus::up_full(10_000), Instant::ZERO)
+                .unwrap();
+        }
+        // The partner's port numbers: 9 on a0's link, 4 on a1's (a1 first by its order).
+        for (p, port) in [(p0, 9u16), (p1, 4)] {
+            let pdu = LacpduRepr {
+                version: 1,
+                actor: ParticipantInfo {
+                    // Our priority (BondConfig's default): the MACs decide.
+                    system_priority: 65535,
+                    system: system_mac(partner_node, 1),
+                    key: 5,
+                    port_priority: 255,
+                    port,
+                    state: PortState::from_bits(
+                        PortState::ACTIVITY.bits()
+                            | PortState::AGGREGATION.bits()
+                            | PortState::DEFAULTED.bits(),
+                    ),
+                },
+                partner: ParticipantInfo::default(),
+                collector_max_delay: 0,
+            };
+            e.handle_pdu(p, &pdu, Instant::ZERO).unwrap();
+        }
+        let until = Instant::from_secs(12);
+        while let Some(t) = e.poll_timeout().filter(|&t| t <= until) {
+            e.handle_timeout(t);
+            while e.poll_transmit(t).is_some() {}
+        }
+        let want = if want_second { p1 } else { p0 };
+        assert_eq!(
+            e.distribution(b).unwrap(),
+            [want],
+            "partner node {partner_node}, ours {ours}"
+        );
     }
 }

@@ -42,6 +42,9 @@ pub struct Member {
     pub(crate) warned_unknown: bool,
     pub(crate) tx_dropped: u64,
     pub(crate) tx_gaps: TxGapMeter,
+    /// The last data-frame count sampled for the engine's partner-data input, and when
+    /// (see `ControlLoop::follow_partner_data`).
+    pub(crate) data_sample: Option<(std::time::Instant, u64)>,
 }
 
 /// What a member is made of; the runtime (at start) and reload (for a spare port) fill it.
@@ -92,6 +95,7 @@ impl Member {
             warned_unknown: false,
             tx_dropped: 0,
             tx_gaps: TxGapMeter::default(),
+            data_sample: None,
         }
     }
 

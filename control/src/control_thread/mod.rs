@@ -40,6 +40,8 @@ pub const STATUS_EVERY: Duration = Duration::from_millis(100);
 
 /// How often member links are read.
 pub const LINK_POLL: Duration = Duration::from_millis(10);
+/// How often the partner-data input of the engine is sampled per member.
+const PARTNER_DATA_EVERY: Duration = Duration::from_millis(900);
 /// Longest sleep between iterations while frames pass through the control thread (slow
 /// protocols, the exception path): bounds their latency in a conversation.
 const MAX_SLEEP: Duration = Duration::from_millis(1);
@@ -193,6 +195,7 @@ impl ControlLoop {
             if wall >= next_link {
                 self.heartbeat.stall_hook(stop);
                 self.poll_links();
+                self.follow_partner_data();
                 next_link = wall + LINK_POLL;
             }
             if wall >= next_status {
@@ -564,6 +567,33 @@ impl ControlLoop {
             .iter()
             .find(|p| p.name == self.members[m].name)?;
         Some(p.workers.rx.saturating_sub(p.workers.slow_to_control))
+    }
+
+    /// Tells the engine, about once a second per 802.3ad member, whether the partner's data
+    /// frames arrive on it (any data frame the workers received since the last sample):
+    /// a silent-partner fallback follows the link the partner sends on. Samples come from
+    /// the main thread's counter snapshots; a snapshot is used once.
+    fn follow_partner_data(&mut self) {
+        let Some(c) = self.hub.counters() else {
+            return;
+        };
+        let now = self.now();
+        for m in 0..self.members.len() {
+            let Some(port) = self.members[m].lacp else {
+                continue;
+            };
+            let Some(rx) = self.data_rx(m) else {
+                continue;
+            };
+            match self.members[m].data_sample {
+                Some((at, _)) if c.at <= at || c.at - at < PARTNER_DATA_EVERY => {}
+                Some((_, before)) => {
+                    let _ = self.engine.handle_partner_data(port, rx > before, now);
+                    self.members[m].data_sample = Some((c.at, rx));
+                }
+                None => self.members[m].data_sample = Some((c.at, rx)),
+            }
+        }
     }
 
     /// Moves every drain along with time (see [`drain`]).

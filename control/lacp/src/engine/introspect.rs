@@ -93,6 +93,11 @@ impl Engine {
             return Some(Reason::Loopback);
         }
         let heard_since_up = p.last_rx.is_some_and(|t| t >= p.link_up_since);
+        // In a fallback, the member carrying the traffic is what a standby member's reason
+        // names first, whether or not the partner still sends LACPDUs saying it defaulted us.
+        if let Some(r @ Reason::FallbackStandby { .. }) = &p.exclusion {
+            return Some(r.clone());
+        }
         match p.rx {
             RxState::Defaulted | RxState::Expired if !p.partner_from_pdu && !p.fallback => {
                 if let Some(r @ Reason::FallbackStandby { .. }) = &p.exclusion {

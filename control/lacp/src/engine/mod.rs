@@ -236,6 +236,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether the partner's data frames (not Slow Protocols) arrive on a member: the
+    /// caller reports it from the port's receive counters, about once a second. Only the
+    /// silent-partner fallback uses it: the fallback member follows the link the partner
+    /// sends on (a partner in active-backup fallback, such as Open vSwitch's
+    /// `lacp-fallback-ab`, accepts frames only on the link it uses).
+    pub fn handle_partner_data(
+        &mut self,
+        port: PortId,
+        seen: bool,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let pi = self.port_index(port)?;
+        let p = self.ports[pi].as_mut().expect("port");
+        if p.partner_data == seen {
+            return Ok(());
+        }
+        p.partner_data = seen;
+        let bi = p.bond;
+        self.settle(bi, now, Cause::PartnerData);
+        Ok(())
+    }
+
     /// A whole received Ethernet frame (no FCS) from a member.
     ///
     /// Accepted destinations: the Slow Protocols group address 01-80-C2-00-00-02, the two other

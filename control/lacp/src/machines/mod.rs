@@ -86,6 +86,9 @@ pub(crate) struct Port {
     pub(crate) aggregator: Option<AggregatorId>,
     /// Chosen by the fallback option: distributes without an LACP partner.
     pub(crate) fallback: bool,
+    /// The partner's data frames arrive on this member (reported by the caller, see
+    /// [`crate::Engine::handle_partner_data`]): the link a partner without LACP uses.
+    pub(crate) partner_data: bool,
     /// Why selection keeps this port out (set by selection each round).
     pub(crate) exclusion: Option<Reason>,
     pub(crate) ntt: bool,
@@ -148,6 +151,7 @@ impl Port {
             selected: Selected::Unselected,
             aggregator: None,
             fallback: false,
+            partner_data: false,
             exclusion: None,
             ntt: false,
             deferral_counted: false,

@@ -3,7 +3,7 @@
 //! The names follow the standard and Linux `bond_3ad.c` (`__record_pdu`, `__record_default`,
 //! `__update_selected`, `__update_default_selected`, `__update_ntt`, `__choose_matched`).
 
-use crate::config::{BondConfig, Rate};
+use crate::config::{BondConfig, Fallback, Rate};
 use crate::info::{Event, Machine, RxState, Selected};
 use crate::time::Instant;
 use crate::wire::{LacpduRepr, MacAddr, ParticipantInfo, PortState};
@@ -101,6 +101,12 @@ impl Port {
     /// update_Selected (6.4.9): the partner on this link is not who it was (port, port
     /// priority, system, system priority, key or Aggregation bit), so the port reselects.
     fn update_selected(&mut self, pdu: &LacpduRepr, ctx: &Ctx<'_>) {
+        // Fallback: from "nobody hears us" (defaulted, or the partner said it defaulted us)
+        // to a partner that still says it defaulted us, the member's LAG ID stays that of
+        // the fallback (selection::lag_id), so nothing to reselect.
+        if self.fallback_candidate(ctx) && pdu.actor.state.defaulted() {
+            return;
+        }
         if !same_identity(&pdu.actor, &self.partner) {
             self.set_selected(Selected::Unselected, ctx);
         }
@@ -109,9 +115,25 @@ impl Port {
     /// update_Default_Selected (6.4.9): entering DEFAULTED reselects unless the partner
     /// information already is Partner_Admin.
     fn update_default_selected(&mut self, ctx: &Ctx<'_>) {
+        // Fallback: a partner that said it defaulted us gave the member the fallback LAG ID
+        // already (selection::lag_id); defaulting it too changes nothing.
+        if ctx.bond.fallback == Fallback::Individual
+            && self.partner_from_pdu
+            && self.partner.state.defaulted()
+        {
+            return;
+        }
         if !same_identity(&self.partner, &PARTNER_ADMIN) {
             self.set_selected(Selected::Unselected, ctx);
         }
+    }
+
+    /// With `fallback = individual`, no LACP partner hears us on this member: DEFAULTED, or
+    /// the partner's LACPDUs say it defaulted us.
+    fn fallback_candidate(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.bond.fallback == Fallback::Individual
+            && (self.rx == RxState::Defaulted
+                || (self.partner_from_pdu && self.partner.state.defaulted()))
     }
 
     /// update_NTT (6.4.9): the partner's view of us is out of date, so it must hear from us.

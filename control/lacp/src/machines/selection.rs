@@ -20,6 +20,7 @@
 
 use core::cmp::{Ordering, Reverse};
 
+use super::receive::PARTNER_ADMIN;
 use super::{Ctx, Port};
 use crate::config::{Fallback, SelectionPolicy, SystemId};
 use crate::engine::PortId;
@@ -54,14 +55,37 @@ pub(crate) struct SelState {
 
 pub(crate) fn lag_id(p: &Port, ctx: &Ctx<'_>) -> LagId {
     let b = ctx.bond;
-    let individual = !p.aggregatable() || !p.partner.state.aggregation();
+    // A partner that does not hear us is no LACP partner for the fallback: the member keeps
+    // the LAG ID it has when defaulted, so its LACPDUs (an Open vSwitch in
+    // `lacp-fallback-ab` still sends them) neither end the fallback nor move the member.
+    let partner = if unheard_by_partner(p, ctx) {
+        &PARTNER_ADMIN
+    } else {
+        &p.partner
+    };
+    let individual = !p.aggregatable() || !partner.state.aggregation();
     LagId {
         actor: b.system,
         actor_key: p.oper_key(b),
-        partner: p.partner.system_id(),
-        partner_key: p.partner.key,
-        individual: individual.then_some((p.cfg.port_number, p.partner.port)),
+        partner: partner.system_id(),
+        partner_key: partner.key,
+        individual: individual.then_some((p.cfg.port_number, partner.port)),
     }
+}
+
+/// With `fallback = individual`: the partner's LACPDUs on this member say it has defaulted
+/// us (its actor state has Defaulted: it hears no LACPDU from us), so LACP cannot aggregate
+/// the link and the member stays a fallback candidate, as if we had defaulted it too.
+pub(crate) fn unheard_by_partner(p: &Port, ctx: &Ctx<'_>) -> bool {
+    ctx.bond.fallback == Fallback::Individual
+        && p.partner_from_pdu
+        && p.partner.state.defaulted()
+        && matches!(p.rx, RxState::Current | RxState::Expired)
+}
+
+/// Has an LACP partner that hears us (rule 1 of the active aggregator choice).
+fn lacp_partner(p: &Port, ctx: &Ctx<'_>) -> bool {
+    p.partner_from_pdu && !unheard_by_partner(p, ctx)
 }
 
 /// May take part in selection at all: carrier, no loopback, and a partner that spoke LACP
@@ -87,6 +111,8 @@ struct Stats {
     lacp: bool,
     aggregatable: bool,
     followed: bool,
+    /// Fallback only: the partner's data arrives on a usable member (it uses that link).
+    data: bool,
     count: u64,
     bandwidth: u64,
     tiebreak: (u16, u16),
@@ -106,8 +132,19 @@ fn link_order(p: &Port, ours_controls: bool) -> (u16, u16) {
     }
 }
 
-fn primary(s: &Stats) -> (bool, bool, bool) {
-    (s.lacp, s.aggregatable, s.followed)
+fn primary(s: &Stats) -> (bool, bool, bool, bool) {
+    (s.lacp, s.aggregatable, s.followed, s.data)
+}
+
+/// Link order for the fallback, where no partner hears us: the system with the better
+/// System ID decides with its port priorities and numbers, as for LACP; the partner's are
+/// those of its last LACPDU on the member (an OVS or Linux bond still sends them), ours
+/// otherwise.
+fn fallback_order(p: &Port, our: SystemId) -> (u16, u16) {
+    match &p.last_lacpdu {
+        Some(l) if l.actor.system_id() < our => (l.actor.port_priority, l.actor.port),
+        _ => (p.cfg.port_priority, p.cfg.port_number),
+    }
 }
 
 fn metric(s: &Stats, policy: SelectionPolicy) -> (u64, u64) {
@@ -146,8 +183,8 @@ fn relative_reason(
     active: &Aggregator,
     active_port: Option<PortId>,
     p: &Port,
+    lacp_this: bool,
 ) -> Reason {
-    let lacp_this = p.partner_from_pdu;
     if !lacp_this {
         if let Some(active_port) = active_port {
             return Reason::FallbackStandby { active_port };
@@ -156,7 +193,7 @@ fn relative_reason(
     if this.lag.individual.is_some() {
         let cause = if !p.aggregatable() {
             IndividualCause::HalfDuplex
-        } else if !p.partner_from_pdu {
+        } else if !lacp_this {
             IndividualCause::PartnerDefaulted
         } else {
             IndividualCause::PartnerIndividual
@@ -251,7 +288,7 @@ pub(crate) fn select(sel: &mut SelState, ports: &mut [Option<Port>], ctx: &mut C
         let lacp = a
             .members
             .iter()
-            .any(|&m| ports[m].as_ref().is_some_and(|p| p.partner_from_pdu));
+            .any(|&m| ports[m].as_ref().is_some_and(|p| lacp_partner(p, ctx)));
         let ours_controls = !lacp || our < a.lag.partner;
         let mut cands: Vec<usize> = a
             .members
@@ -262,9 +299,17 @@ pub(crate) fn select(sel: &mut SelState, ports: &mut [Option<Port>], ctx: &mut C
                 eligible(p, ctx) && !pending_detach(p) && !p.drained
             })
             .collect();
+        let order = |p: &Port| {
+            if lacp {
+                link_order(p, ours_controls)
+            } else {
+                fallback_order(p, our)
+            }
+        };
         cands.sort_by_key(|&m| {
             let p = ports[m].as_ref().expect("member");
-            (link_order(p, ours_controls), p.cfg.port_number)
+            // Fallback: the member with the partner's data first (false sorts first).
+            (lacp || !p.partner_data, order(p), p.cfg.port_number)
         });
         if cands.is_empty() {
             continue;
@@ -291,14 +336,16 @@ pub(crate) fn select(sel: &mut SelState, ports: &mut [Option<Port>], ctx: &mut C
                 p.partner_from_pdu && p.partner.state.synchronization()
             });
         let first = ports[cands[0]].as_ref().expect("member");
+        let data = !lacp && first.partner_data;
         stats.push(Stats {
             idx,
             lacp,
             aggregatable: a.lag.individual.is_none(),
             followed,
+            data,
             count: counted as u64,
             bandwidth,
-            tiebreak: link_order(first, ours_controls),
+            tiebreak: order(first),
             partner: a.lag.partner,
             id: a.id,
             cands,
@@ -384,7 +431,13 @@ pub(crate) fn select(sel: &mut SelState, ports: &mut [Option<Port>], ctx: &mut C
                 }
             } else {
                 let reason = match active_stats {
-                    Some(act) => relative_reason(a, &sel.aggs[act.idx], fallback_port, p),
+                    Some(act) => relative_reason(
+                        a,
+                        &sel.aggs[act.idx],
+                        fallback_port,
+                        p,
+                        lacp_partner(p, ctx),
+                    ),
                     None => Reason::Settling,
                 };
                 assign.push((m, Selected::Standby, Some(reason), false));
