@@ -1603,7 +1603,7 @@ fn b11_fallback_follows_an_ovs_partner_in_active_backup_fallback() {
     let mut wrong = Vec::new();
     let mut empty = Vec::new();
     while t < Instant::from_secs(125) {
-        if t.as_nanos() % 30_000_000_000 == 0 {
+        if t.as_nanos().is_multiple_of(30_000_000_000) {
             e.handle_pdu(p0, &ovs_pdu(3), t).unwrap();
             e.handle_pdu(p1, &ovs_pdu(4), t).unwrap();
         }
