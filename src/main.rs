@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod output;
 mod ctl;
 mod demo;
 
@@ -133,7 +135,7 @@ fn bench(a: BenchArgs, log: tracing::Level) -> Result<ExitCode, AnyError> {
     use control::bench;
     if a.list {
         for s in bench::scenarios() {
-            println!("{:<22} {} (reference: {})", s.name, s.what, s.reference);
+            outln!("{:<22} {} (reference: {})", s.name, s.what, s.reference);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -149,7 +151,7 @@ fn bench(a: BenchArgs, log: tracing::Level) -> Result<ExitCode, AnyError> {
         return Ok(ExitCode::SUCCESS);
     }
     if a.print_config {
-        print!(
+        out!(
             "{}",
             bench::config_text(&s, &cores, &dir.join(format!("{}.pcap", s.name)))
         );
@@ -172,7 +174,7 @@ fn bench(a: BenchArgs, log: tracing::Level) -> Result<ExitCode, AnyError> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     let r = result?;
-    println!(
+    outln!(
         "{:<22} {:>8.2} Mpps  {:>7.1} busy cycles/packet  busy {:>5.1}%  sending: {}  drops {}{}",
         r.scenario,
         r.mpps,
@@ -256,9 +258,11 @@ fn main() -> ExitCode {
         ),
     };
     match result {
+        // Output lost to a write error (not a closed pipe, which ends quietly).
+        Ok(_) if output::stdout_failed() => ExitCode::FAILURE,
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fastlag: error: {e}");
+            errln!("fastlag: error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -269,17 +273,17 @@ type AnyError = Box<dyn std::error::Error>;
 fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
     match conf::load(file) {
         Ok(cfg) => {
-            println!("{}: OK", file.display());
-            print!("{}", cfg.summary());
+            outln!("{}: OK", file.display());
+            out!("{}", cfg.summary());
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprint!("{e}");
+            err!("{e}");
             if !e.to_string().ends_with('\n') {
-                eprintln!();
+                errln!();
             }
             let n = e.diagnostics.len();
-            eprintln!(
+            errln!(
                 "{}: {n} error{}",
                 file.display(),
                 if n == 1 { "" } else { "s" }

@@ -114,3 +114,54 @@ fn version_and_help() {
         assert!(help.contains(cmd), "help lacks {cmd}:\n{help}");
     }
 }
+
+/// Runs fastlag with stdout a pipe whose reader has already gone (`... | head -1` once
+/// head has exited): every write gets EPIPE.
+fn with_closed_stdout(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    testkit::fastlag()
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let ok = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/default.toml");
+    let ok = ok.to_str().unwrap();
+    let broken = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/tests/broken/unknown-key.toml");
+    for (args, code) in [
+        (vec!["check-config", ok], 0),
+        (vec!["check-config", broken.to_str().unwrap()], 1),
+        (vec!["bench", "--list"], 0),
+        (vec!["--version"], 0),
+        (vec!["--help"], 0),
+        (vec!["ctl", "--help"], 0),
+    ] {
+        let out = with_closed_stdout(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?} must end quietly: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn output_lost_to_a_full_disk_is_an_error() {
+    let ok = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/default.toml");
+    let out = testkit::fastlag()
+        .arg("check-config")
+        .arg(&ok)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writing to stdout"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
