@@ -22,6 +22,7 @@
 //! ```
 
 mod error;
+mod limits;
 mod model;
 mod raw;
 mod span;
@@ -33,7 +34,10 @@ use std::path::Path;
 use serde::Deserialize as _;
 use toml::de::DeTable;
 
-pub use error::{ConfigError, Diagnostic};
+pub use error::{printable, ConfigError, Diagnostic};
+pub use limits::{
+    data_room, ethdev_ports, lcores, memory_estimate, Limits, MemoryEstimate, MAX_FILE_PREFIX,
+};
 pub use model::{
     Bond, BondMember, Config, Dataplane, Endpoint, Forward, Interface, Lacp, Management, Neighbor,
     Port, Route, DEFAULT_SOCKET,
@@ -61,16 +65,95 @@ pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 /// TOML or does not fit the schema (the first such problem), or breaks semantic rules (all of
 /// them).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &Limits::default())
+}
+
+/// As [`load`], checking against `limits` (what the DPDK fastlag runs with allows).
+///
+/// # Errors
+///
+/// As for [`load`].
+pub fn load_with(path: &Path, limits: &Limits) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, &origin),
-        Err(err) => Err(ConfigError::single(Diagnostic {
+    match read_bounded(path) {
+        Ok(text) => parse_with(&text, &origin, limits),
+        Err(message) => Err(ConfigError::single(Diagnostic {
             file: origin,
             line: 0,
             column: 0,
             key_path: String::new(),
-            message: format!("cannot read the configuration file: {err}"),
+            message,
         })),
+    }
+}
+
+/// The largest configuration file read; real ones are a few KiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file: a regular file of at most [`MAX_FILE_BYTES`], checked
+/// before it is opened for reading (a FIFO would block forever, `/dev/zero` would be read
+/// until memory runs out) and again on the opened file, and read with that bound.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let cannot = |e: std::io::Error| format!("cannot read the configuration file: {e}");
+    let check = |meta: &std::fs::Metadata| -> Result<(), String> {
+        if !meta.is_file() {
+            return Err(format!(
+                "not a regular file ({}); give the path of a TOML configuration file",
+                file_kind(meta)
+            ));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(too_big(meta.len()));
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(cannot)?)?;
+    // O_NONBLOCK: should the path become a FIFO between the check and the open, opening
+    // it does not wait for a writer (the check on the opened file then refuses it).
+    const O_NONBLOCK: i32 = 0o4000; // Linux (x86, Arm)
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    check(&file.metadata().map_err(cannot)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read the configuration file: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn too_big(len: u64) -> String {
+    format!("the file is {len} bytes, more than a configuration file may be ({MAX_FILE_BYTES} bytes, 1 MiB); is this the right file?")
+}
+
+/// What a non-regular file is, in words.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
     }
 }
 
@@ -80,6 +163,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 ///
 /// A [`ConfigError`] as for [`load`], except that nothing is read from disk.
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_with(text, origin, &Limits::default())
+}
+
+/// As [`parse`], checking against `limits`.
+///
+/// # Errors
+///
+/// As for [`parse`].
+pub fn parse_with(text: &str, origin: &str, limits: &Limits) -> Result<Config, ConfigError> {
     let root = match DeTable::parse(text) {
         Ok(root) => root,
         Err(err) => return Err(syntax_error(text, origin, &err)),
@@ -87,7 +179,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let index = SpanIndex::new(text, &root);
     let raw = RawConfig::deserialize(toml::de::Deserializer::from(root))
         .map_err(|err| shape_error(&index, origin, &err))?;
-    validate::validate(raw, origin, &index)
+    validate::validate(raw, origin, &index, limits)
 }
 
 /// The embedded default configuration ([`DEFAULT_TOML`]), validated.
@@ -139,9 +231,19 @@ fn shape_error(index: &SpanIndex<'_>, origin: &str, err: &toml::de::Error) -> Co
     let key_path = span
         .as_ref()
         .and_then(|span| index.path_at(span))
-        .unwrap_or_default()
-        .to_owned();
+        .map(|path| index.dotted_key(path))
+        .unwrap_or_default();
     let mut message = one_line(err.message());
+    // serde's names for TOML's types: a date-time is a "map" to serde, a table too.
+    if let Some(rest) = message.strip_prefix("invalid type: map,") {
+        let what = match span.as_ref().and_then(|span| index.datetime_at(span)) {
+            Some(text) => format!("a date-time ({text})"),
+            None => "a table".to_owned(),
+        };
+        message = format!("invalid type: {what},{rest}");
+    } else if let Some(rest) = message.strip_prefix("invalid type: sequence,") {
+        message = format!("invalid type: an array,{rest}");
+    }
     if let Some(hint) = unknown_field_hint(&message) {
         message.push_str(&hint);
     }
