@@ -122,7 +122,8 @@ fn socket_path(a: &CtlArgs) -> Result<PathBuf, AnyError> {
         return Ok(s.clone());
     }
     if let Some(c) = &a.config {
-        let cfg = conf::load(c).map_err(|e| format!("{}:\n{e}", c.display()))?;
+        let cfg =
+            conf::load_with(c, &control::limits()).map_err(|e| format!("{}:\n{e}", c.display()))?;
         return Ok(cfg.management.socket);
     }
     Ok(PathBuf::from(conf::DEFAULT_SOCKET))

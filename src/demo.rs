@@ -117,7 +117,8 @@ pub(crate) fn run(
     log: tracing::Level,
 ) -> Result<ExitCode, AnyError> {
     let cfg = match config {
-        Some(p) => conf::load(p).map_err(|e| format!("invalid configuration:\n{e}"))?,
+        Some(p) => conf::load_with(p, &control::limits())
+            .map_err(|e| format!("invalid configuration:\n{e}"))?,
         None => conf::default_config()
             .map_err(|e| format!("embedded default config is invalid (a bug):\n{e}"))?,
     };

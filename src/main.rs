@@ -271,24 +271,52 @@ fn main() -> ExitCode {
 type AnyError = Box<dyn std::error::Error>;
 
 fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
-    match conf::load(file) {
+    // The file's name as given, control characters escaped like in the diagnostics.
+    let name = file.display().to_string();
+    let name = conf::printable(&name);
+    match conf::load_with(file, &control::limits()) {
         Ok(cfg) => {
-            outln!("{}: OK", file.display());
-            out!("{}", cfg.summary());
+            outln!("{name}: OK");
+            for line in cfg.summary().lines() {
+                outln!("{}", conf::printable(line));
+            }
+            let est = conf::memory_estimate(&cfg, &control::limits());
+            outln!(
+                "memory: about {} MiB of memory_mb = {} needed (packet pool, rings, caches, ports, EAL)",
+                est.total_mib,
+                cfg.dataplane.memory_mb
+            );
+            host_notes(&cfg);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            err!("{e}");
-            if !e.to_string().ends_with('\n') {
-                errln!();
-            }
+            errln!("{e}");
             let n = e.diagnostics.len();
-            errln!(
-                "{}: {n} error{}",
-                file.display(),
-                if n == 1 { "" } else { "s" }
-            );
+            errln!("{name}: {n} error{}", if n == 1 { "" } else { "s" });
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The checks `fastlag run` makes against its host (CPUs, memory, TAP names), made here
+/// against this host: warnings, not errors, since the file may be meant for another.
+fn host_notes(cfg: &conf::Config) {
+    use control::plan::{Host, Plan};
+    let plan = Plan::new(cfg, &Host::current(tracing::Level::INFO));
+    let problems = control::runtime::host_checks(&plan);
+    let what = "host-dependent checks (CPUs allowed, memory available, TAP names free; `fastlag run` makes them again on its host)";
+    if problems.is_empty() {
+        outln!("{what}: OK on this host");
+    } else {
+        outln!(
+            "{what}: {} warning(s) on this host (see stderr)",
+            problems.len()
+        );
+        for p in &problems {
+            errln!(
+                "fastlag: warning: on this host: {}",
+                conf::printable(&p.to_string())
+            );
         }
     }
 }

@@ -1,7 +1,6 @@
-//! What the CLI prints, in one place: `out!`/`outln!` (stdout) and `err!`/`errln!`
-//! (stderr) instead of `print!` and friends, which panic when the reader has gone
-//! (`fastlag check-config x.toml | head -1`: "failed printing to stdout: Broken pipe",
-//! exit 101).
+//! What the CLI prints, in one place: `out!`/`outln!` (stdout) and `errln!` (stderr)
+//! instead of `print!` and friends, which panic when the reader has gone (`fastlag
+//! check-config x.toml | head -1`: "failed printing to stdout: Broken pipe", exit 101).
 //!
 //! A closed pipe (EPIPE) ends that stream quietly: later writes to it are dropped and the
 //! command finishes with the exit status it would have had, so `check-config ok.toml |
@@ -71,13 +70,6 @@ macro_rules! outln {
     };
     ($($arg:tt)*) => {
         $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
-    };
-}
-
-/// `eprint!` that ends quietly on a closed pipe.
-macro_rules! err {
-    ($($arg:tt)*) => {
-        $crate::output::write_err(format_args!($($arg)*))
     };
 }
 

@@ -171,7 +171,7 @@ impl ControlLoop {
         let Some(path) = self.reloader.path.clone() else {
             return Err(ReloadError::NoFile);
         };
-        let result = conf::load(&path)
+        let result = conf::load_with(&path, &crate::limits())
             .map_err(ReloadError::Invalid)
             .and_then(|new| self.apply_config(&new));
         match &result {
