@@ -132,7 +132,7 @@ pub fn lcores(cfg: &Config) -> usize {
 fn pool_object_bytes(cfg: &Config, limits: &Limits) -> u64 {
     let element = u64::from(limits.mbuf_struct_bytes) + u64::from(data_room(cfg, limits));
     let mut lines = (OBJ_HEADER + element).div_ceil(CACHE_LINE);
-    if lines % 2 == 0 {
+    if lines.is_multiple_of(2) {
         lines += 1;
     }
     lines * CACHE_LINE
