@@ -177,6 +177,9 @@ pub fn parse_with(text: &str, origin: &str, limits: &Limits) -> Result<Config, C
         Err(err) => return Err(syntax_error(text, origin, &err)),
     };
     let index = SpanIndex::new(text, &root);
+    if let Some(err) = section_kind_error(&index, origin) {
+        return Err(err);
+    }
     let raw = RawConfig::deserialize(toml::de::Deserializer::from(root))
         .map_err(|err| shape_error(&index, origin, &err))?;
     validate::validate(raw, origin, &index, limits)
@@ -222,6 +225,64 @@ fn syntax_error(text: &str, origin: &str, err: &toml::de::Error) -> ConfigError 
     })
 }
 
+/// A section that must be one table written as something else: serde would read an array
+/// as the struct's fields in order (`[[dataplane]]` reported as "dataplane[0]: expected
+/// an integer 0..=1023").
+fn section_kind_error(index: &SpanIndex<'_>, origin: &str) -> Option<ConfigError> {
+    let lacp = index
+        .paths()
+        .find(|p| p.starts_with("bond[") && p.ends_with("].lacp") && p.matches('.').count() == 1);
+    let sections = ["dataplane", "forward", "management"];
+    let path = sections
+        .into_iter()
+        .chain(lacp)
+        .find(|p| index.kind(p).is_some_and(|k| k != "a table"))?;
+    let kind = index.kind(path).unwrap_or_default();
+    let header = if path.starts_with("bond[") {
+        "[bond.lacp]".to_owned()
+    } else {
+        format!("[{path}]")
+    };
+    let (line, column) = index.locate_key(path);
+    Some(ConfigError::single(Diagnostic {
+        file: origin.to_owned(),
+        line,
+        column,
+        key_path: path.to_owned(),
+        message: format!(
+            "invalid type: {kind}, expected a table: write its header once, with single brackets, like {header}"
+        ),
+    }))
+}
+
+/// serde's "expected struct RawDataplane" in the file's words.
+fn struct_words(message: &str) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("RawConfig", "a table of sections"),
+        ("RawDataplane", "a table, like [dataplane]"),
+        ("RawPort", "a table, like [[port]]"),
+        ("RawBond", "a table, like [[bond]]"),
+        ("RawLacp", "a table, like [bond.lacp]"),
+        ("RawInterface", "a table, like [[interface]]"),
+        ("RawRoute", "a table, like [[route]]"),
+        ("RawNeighbor", "a table, like [[neighbor]]"),
+        ("RawForward", "a table, like [forward]"),
+        ("RawManagement", "a table, like [management]"),
+    ];
+    let Some((before, rest)) = message.split_once("expected struct ") else {
+        return message.to_owned();
+    };
+    let name: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    match NAMES.iter().find(|(n, _)| *n == name) {
+        // "with N elements" (a struct read from an array) is serde's, not the file's.
+        Some((_, words)) => format!("{before}expected {words}"),
+        None => message.to_owned(),
+    }
+}
+
 /// A TOML document whose keys or value types do not fit the schema.
 fn shape_error(index: &SpanIndex<'_>, origin: &str, err: &toml::de::Error) -> ConfigError {
     let span = err.span();
@@ -233,7 +294,7 @@ fn shape_error(index: &SpanIndex<'_>, origin: &str, err: &toml::de::Error) -> Co
         .and_then(|span| index.path_at(span))
         .map(|path| index.dotted_key(path))
         .unwrap_or_default();
-    let mut message = one_line(err.message());
+    let mut message = struct_words(&one_line(err.message()));
     // serde's names for TOML's types: a date-time is a "map" to serde, a table too.
     if let Some(rest) = message.strip_prefix("invalid type: map,") {
         let what = match span.as_ref().and_then(|span| index.datetime_at(span)) {

@@ -23,8 +23,8 @@ struct Entry {
     depth: usize,
     /// A table declared by a `[header]` or `[[header]]` line.
     header: bool,
-    /// A TOML date-time value (serde sees it as a map).
-    datetime: bool,
+    /// What kind of TOML value it is, in words ("a table", "an integer", ...).
+    kind: &'static str,
 }
 
 /// Byte spans of every key path in one document, plus line/column conversion.
@@ -85,7 +85,7 @@ impl<'a> SpanIndex<'a> {
             value: value.span(),
             depth,
             header,
-            datetime: matches!(value.get_ref(), DeValue::Datetime(_)),
+            kind: kind(value.get_ref()),
         });
         match value.get_ref() {
             DeValue::Table(table) => self.walk_table(table, &path, depth + 1),
@@ -96,6 +96,19 @@ impl<'a> SpanIndex<'a> {
             }
             _ => {}
         }
+    }
+
+    /// The kind of value at `path` ("a table", "an array", ...), if present.
+    pub(crate) fn kind(&self, path: &str) -> Option<&'static str> {
+        self.by_path
+            .get(path)
+            .and_then(|&i| self.entries.get(i))
+            .map(|e| e.kind)
+    }
+
+    /// Key paths present, in document order of indexing.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.path.as_str())
     }
 
     /// Whether the document contains `path`.
@@ -164,7 +177,7 @@ impl<'a> SpanIndex<'a> {
     pub(crate) fn datetime_at(&self, span: &Range<usize>) -> Option<&str> {
         self.entries
             .iter()
-            .find(|e| e.datetime && e.value == *span)
+            .find(|e| e.kind == DATETIME && e.value == *span)
             .and_then(|e| self.text.get(e.value.clone()))
     }
 
@@ -243,6 +256,21 @@ impl<'a> SpanIndex<'a> {
             .get(start..offset)
             .map_or(offset - start, |s| s.chars().count());
         (line_index + 1, column + 1)
+    }
+}
+
+const DATETIME: &str = "a date-time";
+
+/// A TOML value's type, in words.
+fn kind(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => DATETIME,
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
     }
 }
 

@@ -1695,3 +1695,26 @@ fn dotted_keys_and_dates_are_reported_where_written() {
         "invalid type: a table, expected an integer",
     );
 }
+
+#[test]
+fn sections_of_the_wrong_type_are_named_in_the_files_words() {
+    let body = format!("{PORTS}{XC}");
+    let text = format!("dataplane = [1] #!\n{body}");
+    let d = err(
+        &text,
+        "dataplane",
+        "invalid type: an array, expected a table",
+    );
+    assert!(!d.message.contains("Raw"), "{d}");
+    let text = format!("{DP}{body}\n[[bond]]\nname = \"b\"\nmembers = [\"p0\"]\nlacp = 3 #!\n");
+    let d = err(
+        &text,
+        "bond[0].lacp",
+        "invalid type: an integer, expected a table",
+    );
+    assert!(d.message.contains("[bond.lacp]"), "{d}");
+    let text = format!("port = [1] #!\n{DP}{XC}");
+    let d = errors(&text).remove(0);
+    assert!(!d.message.contains("Raw"), "{d}");
+    assert!(d.message.contains("expected a table, like [[port]]"), "{d}");
+}
