@@ -262,13 +262,23 @@ fn main() -> ExitCode {
         Ok(_) if output::stdout_failed() => ExitCode::FAILURE,
         Ok(code) => code,
         Err(e) => {
-            errln!("fastlag: error: {e}");
+            // Names and paths from the command line or a server: no raw control characters.
+            errln!("fastlag: error: {}", printable_lines(&e.to_string()));
             ExitCode::FAILURE
         }
     }
 }
 
 type AnyError = Box<dyn std::error::Error>;
+
+/// `text` line by line with control characters escaped ([`conf::printable`]), the line
+/// breaks kept.
+fn printable_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|l| conf::printable(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
     // The file's name as given, control characters escaped like in the diagnostics.
@@ -277,9 +287,7 @@ fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
     match conf::load_with(file, &control::limits()) {
         Ok(cfg) => {
             outln!("{name}: OK");
-            for line in cfg.summary().lines() {
-                outln!("{}", conf::printable(line));
-            }
+            out!("{}", printable_lines(&cfg.summary()));
             let est = conf::memory_estimate(&cfg, &control::limits());
             outln!(
                 "memory: about {} MiB of memory_mb = {} needed (packet pool, rings, caches, ports, EAL)",

@@ -379,3 +379,25 @@ fn host_dependent_checks_are_warnings_here_and_errors_at_run() {
         "{stderr}"
     );
 }
+
+#[test]
+fn errors_never_print_raw_control_characters() {
+    // A socket path given on the command line, and a config file name, with an ANSI escape.
+    let out = testkit::fastlag()
+        .args(["ctl", "--socket", "/nonexistent/a\u{1b}[31mb", "ping"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("a\\u{1b}[31mb"), "{stderr}");
+    let scratch = testkit::Scratch::new("cc-ctrl");
+    let file = scratch.file("x\u{1b}[2Jy.toml");
+    std::fs::write(&file, "[dataplane\n").unwrap();
+    let (code, _, stderr) = check(&scratch, &file);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        !stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains("x\\u{1b}[2Jy.toml"), "{stderr}");
+}
