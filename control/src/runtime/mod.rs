@@ -72,6 +72,17 @@ pub enum RuntimeError {
         /// What to change.
         hint: &'static str,
     },
+    /// The packet pool could not be created (check-config's memory estimate was passed, so
+    /// the PMDs or EAL took more than it counts).
+    #[error("creating the packet pool of {mbufs} mbufs in dataplane.memory_mb = {memory_mb} MiB failed: {source}; raise dataplane.memory_mb or lower dataplane.mbufs")]
+    Pool {
+        /// Mbufs asked for.
+        mbufs: u32,
+        /// EAL's memory.
+        memory_mb: u32,
+        /// Cause.
+        source: DpdkError,
+    },
     /// A TAP fastlag would create has the name of an existing kernel interface.
     #[error("{key}: a kernel interface named {name:?} already exists in this network namespace; the TAP of interface {interface} needs a name of its own: set tap_name to an unused name (at most 15 bytes)")]
     TapName {
@@ -277,13 +288,15 @@ impl Runtime {
         }
         let eal = Eal::init(&plan.eal_args)?;
         let tsc_hz = eal.tsc_hz();
-        let pool = Arc::new(Mempool::new(
-            eal,
-            "fl_pkt",
-            plan.mbufs,
-            plan.mbuf_cache,
-            plan.data_room,
-        )?);
+        let pool = Arc::new(
+            Mempool::new(eal, "fl_pkt", plan.mbufs, plan.mbuf_cache, plan.data_room).map_err(
+                |source| RuntimeError::Pool {
+                    mbufs: plan.mbufs,
+                    memory_mb: plan.config.dataplane.memory_mb,
+                    source,
+                },
+            )?,
+        );
         tracing::info!(
             pool = pool.name(),
             mbufs = plan.mbufs,
