@@ -208,7 +208,10 @@ fn syntax_error(text: &str, origin: &str, err: &toml::de::Error) -> ConfigError 
             // written on that line, inside the table whose header comes before it.
             let table = index.table_before(offset).unwrap_or_default();
             match key_on_line(index.line_text(line)) {
-                Some(key) => span::join_key(table, key),
+                // A dotted key names one table per segment: `dataplane.burst`.
+                Some(key) => key.split('.').fold(table.to_owned(), |path, part| {
+                    span::join_key(&path, part.trim())
+                }),
                 None => table.to_owned(),
             }
         }
@@ -328,7 +331,8 @@ fn syntax_hint(message: &str) -> String {
     }
 }
 
-/// The bare key assigned on a line (`  burst = 32` -> `burst`), if it is a simple assignment.
+/// The bare key assigned on a line (`  burst = 32` -> `burst`, `dataplane.burst = 1` ->
+/// `dataplane.burst`), if it is a simple assignment.
 fn key_on_line(line: &str) -> Option<&str> {
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
@@ -394,6 +398,17 @@ mod tests {
         let far = "unknown field `zzzzzz`, expected one of `burst`, `mbufs`";
         assert_eq!(unknown_field_hint(far), None);
         assert_eq!(unknown_field_hint("invalid type"), None);
+    }
+
+    #[test]
+    fn syntax_errors_on_dotted_keys_name_each_segment() {
+        let text = "dataplane.control_core = 0\ndataplane.burst = 1\ndataplane.burst = 2\n";
+        let err = parse(text, "t.toml").expect_err("duplicate key");
+        assert_eq!(err.diagnostics[0].key_path, "dataplane.burst", "{err}");
+        assert_eq!(err.diagnostics[0].line, 3, "{err}");
+        let text = "[dataplane]\nburst = 1\nburst.x = 2\n";
+        let err = parse(text, "t.toml").expect_err("extends an integer");
+        assert_eq!(err.diagnostics[0].key_path, "dataplane.burst.x", "{err}");
     }
 
     #[test]
