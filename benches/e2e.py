@@ -305,7 +305,9 @@ class Fastlag:
             mbufs = mbufs * 2 + 1
         cfg = ["[dataplane]", "control_core = %d" % a.gen_cpu,
                "worker_cores = [%s]" % ", ".join(map(str, cores)),
-               "hugepages = false", "memory_mb = 1024", "mbufs = %d" % mbufs,
+               # Without hugepages each mbuf takes a 4 KiB page (check-config's estimate).
+               "hugepages = false", "memory_mb = %d" % max(1024, (mbufs + 1) // 256 + 64),
+               "mbufs = %d" % mbufs,
                "stats_interval_s = 0", ""]
         names = ["m%d" % i for i in range(sc.links)]
         for i, n in enumerate(names):

@@ -2,7 +2,6 @@
 //! socket (docs/management.md, `api::Request`) and prints the answer as tables for people
 //! (`api::render`), or as the server's JSON with `--json`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -123,7 +122,8 @@ fn socket_path(a: &CtlArgs) -> Result<PathBuf, AnyError> {
         return Ok(s.clone());
     }
     if let Some(c) = &a.config {
-        let cfg = conf::load(c).map_err(|e| format!("{}:\n{e}", c.display()))?;
+        let cfg =
+            conf::load_with(c, &control::limits()).map_err(|e| format!("{}:\n{e}", c.display()))?;
         return Ok(cfg.management.socket);
     }
     Ok(PathBuf::from(conf::DEFAULT_SOCKET))
@@ -138,10 +138,10 @@ fn show<T: DeserializeOwned>(
 ) -> Result<(), AnyError> {
     if json {
         let v = c.call_json(req)?;
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         let v: T = c.call(req)?;
-        print!("{}", human(&v));
+        out!("{}", human(&v));
     }
     Ok(())
 }
@@ -184,18 +184,18 @@ pub(crate) fn run(a: CtlArgs) -> Result<ExitCode, AnyError> {
                 let events: Vec<api::EventView> = c.call(&req)?;
                 for e in &events {
                     if json {
-                        println!("{}", serde_json::to_string(e)?);
+                        outln!("{}", serde_json::to_string(e)?);
                     } else {
-                        println!("{}", render::event(e));
+                        outln!("{}", render::event(e));
                     }
                     if let Ok(t) = e.at_ns.parse::<u64>() {
                         since = since.max(t);
                     }
                 }
-                if !follow {
+                // A reader that went away (`| head`) ends the follow.
+                if !follow || crate::output::stdout_closed() {
                     break;
                 }
-                std::io::stdout().flush()?;
                 std::thread::sleep(Duration::from_millis(250));
             }
         }
@@ -210,12 +210,12 @@ pub(crate) fn run(a: CtlArgs) -> Result<ExitCode, AnyError> {
                 .map_err(|e| format!("writing {}: {e}", write.display()))?;
             let n = rx + tx;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"file": write.display().to_string(), "frames": n, "rx": rx, "tx": tx})
                 );
             } else {
-                println!(
+                outln!(
                     "{}: {n} frames of bond {bond} ({rx} received, {tx} sent, oldest first)",
                     write.display()
                 );

@@ -77,7 +77,7 @@ impl Live<'_> {
         let mpps = (recv - self.last_recv) as f64 / dt / 1e6;
         self.last_t = Instant::now();
         self.last_recv = recv;
-        println!(
+        outln!(
             "{:>5.1}s  {}  {:>7.3} Mpps  {}",
             self.start.elapsed().as_secs_f64(),
             member_line(&self.rt.status()),
@@ -117,7 +117,8 @@ pub(crate) fn run(
     log: tracing::Level,
 ) -> Result<ExitCode, AnyError> {
     let cfg = match config {
-        Some(p) => conf::load(p).map_err(|e| format!("invalid configuration:\n{e}"))?,
+        Some(p) => conf::load_with(p, &control::limits())
+            .map_err(|e| format!("invalid configuration:\n{e}"))?,
         None => conf::default_config()
             .map_err(|e| format!("embedded default config is invalid (a bug):\n{e}"))?,
     };
@@ -174,10 +175,10 @@ pub(crate) fn run(
     let gen_stop = Arc::new(AtomicBool::new(false));
     let pool = rt.pool().clone();
 
-    println!("fastlag demo: two 802.3ad bonds back to back over in-process links (no NIC needed)");
-    println!("  generator -> in -> bondA = {{m0, m1}} = bondB -> out -> generator, and back; {FLOWS} flows each way");
-    println!("  states: DIST distributing, COLL collecting only, wait negotiating, DOWN link down");
-    println!();
+    outln!("fastlag demo: two 802.3ad bonds back to back over in-process links (no NIC needed)");
+    outln!("  generator -> in -> bondA = {{m0, m1}} = bondB -> out -> generator, and back; {FLOWS} flows each way");
+    outln!("  states: DIST distributing, COLL collecting only, wait negotiating, DOWN link down");
+    outln!();
     let start = Instant::now();
     let mut live = Live {
         rt: &rt,
@@ -188,14 +189,14 @@ pub(crate) fn run(
     };
 
     // 1. LACP converges before any traffic.
-    println!("[1] LACP negotiation");
+    outln!("[1] LACP negotiation");
     let converge = live.run(Duration::from_secs(15), &stop, all_distributing);
     match converge {
-        Some(t) => println!(
+        Some(t) => outln!(
             "      all members distributing after {:.2} s",
             t.as_secs_f64()
         ),
-        None => println!("      bonds did not converge within 15 s"),
+        None => outln!("      bonds did not converge within 15 s"),
     }
 
     let gen_thread = {
@@ -214,17 +215,17 @@ pub(crate) fn run(
     };
 
     // 2. Traffic over both members.
-    println!("[2] traffic through both bonds");
+    outln!("[2] traffic through both bonds");
     live.run(phase, &stop, |_| false);
     let before_fail = rt.snapshot();
 
     // 3. Link m1 fails (both ends see carrier loss).
-    println!("[3] link m1 fails");
+    outln!("[3] link m1 fails");
     let fail_at = Instant::now();
     let mut failed_ok = true;
     for p in ["a1", "b1"] {
         if let Err(e) = rt.set_link(p, false) {
-            println!("      cannot fail {p}: {e}");
+            outln!("      cannot fail {p}: {e}");
             failed_ok = false;
         }
     }
@@ -237,7 +238,7 @@ pub(crate) fn run(
         })
     };
     if let Some(t) = live.run(Duration::from_secs(5), &stop, out) {
-        println!(
+        outln!(
             "      m1 left both bonds {:.0} ms after the failure",
             t.as_secs_f64() * 1e3
         );
@@ -246,13 +247,13 @@ pub(crate) fn run(
     live.run(phase.saturating_sub(failover), &stop, |_| false);
 
     // 4. The link comes back and rejoins.
-    println!("[4] link m1 recovers");
+    outln!("[4] link m1 recovers");
     for p in ["a1", "b1"] {
         let _ = rt.set_link(p, true);
     }
     let rejoin = live.run(Duration::from_secs(15), &stop, all_distributing);
     if let Some(t) = rejoin {
-        println!(
+        outln!(
             "      m1 distributing again after {:.2} s (aggregate wait 2 s)",
             t.as_secs_f64()
         );
@@ -286,36 +287,36 @@ pub(crate) fn run(
             .map(|p| p.workers.tx)
             .unwrap_or(0)
     };
-    println!();
-    println!("summary");
+    outln!();
+    outln!("summary");
     match converge {
-        Some(t) => println!(
+        Some(t) => outln!(
             "  LACP converged        {:.2} s after start",
             t.as_secs_f64()
         ),
-        None => println!("  LACP converged        no"),
+        None => outln!("  LACP converged        no"),
     }
-    println!(
+    outln!(
         "  frames               {sent} sent, {received} received intact ({:.3} Mpps), {} in flight or lost",
         received as f64 / secs / 1e6,
         sent.saturating_sub(received)
     );
-    println!(
+    outln!(
         "  per member (bondA)   a0 {} frames, a1 {} frames (before the failure: a0 {}, a1 {})",
         per_member("a0"),
         per_member("a1"),
         before("a0"),
         before("a1")
     );
-    println!("  reordered / corrupt  {reordered} / {corrupt}");
+    outln!("  reordered / corrupt  {reordered} / {corrupt}");
     match rejoin {
-        Some(t) => println!(
+        Some(t) => outln!(
             "  m1 rejoined          {:.2} s after recovery",
             t.as_secs_f64()
         ),
-        None => println!("  m1 rejoined          no"),
+        None => outln!("  m1 rejoined          no"),
     }
-    println!(
+    outln!(
         "  LACP at the end      {}",
         status
             .bonds
@@ -341,11 +342,11 @@ pub(crate) fn run(
             })
         })
         .collect();
-    println!(
+    outln!(
         "  LACPDU intervals     min/mean/max ms under load: {}",
         gaps.join(", ")
     );
-    println!(
+    outln!(
         "  packet pool          {}/{} mbufs back{}",
         fin.pool.available,
         fin.pool.size,
@@ -359,7 +360,7 @@ pub(crate) fn run(
         && corrupt == 0
         && before("a0") > 0
         && before("a1") > 0;
-    println!(
+    outln!(
         "  result               {}",
         if ok { "OK" } else { "FAILED" }
     );

@@ -37,7 +37,7 @@ pub(crate) fn run(what: Generate, cmd: clap::Command) -> Result<ExitCode, AnyErr
         Generate::Man { dir } => {
             create(&dir)?;
             for path in man_pages(cmd, &dir)? {
-                println!("{}", path.display());
+                outln!("{}", path.display());
             }
         }
         Generate::Completions { dir } => {
@@ -49,7 +49,7 @@ pub(crate) fn run(what: Generate, cmd: clap::Command) -> Result<ExitCode, AnyErr
                     clap_complete::generate_to(shell, &mut cmd, "fastlag", &dir).map_err(|e| {
                         format!("writing {shell} completions to {}: {e}", dir.display())
                     })?;
-                println!("{}", path.display());
+                outln!("{}", path.display());
             }
         }
     }

@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod output;
 mod ctl;
 mod demo;
 mod generate;
@@ -140,7 +142,7 @@ fn bench(a: BenchArgs, log: tracing::Level) -> Result<ExitCode, AnyError> {
     use control::bench;
     if a.list {
         for s in bench::scenarios() {
-            println!("{:<22} {} (reference: {})", s.name, s.what, s.reference);
+            outln!("{:<22} {} (reference: {})", s.name, s.what, s.reference);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -156,7 +158,7 @@ fn bench(a: BenchArgs, log: tracing::Level) -> Result<ExitCode, AnyError> {
         return Ok(ExitCode::SUCCESS);
     }
     if a.print_config {
-        print!(
+        out!(
             "{}",
             bench::config_text(&s, &cores, &dir.join(format!("{}.pcap", s.name)))
         );
@@ -179,7 +181,7 @@ fn bench(a: BenchArgs, log: tracing::Level) -> Result<ExitCode, AnyError> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     let r = result?;
-    println!(
+    outln!(
         "{:<22} {:>8.2} Mpps  {:>7.1} busy cycles/packet  busy {:>5.1}%  sending: {}  drops {}{}",
         r.scenario,
         r.mpps,
@@ -264,9 +266,12 @@ fn main() -> ExitCode {
         Command::Generate { what } => generate::run(what, <Cli as clap::CommandFactory>::command()),
     };
     match result {
+        // Output lost to a write error (not a closed pipe, which ends quietly).
+        Ok(_) if output::stdout_failed() => ExitCode::FAILURE,
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fastlag: error: {e}");
+            // Names and paths from the command line or a server: no raw control characters.
+            errln!("fastlag: error: {}", printable_lines(&e.to_string()));
             ExitCode::FAILURE
         }
     }
@@ -274,25 +279,60 @@ fn main() -> ExitCode {
 
 type AnyError = Box<dyn std::error::Error>;
 
+/// `text` line by line with control characters escaped ([`conf::printable`]), the line
+/// breaks kept.
+fn printable_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|l| conf::printable(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn check_config(file: &Path) -> Result<ExitCode, AnyError> {
-    match conf::load(file) {
+    // The file's name as given, control characters escaped like in the diagnostics.
+    let name = file.display().to_string();
+    let name = conf::printable(&name);
+    match conf::load_with(file, &control::limits()) {
         Ok(cfg) => {
-            println!("{}: OK", file.display());
-            print!("{}", cfg.summary());
+            outln!("{name}: OK");
+            out!("{}", printable_lines(&cfg.summary()));
+            let est = conf::memory_estimate(&cfg, &control::limits());
+            outln!(
+                "memory: about {} MiB of memory_mb = {} needed (packet pool, rings, caches, ports, EAL)",
+                est.total_mib,
+                cfg.dataplane.memory_mb
+            );
+            host_notes(&cfg);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprint!("{e}");
-            if !e.to_string().ends_with('\n') {
-                eprintln!();
-            }
+            errln!("{e}");
             let n = e.diagnostics.len();
-            eprintln!(
-                "{}: {n} error{}",
-                file.display(),
-                if n == 1 { "" } else { "s" }
-            );
+            errln!("{name}: {n} error{}", if n == 1 { "" } else { "s" });
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The checks `fastlag run` makes against its host (CPUs, memory, TAP names), made here
+/// against this host: warnings, not errors, since the file may be meant for another.
+fn host_notes(cfg: &conf::Config) {
+    use control::plan::{Host, Plan};
+    let plan = Plan::new(cfg, &Host::current(tracing::Level::INFO));
+    let problems = control::runtime::host_checks(&plan);
+    let what = "host-dependent checks (CPUs allowed, memory available, TAP names free; `fastlag run` makes them again on its host)";
+    if problems.is_empty() {
+        outln!("{what}: OK on this host");
+    } else {
+        outln!(
+            "{what}: {} warning(s) on this host (see stderr)",
+            problems.len()
+        );
+        for p in &problems {
+            errln!(
+                "fastlag: warning: on this host: {}",
+                conf::printable(&p.to_string())
+            );
         }
     }
 }

@@ -1,11 +1,32 @@
 //! Configuration errors, addressed like compiler diagnostics.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// `text` with control characters escaped (`\u{1b}`, `\0`, `\n`), so that a name or
+/// value taken from a configuration file cannot move the cursor, recolour or hide text on
+/// the operator's terminal when it is printed. Text without control characters is
+/// returned as it is.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// One problem in a configuration file, with where it is and what to change.
 ///
 /// Displays as `file:line:column: key.path: message`, for example
-/// `conf/bad.toml:14:12: bond[0].members[1]: unknown port "p9"; known ports: p0, p1, p2`.
+/// `conf/bad.toml:14:12: bond[0].members[1]: unknown port "p9"; known ports: p0, p1, p2`,
+/// with control characters escaped ([`printable`]): one diagnostic is one line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     /// The file name as given to [`crate::load`] or the `origin` given to [`crate::parse`].
@@ -23,14 +44,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:", self.file)?;
+        write!(f, "{}:", printable(&self.file))?;
         if self.line > 0 {
             write!(f, "{}:{}:", self.line, self.column)?;
         }
         if !self.key_path.is_empty() {
-            write!(f, " {}:", self.key_path)?;
+            write!(f, " {}:", printable(&self.key_path))?;
         }
-        write!(f, " {}", self.message)
+        write!(f, " {}", printable(&self.message))
     }
 }
 
@@ -91,6 +112,20 @@ mod tests {
         let mut unreadable = diag(0, "");
         unreadable.column = 0;
         assert_eq!(unreadable.to_string(), "conf/bad.toml: problem");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut d = diag(3, "port[0].name");
+        d.message = "known ports: p\u{1b}[31mX, q\0, r\nline".into();
+        d.file = "a\u{7}.toml".into();
+        let shown = d.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(
+            shown,
+            "a\\u{7}.toml:3:9: port[0].name: known ports: p\\u{1b}[31mX, q\\0, r\\nline"
+        );
+        assert!(matches!(printable("plain é"), Cow::Borrowed(_)));
     }
 
     #[test]

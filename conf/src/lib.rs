@@ -22,6 +22,7 @@
 //! ```
 
 mod error;
+mod limits;
 mod model;
 mod raw;
 mod span;
@@ -33,7 +34,10 @@ use std::path::Path;
 use serde::Deserialize as _;
 use toml::de::DeTable;
 
-pub use error::{ConfigError, Diagnostic};
+pub use error::{printable, ConfigError, Diagnostic};
+pub use limits::{
+    data_room, ethdev_ports, lcores, memory_estimate, Limits, MemoryEstimate, MAX_FILE_PREFIX,
+};
 pub use model::{
     Bond, BondMember, Config, Dataplane, Endpoint, Forward, Interface, Lacp, Management, Neighbor,
     Port, Route, DEFAULT_SOCKET,
@@ -61,16 +65,95 @@ pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 /// TOML or does not fit the schema (the first such problem), or breaks semantic rules (all of
 /// them).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &Limits::default())
+}
+
+/// As [`load`], checking against `limits` (what the DPDK fastlag runs with allows).
+///
+/// # Errors
+///
+/// As for [`load`].
+pub fn load_with(path: &Path, limits: &Limits) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, &origin),
-        Err(err) => Err(ConfigError::single(Diagnostic {
+    match read_bounded(path) {
+        Ok(text) => parse_with(&text, &origin, limits),
+        Err(message) => Err(ConfigError::single(Diagnostic {
             file: origin,
             line: 0,
             column: 0,
             key_path: String::new(),
-            message: format!("cannot read the configuration file: {err}"),
+            message,
         })),
+    }
+}
+
+/// The largest configuration file read; real ones are a few KiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file: a regular file of at most [`MAX_FILE_BYTES`], checked
+/// before it is opened for reading (a FIFO would block forever, `/dev/zero` would be read
+/// until memory runs out) and again on the opened file, and read with that bound.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let cannot = |e: std::io::Error| format!("cannot read the configuration file: {e}");
+    let check = |meta: &std::fs::Metadata| -> Result<(), String> {
+        if !meta.is_file() {
+            return Err(format!(
+                "not a regular file ({}); give the path of a TOML configuration file",
+                file_kind(meta)
+            ));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(too_big(meta.len()));
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(cannot)?)?;
+    // O_NONBLOCK: should the path become a FIFO between the check and the open, opening
+    // it does not wait for a writer (the check on the opened file then refuses it).
+    const O_NONBLOCK: i32 = 0o4000; // Linux (x86, Arm)
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    check(&file.metadata().map_err(cannot)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read the configuration file: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn too_big(len: u64) -> String {
+    format!("the file is {len} bytes, more than a configuration file may be ({MAX_FILE_BYTES} bytes, 1 MiB); is this the right file?")
+}
+
+/// What a non-regular file is, in words.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
     }
 }
 
@@ -80,14 +163,26 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 ///
 /// A [`ConfigError`] as for [`load`], except that nothing is read from disk.
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_with(text, origin, &Limits::default())
+}
+
+/// As [`parse`], checking against `limits`.
+///
+/// # Errors
+///
+/// As for [`parse`].
+pub fn parse_with(text: &str, origin: &str, limits: &Limits) -> Result<Config, ConfigError> {
     let root = match DeTable::parse(text) {
         Ok(root) => root,
         Err(err) => return Err(syntax_error(text, origin, &err)),
     };
     let index = SpanIndex::new(text, &root);
+    if let Some(err) = section_kind_error(&index, origin) {
+        return Err(err);
+    }
     let raw = RawConfig::deserialize(toml::de::Deserializer::from(root))
         .map_err(|err| shape_error(&index, origin, &err))?;
-    validate::validate(raw, origin, &index)
+    validate::validate(raw, origin, &index, limits)
 }
 
 /// The embedded default configuration ([`DEFAULT_TOML`]), validated.
@@ -113,7 +208,10 @@ fn syntax_error(text: &str, origin: &str, err: &toml::de::Error) -> ConfigError 
             // written on that line, inside the table whose header comes before it.
             let table = index.table_before(offset).unwrap_or_default();
             match key_on_line(index.line_text(line)) {
-                Some(key) => span::join_key(table, key),
+                // A dotted key names one table per segment: `dataplane.burst`.
+                Some(key) => key.split('.').fold(table.to_owned(), |path, part| {
+                    span::join_key(&path, part.trim())
+                }),
                 None => table.to_owned(),
             }
         }
@@ -130,6 +228,64 @@ fn syntax_error(text: &str, origin: &str, err: &toml::de::Error) -> ConfigError 
     })
 }
 
+/// A section that must be one table written as something else: serde would read an array
+/// as the struct's fields in order (`[[dataplane]]` reported as "dataplane[0]: expected
+/// an integer 0..=1023").
+fn section_kind_error(index: &SpanIndex<'_>, origin: &str) -> Option<ConfigError> {
+    let lacp = index
+        .paths()
+        .find(|p| p.starts_with("bond[") && p.ends_with("].lacp") && p.matches('.').count() == 1);
+    let sections = ["dataplane", "forward", "management"];
+    let path = sections
+        .into_iter()
+        .chain(lacp)
+        .find(|p| index.kind(p).is_some_and(|k| k != "a table"))?;
+    let kind = index.kind(path).unwrap_or_default();
+    let header = if path.starts_with("bond[") {
+        "[bond.lacp]".to_owned()
+    } else {
+        format!("[{path}]")
+    };
+    let (line, column) = index.locate_key(path);
+    Some(ConfigError::single(Diagnostic {
+        file: origin.to_owned(),
+        line,
+        column,
+        key_path: path.to_owned(),
+        message: format!(
+            "invalid type: {kind}, expected a table: write its header once, with single brackets, like {header}"
+        ),
+    }))
+}
+
+/// serde's "expected struct RawDataplane" in the file's words.
+fn struct_words(message: &str) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("RawConfig", "a table of sections"),
+        ("RawDataplane", "a table, like [dataplane]"),
+        ("RawPort", "a table, like [[port]]"),
+        ("RawBond", "a table, like [[bond]]"),
+        ("RawLacp", "a table, like [bond.lacp]"),
+        ("RawInterface", "a table, like [[interface]]"),
+        ("RawRoute", "a table, like [[route]]"),
+        ("RawNeighbor", "a table, like [[neighbor]]"),
+        ("RawForward", "a table, like [forward]"),
+        ("RawManagement", "a table, like [management]"),
+    ];
+    let Some((before, rest)) = message.split_once("expected struct ") else {
+        return message.to_owned();
+    };
+    let name: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    match NAMES.iter().find(|(n, _)| *n == name) {
+        // "with N elements" (a struct read from an array) is serde's, not the file's.
+        Some((_, words)) => format!("{before}expected {words}"),
+        None => message.to_owned(),
+    }
+}
+
 /// A TOML document whose keys or value types do not fit the schema.
 fn shape_error(index: &SpanIndex<'_>, origin: &str, err: &toml::de::Error) -> ConfigError {
     let span = err.span();
@@ -139,9 +295,19 @@ fn shape_error(index: &SpanIndex<'_>, origin: &str, err: &toml::de::Error) -> Co
     let key_path = span
         .as_ref()
         .and_then(|span| index.path_at(span))
-        .unwrap_or_default()
-        .to_owned();
-    let mut message = one_line(err.message());
+        .map(|path| index.dotted_key(path))
+        .unwrap_or_default();
+    let mut message = struct_words(&one_line(err.message()));
+    // serde's names for TOML's types: a date-time is a "map" to serde, a table too.
+    if let Some(rest) = message.strip_prefix("invalid type: map,") {
+        let what = match span.as_ref().and_then(|span| index.datetime_at(span)) {
+            Some(text) => format!("a date-time ({text})"),
+            None => "a table".to_owned(),
+        };
+        message = format!("invalid type: {what},{rest}");
+    } else if let Some(rest) = message.strip_prefix("invalid type: sequence,") {
+        message = format!("invalid type: an array,{rest}");
+    }
     if let Some(hint) = unknown_field_hint(&message) {
         message.push_str(&hint);
     }
@@ -165,7 +331,8 @@ fn syntax_hint(message: &str) -> String {
     }
 }
 
-/// The bare key assigned on a line (`  burst = 32` -> `burst`), if it is a simple assignment.
+/// The bare key assigned on a line (`  burst = 32` -> `burst`, `dataplane.burst = 1` ->
+/// `dataplane.burst`), if it is a simple assignment.
 fn key_on_line(line: &str) -> Option<&str> {
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
@@ -231,6 +398,17 @@ mod tests {
         let far = "unknown field `zzzzzz`, expected one of `burst`, `mbufs`";
         assert_eq!(unknown_field_hint(far), None);
         assert_eq!(unknown_field_hint("invalid type"), None);
+    }
+
+    #[test]
+    fn syntax_errors_on_dotted_keys_name_each_segment() {
+        let text = "dataplane.control_core = 0\ndataplane.burst = 1\ndataplane.burst = 2\n";
+        let err = parse(text, "t.toml").expect_err("duplicate key");
+        assert_eq!(err.diagnostics[0].key_path, "dataplane.burst", "{err}");
+        assert_eq!(err.diagnostics[0].line, 3, "{err}");
+        let text = "[dataplane]\nburst = 1\nburst.x = 2\n";
+        let err = parse(text, "t.toml").expect_err("extends an integer");
+        assert_eq!(err.diagnostics[0].key_path, "dataplane.burst.x", "{err}");
     }
 
     #[test]

@@ -239,7 +239,7 @@ pub(crate) struct RawBond {
     pub(crate) mode: Option<Text<BondMode>>,
     pub(crate) members: Option<List<String>>,
     pub(crate) hash: Option<Text<HashPolicy>>,
-    pub(crate) min_links: Option<Int<1, UNBOUNDED>>,
+    pub(crate) min_links: Option<Int<1, 65_535>>,
     pub(crate) mac: Option<Text<MacAddr>>,
     pub(crate) lacp: Option<RawLacp>,
 }
@@ -254,7 +254,7 @@ pub(crate) struct RawLacp {
     pub(crate) system_id: Option<Text<MacAddr>>,
     pub(crate) key: Option<Int<1, 65_535>>,
     pub(crate) port_priority: Option<Int<0, 65_535>>,
-    pub(crate) max_active: Option<Int<1, UNBOUNDED>>,
+    pub(crate) max_active: Option<Int<1, 65_535>>,
     pub(crate) selection: Option<Text<Selection>>,
     pub(crate) fallback: Option<Text<Fallback>>,
     pub(crate) mux: Option<Text<MuxMode>>,

@@ -23,6 +23,8 @@ struct Entry {
     depth: usize,
     /// A table declared by a `[header]` or `[[header]]` line.
     header: bool,
+    /// What kind of TOML value it is, in words ("a table", "an integer", ...).
+    kind: &'static str,
 }
 
 /// Byte spans of every key path in one document, plus line/column conversion.
@@ -83,6 +85,7 @@ impl<'a> SpanIndex<'a> {
             value: value.span(),
             depth,
             header,
+            kind: kind(value.get_ref()),
         });
         match value.get_ref() {
             DeValue::Table(table) => self.walk_table(table, &path, depth + 1),
@@ -93,6 +96,19 @@ impl<'a> SpanIndex<'a> {
             }
             _ => {}
         }
+    }
+
+    /// The kind of value at `path` ("a table", "an array", ...), if present.
+    pub(crate) fn kind(&self, path: &str) -> Option<&'static str> {
+        self.by_path
+            .get(path)
+            .and_then(|&i| self.entries.get(i))
+            .map(|e| e.kind)
+    }
+
+    /// Key paths present, in document order of indexing.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.path.as_str())
     }
 
     /// Whether the document contains `path`.
@@ -157,6 +173,43 @@ impl<'a> SpanIndex<'a> {
             .map(|e| e.path.as_str())
     }
 
+    /// The date-time written at exactly `span`, if the value there is one.
+    pub(crate) fn datetime_at(&self, span: &Range<usize>) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.kind == DATETIME && e.value == *span)
+            .and_then(|e| self.text.get(e.value.clone()))
+    }
+
+    /// The whole dotted key `path` is the start of: `dataplane.x` of `dataplane.x.y = 1`
+    /// is `dataplane.x.y` (a table made by a dotted key with one key under it, down to the
+    /// value). Other paths are returned as they are.
+    pub(crate) fn dotted_key(&self, path: &str) -> String {
+        let mut current = path.to_owned();
+        loop {
+            let Some(entry) = self
+                .by_path
+                .get(&current)
+                .and_then(|&i| self.entries.get(i))
+            else {
+                return current;
+            };
+            // A table made by a dotted key has the key's span as its value span.
+            if entry.header || entry.key.as_ref() != Some(&entry.value) {
+                return current;
+            }
+            let prefix = format!("{current}.");
+            let mut children = self
+                .entries
+                .iter()
+                .filter(|e| e.depth == entry.depth + 1 && e.path.starts_with(&prefix));
+            match (children.next(), children.next()) {
+                (Some(only), None) => current = only.path.clone(),
+                _ => return current,
+            }
+        }
+    }
+
     /// The key path of the last entry that starts on `line` (best effort, for syntax errors).
     pub(crate) fn path_on_line(&self, line: usize) -> Option<&str> {
         self.entries
@@ -203,6 +256,21 @@ impl<'a> SpanIndex<'a> {
             .get(start..offset)
             .map_or(offset - start, |s| s.chars().count());
         (line_index + 1, column + 1)
+    }
+}
+
+const DATETIME: &str = "a date-time";
+
+/// A TOML value's type, in words.
+fn kind(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => DATETIME,
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
     }
 }
 
@@ -294,6 +362,24 @@ mod tests {
         assert_eq!(idx.table_before(0), None);
         assert_eq!(idx.line_text(3), "burst = 32");
         assert_eq!(idx.line_text(99), "");
+    }
+
+    #[test]
+    fn dotted_keys_are_followed_to_the_value() {
+        let text =
+            "[dataplane]\nx.y.z = 1\nw.a = 1\nw.b = 2\nwhen = 1979-05-27T07:32:00Z\n[t.u]\nv = 1\n";
+        let idx = index(text);
+        assert_eq!(idx.dotted_key("dataplane.x"), "dataplane.x.y.z");
+        assert_eq!(idx.dotted_key("dataplane.w"), "dataplane.w");
+        assert_eq!(idx.dotted_key("dataplane"), "dataplane");
+        // A header makes the same implicit tables: `[t.u]`.
+        assert_eq!(idx.dotted_key("t"), "t.u");
+        let at = text.find("1979").expect("has a date");
+        assert_eq!(
+            idx.datetime_at(&(at..at + 20)),
+            Some("1979-05-27T07:32:00Z")
+        );
+        assert_eq!(idx.datetime_at(&(0..1)), None);
     }
 
     #[test]

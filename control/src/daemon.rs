@@ -41,7 +41,8 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
-    let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    let cfg = conf::load_with(file, &crate::limits())
+        .map_err(|e| format!("invalid configuration:\n{e}"))?;
     // Under a service manager (NOTIFY_SOCKET): readiness, status, watchdog (see notify).
     notify::init();
     // Bound before anything starts: a socket in use is reported at once.

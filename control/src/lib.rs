@@ -33,3 +33,37 @@ pub mod report;
 pub mod router;
 pub mod runtime;
 pub mod status;
+
+/// What the DPDK fastlag is built against allows, for [`conf::load_with`]: `fastlag
+/// check-config`, `fastlag run` and reloads check a file against the same limits.
+pub fn limits() -> conf::Limits {
+    conf::Limits {
+        max_ethports: dpdk::MAX_ETHPORTS,
+        max_lcores: dpdk::MAX_LCORE,
+        mempool_cache_max: dpdk::MEMPOOL_CACHE_MAX_SIZE,
+        max_memory_mb: dpdk::MAX_MEM_MB,
+        mbuf_struct_bytes: dpdk::MBUF_STRUCT_BYTES,
+        mbuf_headroom: dpdk::PKTMBUF_HEADROOM,
+        default_buf_size: dpdk::DEFAULT_BUF_SIZE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stock_limits_are_this_dpdk_build_or_tighter() {
+        // conf's default stands in where DPDK is not linked; it must not accept what
+        // this build refuses.
+        let (dpdk, stock) = (super::limits(), conf::Limits::default());
+        assert!(stock.max_ethports <= dpdk.max_ethports, "{dpdk:?}");
+        assert!(stock.max_lcores <= dpdk.max_lcores, "{dpdk:?}");
+        assert!(
+            stock.mempool_cache_max <= dpdk.mempool_cache_max,
+            "{dpdk:?}"
+        );
+        assert!(stock.max_memory_mb <= dpdk.max_memory_mb, "{dpdk:?}");
+        assert_eq!(stock.mbuf_struct_bytes, dpdk.mbuf_struct_bytes);
+        assert_eq!(stock.mbuf_headroom, dpdk.mbuf_headroom);
+        assert_eq!(stock.default_buf_size, dpdk.default_buf_size);
+    }
+}

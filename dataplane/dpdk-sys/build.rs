@@ -322,6 +322,7 @@ const VARS: &[&str] = &[
     "RTE_PKTMBUF_HEADROOM",
     "RTE_MAX_ETHPORTS",
     "RTE_MAX_LCORE",
+    "RTE_MAX_MEM_MB",
     "RTE_ETH_NAME_MAX_LEN",
     "RTE_MEMPOOL_CACHE_MAX_SIZE",
     "SOCKET_ID_ANY",

@@ -14,6 +14,7 @@
 mod bonds;
 mod dataplane;
 mod forward;
+mod limits;
 mod management;
 mod names;
 mod ports;
@@ -22,6 +23,7 @@ mod router;
 use std::str::FromStr;
 
 use crate::error::{ConfigError, Diagnostic};
+use crate::limits::Limits;
 use crate::model::{Bond, Config, Port};
 use crate::raw::{Int, RawConfig, Text};
 use crate::span::SpanIndex;
@@ -35,8 +37,10 @@ pub(crate) fn validate(
     raw: RawConfig,
     origin: &str,
     index: &SpanIndex<'_>,
+    limits: &Limits,
 ) -> Result<Config, ConfigError> {
     let mut v = Validator {
+        limits,
         ctx: Ctx {
             origin,
             index,
@@ -59,6 +63,8 @@ pub(crate) fn validate(
 /// The state of one validation run: the diagnostics, and facts later sections depend on.
 struct Validator<'a> {
     ctx: Ctx<'a>,
+    /// What the DPDK build allows.
+    limits: &'a Limits,
     /// Number of workers, when `worker_cores` is valid.
     workers: Option<usize>,
     /// `control_core`, when valid.
@@ -97,7 +103,7 @@ impl Validator<'_> {
             );
         }
         self.mbuf_sizing(&dataplane, &ports);
-        Config {
+        let config = Config {
             dataplane,
             ports,
             bonds,
@@ -106,7 +112,9 @@ impl Validator<'_> {
             neighbors,
             forward,
             management,
-        }
+        };
+        self.dpdk_limits(&config);
+        config
     }
 
     /// Parses a unicast, non-zero MAC.
@@ -151,6 +159,12 @@ impl Ctx<'_> {
     }
 
     fn push(&mut self, path: &str, line: usize, column: usize, message: String) {
+        // Names and values from the file are quoted into messages: never raw control
+        // characters (an ANSI escape in a port name would recolour the operator's terminal).
+        let message = match crate::error::printable(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
         self.diagnostics.push(Diagnostic {
             file: self.origin.to_owned(),
             line,
@@ -188,7 +202,13 @@ impl Ctx<'_> {
         match T::try_from(value) {
             Ok(v) => Some(v),
             Err(_) => {
-                self.error(path, format!("{value} is out of range"));
+                self.error(
+                    path,
+                    format!(
+                        "{value} is out of range; expected {}",
+                        Int::<MIN, MAX>::expected()
+                    ),
+                );
                 None
             }
         }

@@ -22,6 +22,8 @@ impl Validator<'_> {
         // address -> (interface name, path)
         let mut addresses: HashMap<IpAddr, (String, String)> = HashMap::new();
         let mut tap_names: HashMap<String, String> = HashMap::new();
+        // Connected subnets so far: (subnet, interface index, interface name, path).
+        let mut subnets: Vec<(IpPrefix, usize, String, String)> = Vec::new();
 
         for (i, ri) in raw.into_iter().enumerate() {
             let path = format!("interface[{i}]");
@@ -110,6 +112,19 @@ impl Validator<'_> {
                     );
                     continue;
                 }
+                let net = addr.network();
+                let overlap = subnets.iter().find(|(other, owner, _, _)| {
+                    *owner != i && (other.contains(&net.addr) || net.contains(&other.addr))
+                });
+                if let Some((other, _, owner, opath)) = overlap {
+                    let line = self.ctx.line(opath);
+                    self.ctx.error(
+                        &apath,
+                        format!("subnet {net} of {addr} overlaps subnet {other} of interface {owner} (line {line}); the connected subnets of different interfaces must not overlap, or a destination in both would have two interfaces: change one of the prefixes"),
+                    );
+                    continue;
+                }
+                subnets.push((net, i, name.clone(), apath.clone()));
                 addresses.insert(addr.addr, (name.clone(), apath));
                 addrs.push(addr);
             }
@@ -147,6 +162,11 @@ impl Validator<'_> {
                         self.ctx.error(
                             &tap_path,
                             format!("{tap_name:?} is not a valid kernel interface name; use 1..=15 of A-Z a-z 0-9 _ . -"),
+                        );
+                    } else if tap_name == "lo" {
+                        self.ctx.error(
+                            &tap_path,
+                            "\"lo\" is the loopback interface, which exists in every network namespace; choose another tap_name (whether other names are free is checked by `fastlag run` on its host)".to_owned(),
                         );
                     }
                     tap_name
@@ -420,10 +440,18 @@ impl Validator<'_> {
         if interface.is_some() && candidates.is_empty() {
             return; // unknown interface, reported already
         }
-        let reachable = candidates
+        let subnet = candidates
             .iter()
-            .any(|x| x.addresses.iter().any(|a| a.contains(&gw)));
-        if !reachable {
+            .flat_map(|x| x.addresses.iter().map(move |a| (x, a)))
+            .find(|(_, a)| a.contains(&gw));
+        if let Some((x, a)) = subnet {
+            if let Some(what) = network_or_broadcast(a, gw) {
+                self.ctx.error(
+                    path,
+                    format!("gateway {gw} is the {what} address of subnet {} on interface {}, not a host; use the next hop's own address", a.network(), x.name),
+                );
+            }
+        } else {
             let message = match interface {
                 Some(name) => format!("gateway {gw} is not on any subnet of interface {name}; use a neighbor address inside one of its address prefixes, or add an address covering it"),
                 None => format!("gateway {gw} is not on any interface's subnet; use a neighbor address inside a configured prefix, or add the interface's address"),
@@ -440,6 +468,26 @@ fn default_tap_name(name: &str) -> String {
         tap.pop();
     }
     tap
+}
+
+/// Whether `addr` is the network or the broadcast address of IPv4 subnet `p` (/31 and /32
+/// have neither).
+fn network_or_broadcast(p: &IpPrefix, addr: IpAddr) -> Option<&'static str> {
+    let IpAddr::V4(a) = addr else {
+        return None;
+    };
+    if !p.is_ipv4() || p.len > 30 {
+        return None;
+    }
+    let host_mask = u32::MAX >> p.len;
+    let host = u32::from(a) & host_mask;
+    if host == 0 {
+        Some("network")
+    } else if host == host_mask {
+        Some("broadcast")
+    } else {
+        None
+    }
 }
 
 /// Why an interface address cannot be a host address, if it cannot.

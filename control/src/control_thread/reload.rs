@@ -174,7 +174,7 @@ impl ControlLoop {
         // The service manager sees the reload begin and end (READY=1 after either outcome:
         // a refused reload leaves the running configuration as it was).
         crate::notify::reloading();
-        let result = conf::load(&path)
+        let result = conf::load_with(&path, &crate::limits())
             .map_err(ReloadError::Invalid)
             .and_then(|new| self.apply_config(&new));
         match &result {

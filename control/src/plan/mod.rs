@@ -426,12 +426,9 @@ fn spare_ends(cfg: &Config, links: &[String]) -> Vec<SpareEndPlan> {
     out
 }
 
-/// Bytes of buffer each mbuf needs for the largest configured MTU (Ethernet header, two
-/// VLAN tags, FCS room) plus DPDK's headroom; never below DPDK's default.
+/// Bytes of buffer each mbuf needs (conf's rule, which its memory estimate uses too).
 fn data_room(cfg: &Config) -> u16 {
-    let max_mtu = cfg.ports.iter().map(|p| p.mtu as u32).max().unwrap_or(1500);
-    let need = max_mtu + 14 + 8 + 4 + dpdk::PKTMBUF_HEADROOM;
-    need.max(dpdk::DEFAULT_BUF_SIZE) as u16
+    conf::data_room(cfg, &crate::limits())
 }
 
 /// Whether port `name` is a spare: xconnect mode, not a bond member, not an endpoint of a

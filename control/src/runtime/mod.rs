@@ -72,6 +72,27 @@ pub enum RuntimeError {
         /// What to change.
         hint: &'static str,
     },
+    /// The packet pool could not be created (check-config's memory estimate was passed, so
+    /// the PMDs or EAL took more than it counts).
+    #[error("creating the packet pool of {mbufs} mbufs in dataplane.memory_mb = {memory_mb} MiB failed: {source}; raise dataplane.memory_mb or lower dataplane.mbufs")]
+    Pool {
+        /// Mbufs asked for.
+        mbufs: u32,
+        /// EAL's memory.
+        memory_mb: u32,
+        /// Cause.
+        source: DpdkError,
+    },
+    /// A TAP fastlag would create has the name of an existing kernel interface.
+    #[error("{key}: a kernel interface named {name:?} already exists in this network namespace; the TAP of interface {interface} needs a name of its own: set tap_name to an unused name (at most 15 bytes)")]
+    TapName {
+        /// The TAP's name.
+        name: String,
+        /// The `[[interface]]` it belongs to.
+        interface: String,
+        /// Config key to change.
+        key: String,
+    },
     /// The stop flag was set (SIGTERM, SIGINT) while starting: what had started is stopped
     /// again and nothing forwards.
     #[error("stop requested during start-up")]
@@ -168,6 +189,50 @@ fn check_cores(plan: &Plan) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// Step: TAPs must not take the name of an interface the kernel already has (the TAP PMD
+/// would attach to it or fail deep in EAL's device probe).
+fn check_tap_names(plan: &Plan) -> Vec<RuntimeError> {
+    if !plan.router {
+        return Vec::new();
+    }
+    // /proc/self/net/dev lists the interfaces of this process's network namespace.
+    let existing: Vec<String> = std::fs::read_to_string("/proc/self/net/dev")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name.trim().to_string()))
+        .collect();
+    plan.config
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.tap && existing.contains(&i.tap_name))
+        .map(|(n, i)| RuntimeError::TapName {
+            name: i.tap_name.clone(),
+            interface: i.name.clone(),
+            key: format!("interface[{n}].tap_name"),
+        })
+        .collect()
+}
+
+/// The checks that depend on the machine and the moment, not on the file: the configured
+/// CPUs are ones this process may use, the memory is there (free hugepages, or
+/// MemAvailable within the cgroup limit), the TAP names are free. `fastlag run` refuses to
+/// start on the first problem; `fastlag check-config` reports them as notes about the host
+/// it runs on (the file may be meant for another).
+pub fn host_checks(plan: &Plan) -> Vec<RuntimeError> {
+    let mut problems = Vec::new();
+    problems.extend(check_cores(plan).err());
+    problems.extend(
+        memory::check(
+            plan.config.dataplane.memory_mb,
+            plan.config.dataplane.hugepages,
+        )
+        .err(),
+    );
+    problems.extend(check_tap_names(plan));
+    problems
+}
+
 impl Runtime {
     /// Plans `cfg` for this machine and starts it. `log` sets DPDK's log level.
     pub fn start(cfg: &conf::Config, log: tracing::Level) -> Result<Runtime, RuntimeError> {
@@ -197,11 +262,9 @@ impl Runtime {
         path: Option<&std::path::Path>,
         stop: Arc<AtomicBool>,
     ) -> Result<Runtime, RuntimeError> {
-        check_cores(&plan)?;
-        memory::check(
-            plan.config.dataplane.memory_mb,
-            plan.config.dataplane.hugepages,
-        )?;
+        if let Some(problem) = host_checks(&plan).into_iter().next() {
+            return Err(problem);
+        }
         if stop.load(Ordering::SeqCst) {
             return Err(RuntimeError::Interrupted);
         }
@@ -225,13 +288,15 @@ impl Runtime {
         }
         let eal = Eal::init(&plan.eal_args)?;
         let tsc_hz = eal.tsc_hz();
-        let pool = Arc::new(Mempool::new(
-            eal,
-            "fl_pkt",
-            plan.mbufs,
-            plan.mbuf_cache,
-            plan.data_room,
-        )?);
+        let pool = Arc::new(
+            Mempool::new(eal, "fl_pkt", plan.mbufs, plan.mbuf_cache, plan.data_room).map_err(
+                |source| RuntimeError::Pool {
+                    mbufs: plan.mbufs,
+                    memory_mb: plan.config.dataplane.memory_mb,
+                    source,
+                },
+            )?,
+        );
         tracing::info!(
             pool = pool.name(),
             mbufs = plan.mbufs,

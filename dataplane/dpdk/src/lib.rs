@@ -36,3 +36,13 @@ pub use ring_link::ring_link;
 pub const PKTMBUF_HEADROOM: u32 = dpdk_sys::RTE_PKTMBUF_HEADROOM;
 /// DPDK's default mbuf buffer size (2 KB of data plus headroom).
 pub const DEFAULT_BUF_SIZE: u32 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE;
+/// Ethdev ports one process can have (`RTE_MAX_ETHPORTS` of this build).
+pub const MAX_ETHPORTS: u32 = dpdk_sys::RTE_MAX_ETHPORTS;
+/// Lcores one process can have (`RTE_MAX_LCORE` of this build).
+pub const MAX_LCORE: u32 = dpdk_sys::RTE_MAX_LCORE;
+/// The largest per-lcore mempool cache (`RTE_MEMPOOL_CACHE_MAX_SIZE`).
+pub const MEMPOOL_CACHE_MAX_SIZE: u32 = dpdk_sys::RTE_MEMPOOL_CACHE_MAX_SIZE;
+/// The most memory EAL manages, in MiB (`RTE_MAX_MEM_MB`).
+pub const MAX_MEM_MB: u32 = dpdk_sys::RTE_MAX_MEM_MB;
+/// Bytes of `struct rte_mbuf` (the header before each mbuf's buffer).
+pub const MBUF_STRUCT_BYTES: u32 = std::mem::size_of::<dpdk_sys::rte_mbuf>() as u32;
