@@ -2,7 +2,7 @@
 //! before DPDK starts (a taken path or port is an error at once), starts the runtime,
 //! then every 50 ms hands the control thread fresh counters, writes the `--status` file and
 //! the metrics snapshot, applies SIGHUP reloads and logs rates; SIGINT/SIGTERM stop it in
-//! order.
+//! order; `fastlag ctl restart` or SIGUSR2 stop it for a planned restart (docs/restart.md).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,9 +31,38 @@ pub struct RunOptions<'a> {
 /// An error that ends `fastlag run` before or while it starts.
 pub type Error = Box<dyn std::error::Error>;
 
-/// Runs until SIGINT or SIGTERM. `Ok(true)`: stopped cleanly with every mbuf back.
-pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
+/// How `fastlag run` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// SIGINT/SIGTERM; `clean`: every mbuf back, no error.
+    Stopped {
+        /// Stopped cleanly.
+        clean: bool,
+    },
+    /// Planned restart: the handoff state file is written and everything of this process
+    /// is released; the caller execs the new binary or exits (status 75).
+    Restart {
+        /// `[management] restart`.
+        mode: conf::RestartMode,
+        /// The CPUs the process could use when it started (before EAL pinned the main
+        /// thread): what the new binary must start with.
+        cpus: Vec<usize>,
+    },
+}
+
+/// Exit status of `fastlag run` in `restart = "exit"` mode (EX_TEMPFAIL): the service
+/// manager starts it again.
+pub const RESTART_EXIT_CODE: u8 = 75;
+
+/// Runs until SIGINT or SIGTERM (or a planned restart).
+pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
     let file = opts.config;
+    // Before EAL narrows the main thread to one core: the set a new binary gets back.
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     // First: a SIGINT/SIGTERM from here on, start-up included, is a clean stop (start-up
     // stops between steps and undoes what it started).
     let stop = Arc::new(AtomicBool::new(false));
@@ -66,7 +95,7 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
         Ok(rt) => rt,
         Err(RuntimeError::Interrupted) => {
             tracing::info!("stop requested during start-up: stopped before forwarding began");
-            return Ok(true);
+            return Ok(Outcome::Stopped { clean: true });
         }
         Err(e) => return Err(e.into()),
     };
@@ -85,11 +114,14 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
     };
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let usr2 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, usr2.clone())?;
+    let mut restart = false;
     let mut sequence = 0u64;
     tracing::info!(
         workers = cfg.dataplane.worker_cores.len(),
         ports = cfg.ports.len(),
-        "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration"
+        "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration, SIGUSR2 restarts it"
     );
     let interval = Duration::from_secs(cfg.dataplane.stats_interval_s as u64);
     let mut next_stats = Instant::now() + interval;
@@ -101,6 +133,18 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
             if let Some(s) = local_server.as_mut() {
                 s.serve(&mut Standalone(h));
             }
+        }
+        if usr2.swap(false, Ordering::Relaxed) {
+            if cfg.management.state_file.is_some() {
+                tracing::info!(mode = %cfg.management.restart, "SIGUSR2: planned restart");
+                restart = true;
+            } else {
+                tracing::warn!("SIGUSR2: a planned restart needs [management] state_file in the configuration; ignored");
+            }
+        }
+        if restart || rt.restart_requested() {
+            restart = true;
+            break;
         }
         if hup.swap(false, Ordering::Relaxed) {
             tracing::info!(file = %file.display(), "SIGHUP: reloading the configuration");
@@ -135,8 +179,13 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
             next_stats += interval;
         }
     }
-    tracing::info!("stopping");
-    let fin = rt.shutdown(Vec::new());
+    let fin = if restart {
+        tracing::info!("stopping for a planned restart: no out-of-sync LACPDUs");
+        rt.shutdown_for_restart()
+    } else {
+        tracing::info!("stopping");
+        rt.shutdown(Vec::new())
+    };
     report::log_final(&fin);
     if let Some(path) = opts.report {
         std::fs::write(path, serde_json::to_string_pretty(&fin)?)
@@ -147,7 +196,16 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
             tracing::error!("{e}");
         }
     }
-    Ok(fin.clean())
+    if restart {
+        // The socket of a counters-only process (the control thread's went with it).
+        drop(local_server);
+        drop(metrics);
+        return Ok(Outcome::Restart {
+            mode: cfg.management.restart,
+            cpus,
+        });
+    }
+    Ok(Outcome::Stopped { clean: fin.clean() })
 }
 
 /// Writes the `--status` file atomically (a temporary file, then rename).

@@ -1,0 +1,479 @@
+//! Warm restart and crash recovery against Open vSwitch (docs/restart.md), on the rig of
+//! tests/ovs_interop.rs (testkit::net: OVS in its namespace bonding vb0/vb1 with the fast
+//! timeout, fastlag bonding the other ends with af_packet, end hosts behind both):
+//!
+//! * `ctl restart` under traffic: OVS's `lacp/show-stats` counts no new "Link Expired" or
+//!   "Link Defaulted", both its members stay "current attached" throughout, the new process
+//!   logs each member restored; the gap in forwarded datagrams is measured.
+//! * The same after `kill -9` and an immediate restart (the crash-recovery file).
+//! * A corrupted handoff file: refused with the reason in the log and in `ctl show events`,
+//!   a normal start.
+//!
+//! The numbers are printed on lines starting with "MEASURE" (`--no-capture` shows them).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::net::{self, Lan, Netns, Ovs, OvsLacp, Veth, UDPFLOW_PY};
+use testkit::*;
+
+const MEMBERS: [&str; 2] = ["m0", "m1"];
+const OVS_MEMBERS: [&str; 2] = ["vb0", "vb1"];
+/// OVS's view of our state bits once aggregated.
+const OVS_SEES_US: &str = "activity timeout aggregation synchronized collecting distributing";
+const SRC_IP: &str = "10.77.0.1";
+const DST_IP: &str = "10.77.0.2";
+const FWD_PORT: u16 = 5000;
+const REV_PORT: u16 = 5001;
+const FLOW_BASE: u16 = 40000;
+const FLOWS: u16 = 16;
+/// Datagrams per second per direction.
+const RATE: u32 = 1000;
+
+/// OVS, end hosts, fastlag with a management socket and a handoff state file in the
+/// scratch directory. Fields drop in order: fastlag first.
+struct Rig {
+    fl: Option<Fastlag>,
+    ovs: Ovs,
+    lan: Lan,
+    _links: Vec<Veth>,
+    _peer: Netns,
+    fl_if: [String; 2],
+    sock: PathBuf,
+    state: PathBuf,
+    script: PathBuf,
+    scratch: Scratch,
+}
+
+impl Rig {
+    fn new(tag: &str) -> Rig {
+        let scratch = Scratch::new(&format!("restart-{tag}"));
+        let peer = Netns::new("rst");
+        let fl_if = [net::ifname("m0"), net::ifname("m1")];
+        let links = net::member_links(&peer, &fl_if, &OVS_MEMBERS);
+        let ovs = Ovs::start(&peer, &scratch.file("ovs"));
+        ovs.netdev_bridge("br0");
+        ovs.add_bond(
+            "br0",
+            "bond0",
+            &OVS_MEMBERS,
+            &[
+                "lacp=active",
+                "other_config:lacp-time=fast",
+                "bond_mode=balance-tcp",
+                "other_config:bond-rebalance-interval=0",
+            ],
+        );
+        let lan = Lan::new("r", &peer, &ovs, "br0", SRC_IP, DST_IP);
+        let script = scratch.file("udpflow.py");
+        std::fs::write(&script, UDPFLOW_PY).unwrap();
+        Rig {
+            fl: None,
+            ovs,
+            lan,
+            _links: links,
+            _peer: peer,
+            fl_if,
+            sock: scratch.file("fl.sock"),
+            state: scratch.file("handoff"),
+            script,
+            scratch,
+        }
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "{}\n[management]\nsocket = \"{}\"\nstate_file = \"{}\"\nrestart = \"exec\"\n",
+            net::ovs_rig_config(&self.fl_if, Some(&self.lan)),
+            self.sock.display(),
+            self.state.display()
+        )
+    }
+
+    fn start(&mut self) {
+        let cfg = self.config();
+        self.fl = Some(Fastlag::start(&self.scratch, &cfg));
+    }
+
+    fn fl(&self) -> &Fastlag {
+        self.fl.as_ref().expect("fastlag started")
+    }
+
+    fn lacp(&self) -> OvsLacp {
+        self.ovs.lacp("bond0").unwrap_or_default()
+    }
+
+    fn ovs_current(&self) -> bool {
+        let l = self.lacp();
+        OVS_MEMBERS.iter().all(|n| {
+            l.member(n).is_some_and(|m| {
+                m.status == "current attached" && m.partner_state.contains(OVS_SEES_US)
+            })
+        })
+    }
+
+    fn fl_distributing(&self) -> bool {
+        MEMBERS.iter().all(|m| {
+            self.fl()
+                .member("bond0", m)
+                .is_some_and(|v| v["distributing"] == true)
+        })
+    }
+
+    /// OVS's "Link Expired" and "Link Defaulted" counters, summed over its members.
+    fn expired_defaulted(&self) -> (u64, u64) {
+        let stats = self.ovs.appctl(&["lacp/show-stats", "bond0"]);
+        let sum = |key: &str| -> u64 {
+            stats
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix(key))
+                .filter_map(|n| n.trim().parse::<u64>().ok())
+                .sum()
+        };
+        (sum("Link Expired:"), sum("Link Defaulted:"))
+    }
+
+    fn diag(&self) -> String {
+        let mut s = String::new();
+        for c in [&["lacp/show", "bond0"][..], &["lacp/show-stats", "bond0"]] {
+            s += &format!(
+                "\n=== ovs-appctl {}\n{}\n",
+                c.join(" "),
+                self.ovs.try_appctl(c).unwrap_or_else(|e| e)
+            );
+        }
+        s += &self.ovs.logs();
+        if let Some(fl) = &self.fl {
+            s += &format!("=== fastlag log (last 80 lines)\n{}\n", tail(&fl.log(), 80));
+        }
+        s
+    }
+
+    fn fail(&self, msg: &str) -> ! {
+        panic!("{msg}\n{}", self.diag())
+    }
+
+    /// Both sides aggregate both members, OVS hashes over both; the handoff file exists.
+    fn converge(&mut self) {
+        let ok = wait_until(Duration::from_secs(20), || {
+            self.fl_distributing() && self.ovs_current()
+        });
+        if !ok {
+            self.fail("not aggregated on both sides within 20 s");
+        }
+        if !wait_until(Duration::from_secs(3), || {
+            self.ovs.members_enabled("bond0", &OVS_MEMBERS)
+        }) {
+            self.fail("OVS's bond did not enable both members");
+        }
+        self.ovs.rehash("bond0");
+        if !wait_until(Duration::from_secs(3), || self.state.exists()) {
+            self.fail("no handoff state file while running");
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> std::process::Output {
+        fastlag()
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .expect("fastlag ctl")
+    }
+
+    fn receiver(&self, ns: &Netns, ip: &str, port: u16, name: &str) -> (ChildGuard, PathBuf) {
+        let out = self.scratch.file(&format!("recv-{name}.txt"));
+        let cmd = ns.cmd_dies_with_parent(&[
+            python(),
+            &self.script.display().to_string(),
+            "recv",
+            ip,
+            &port.to_string(),
+            &out.display().to_string(),
+        ]);
+        let proc = ChildGuard::spawn(
+            "udp receiver",
+            cmd,
+            &self.scratch.file(&format!("recv-{name}.log")),
+        );
+        let ready = PathBuf::from(format!("{}.ready", out.display()));
+        if !wait_until(Duration::from_secs(10), || ready.exists()) {
+            self.fail("UDP receiver did not start");
+        }
+        (proc, out)
+    }
+
+    fn sender(&self, ns: &Netns, from: &str, to: &str, port: u16, secs: f64, name: &str) -> ChildGuard {
+        let cmd = ns.cmd_dies_with_parent(&[
+            python(),
+            &self.script.display().to_string(),
+            "send",
+            from,
+            to,
+            &port.to_string(),
+            &FLOW_BASE.to_string(),
+            &FLOWS.to_string(),
+            &RATE.to_string(),
+            &secs.to_string(),
+            "1",
+        ]);
+        spawn_logged(
+            "udp sender",
+            cmd,
+            &self.scratch.file(&format!("send-{name}.json")),
+            &self.scratch.file(&format!("send-{name}.log")),
+        )
+    }
+
+    /// Traffic both ways for `secs` while `during` runs (started 1.5 s in); OVS's LACP
+    /// view is sampled throughout. Returns, per direction, (sent, received, longest gap in
+    /// the send times of delivered datagrams, ms), and the samples where an OVS member was
+    /// not current attached.
+    fn under_traffic(&mut self, secs: f64, during: impl FnOnce(&mut Rig)) -> (Vec<Flow>, Vec<String>) {
+        let (fr, fwd_out) = self.receiver(&self.lan.dst, DST_IP, FWD_PORT, "fwd");
+        let (rr, rev_out) = self.receiver(&self.lan.src, SRC_IP, REV_PORT, "rev");
+        let mut fs = self.sender(&self.lan.src, SRC_IP, DST_IP, FWD_PORT, secs, "fwd");
+        let mut rs = self.sender(&self.lan.dst, DST_IP, SRC_IP, REV_PORT, secs, "rev");
+        let t0 = Instant::now();
+        let mut bad = Vec::new();
+        let sample = |rig: &Rig, bad: &mut Vec<String>| {
+            let l = rig.lacp();
+            for n in OVS_MEMBERS {
+                let st = l.member(n).map(|m| m.status.clone()).unwrap_or_default();
+                if st != "current attached" {
+                    bad.push(format!("{:?}: {n} {st:?}", t0.elapsed()));
+                }
+            }
+        };
+        while t0.elapsed() < Duration::from_millis(1500) {
+            sample(self, &mut bad);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        during(self);
+        while t0.elapsed() < Duration::from_secs_f64(secs) {
+            sample(self, &mut bad);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for s in [&mut fs, &mut rs] {
+            if s.wait_timeout(Duration::from_secs(10)).is_none() {
+                self.fail("UDP sender did not finish");
+            }
+        }
+        // Datagrams still in flight.
+        std::thread::sleep(Duration::from_millis(500));
+        drop((fr, rr));
+        let flows = [("fwd", fwd_out), ("rev", rev_out)]
+            .into_iter()
+            .map(|(name, out)| {
+                let sent: Value = serde_json::from_str(
+                    std::fs::read_to_string(self.scratch.file(&format!("send-{name}.json")))
+                        .unwrap_or_default()
+                        .trim(),
+                )
+                .unwrap_or(Value::Null);
+                Flow::read(name, &sent, &out)
+            })
+            .collect();
+        (flows, bad)
+    }
+}
+
+/// One direction's datagrams.
+#[derive(Debug)]
+struct Flow {
+    name: &'static str,
+    sent: u64,
+    received: u64,
+    /// Longest time between the send times of consecutive delivered datagrams (ms).
+    gap_ms: f64,
+}
+
+impl Flow {
+    fn read(name: &'static str, sent: &Value, out: &PathBuf) -> Flow {
+        let sent_total: u64 = sent["sent"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        let text = std::fs::read_to_string(out).unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut ts: Vec<f64> = Vec::new();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split(' ').collect();
+            if f.len() != 5 {
+                continue;
+            }
+            if seen.insert((f[1].to_string(), f[2].to_string())) {
+                if let Ok(t) = f[3].parse::<f64>() {
+                    ts.push(t);
+                }
+            }
+        }
+        ts.sort_by(f64::total_cmp);
+        let gap_ms = ts
+            .windows(2)
+            .map(|w| (w[1] - w[0]) * 1000.0)
+            .fold(0.0, f64::max);
+        Flow {
+            name,
+            sent: sent_total,
+            received: seen.len() as u64,
+            gap_ms,
+        }
+    }
+}
+
+/// The checks both restart tests share, once the new process runs.
+fn check_restart(rig: &Rig, what: &str, before: (u64, u64), flows: &[Flow], bad: &[String], max_gap_ms: f64) {
+    let after = rig.expired_defaulted();
+    for f in flows {
+        println!(
+            "MEASURE {what}: {} {} of {} datagrams delivered ({} lost), longest gap in \
+             forwarded datagrams {:.0} ms ({RATE}/s)",
+            f.name,
+            f.received,
+            f.sent,
+            f.sent.saturating_sub(f.received),
+            f.gap_ms
+        );
+    }
+    if after != before {
+        rig.fail(&format!(
+            "{what}: OVS counted Link Expired/Defaulted {before:?} before, {after:?} after"
+        ));
+    }
+    if !bad.is_empty() {
+        rig.fail(&format!(
+            "{what}: OVS members not current attached at some point: {bad:?}"
+        ));
+    }
+    let log = rig.fl().log();
+    for l in log.lines().filter(|l| {
+        l.contains("handoff") || l.contains("restore") || l.contains("planned restart")
+    }) {
+        println!("LOG {what}: {l}");
+    }
+    for m in MEMBERS {
+        let restored = log
+            .lines()
+            .any(|l| l.contains("LACP state restored") && l.contains(&format!("member={m}")));
+        if !restored {
+            rig.fail(&format!("{what}: the new process did not log {m} restored"));
+        }
+    }
+    if log.contains("LACP state restore refused") {
+        rig.fail(&format!("{what}: a restore was refused"));
+    }
+    for f in flows {
+        if f.sent == 0 || f.received == 0 {
+            rig.fail(&format!("{what}: no traffic {}: {f:?}", f.name));
+        }
+        if f.gap_ms > max_gap_ms {
+            rig.fail(&format!(
+                "{what}: {} forwarding gap {:.0} ms, over {max_gap_ms} ms",
+                f.name, f.gap_ms
+            ));
+        }
+    }
+    // `ctl show events` shows each member's outcome.
+    let ev = rig.ctl(&["show", "events", "--json"]);
+    let text = String::from_utf8_lossy(&ev.stdout);
+    for m in MEMBERS {
+        let shown = text.lines().any(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|e| {
+                e["machine"] == "Restore"
+                    && e["member"] == m
+                    && e["to"].as_str().is_some_and(|t| t.starts_with("restored"))
+            })
+        });
+        if !shown {
+            rig.fail(&format!(
+                "{what}: `ctl show events` shows no Restore event for {m}:\n{text}"
+            ));
+        }
+    }
+}
+
+/// `ctl restart --wait` under traffic: the process writes the handoff file, sends no
+/// out-of-sync LACPDU, execs itself; the new one restores both members. OVS notices
+/// nothing. The first start, from a corrupted handoff file, refuses it with the reason and
+/// starts normally.
+#[test]
+fn ctl_restart_under_traffic_keeps_ovs_in_sync() {
+    let mut rig = Rig::new("ctl");
+    std::fs::write(&rig.state, "fastlag-handoff 1 0000000000000000\n{\"not\": \"it\"}\n").unwrap();
+    rig.start();
+    rig.converge();
+    let log = rig.fl().log();
+    if !log.contains("handoff state file") || !log.contains("corrupted: checksum mismatch") {
+        rig.fail("the corrupted handoff file was not refused with its reason in the log");
+    }
+    let ev = String::from_utf8_lossy(&rig.ctl(&["show", "events", "--json"]).stdout).to_string();
+    if !ev.contains("\"machine\":\"Restore\"") || !ev.contains("corrupted") {
+        rig.fail(&format!("`ctl show events` shows no refusal:\n{ev}"));
+    }
+    let before = rig.expired_defaulted();
+    let pid = rig.fl().child.pid();
+    let mut answered = String::new();
+    let (flows, bad) = rig.under_traffic(6.0, |rig| {
+        let out = rig.ctl(&["--json", "restart", "--wait"]);
+        answered = String::from_utf8_lossy(&out.stdout).to_string();
+        if !out.status.success() {
+            rig.fail(&format!(
+                "ctl restart failed: {answered}{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        // The old process is gone (the new one answered): its last status file must not count.
+        let _ = std::fs::remove_file(&rig.fl().status);
+        if !wait_until(Duration::from_secs(10), || rig.fl_distributing()) {
+            rig.fail("the new process does not distribute on both members");
+        }
+    });
+    let v: Value = serde_json::from_str(answered.trim()).unwrap_or(Value::Null);
+    println!(
+        "MEASURE ctl restart: the new process answered on the socket {} ms after the request",
+        v["answered_after_ms"]
+    );
+    let log = rig.fl().log();
+    if rig.fl().child.pid() != pid || log.matches("fastlag running").count() != 2 {
+        rig.fail("not one process exec'd once");
+    }
+    if log.contains("sent final out-of-sync LACPDUs") {
+        rig.fail("the planned restart sent out-of-sync LACPDUs");
+    }
+    check_restart(&rig, "ctl restart", before, &flows, &bad, 1500.0);
+}
+
+/// `kill -9` and an immediate restart: the file the control thread kept current lets the
+/// new process restore both members; OVS notices nothing.
+#[test]
+fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
+    let mut rig = Rig::new("kill");
+    rig.start();
+    rig.converge();
+    let before = rig.expired_defaulted();
+    let (flows, bad) = rig.under_traffic(6.0, |rig| {
+        let died = {
+            let fl = rig.fl.as_mut().expect("fastlag started");
+            fl.child.signal("KILL");
+            fl.child.wait_timeout(Duration::from_secs(5)).is_some()
+        };
+        if !died {
+            rig.fail("fastlag did not die of SIGKILL");
+        }
+        // The old process's last status file says "distributing": only the new one's counts.
+        let _ = std::fs::remove_file(&rig.fl().status);
+        let t = Instant::now();
+        rig.start();
+        if !wait_until(Duration::from_secs(10), || rig.fl_distributing()) {
+            rig.fail("the new process does not distribute on both members");
+        }
+        println!(
+            "MEASURE kill -9: the new process distributes on both members {} ms after its spawn",
+            t.elapsed().as_millis()
+        );
+    });
+    check_restart(&rig, "kill -9", before, &flows, &bad, 2500.0);
+}
