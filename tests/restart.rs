@@ -82,18 +82,47 @@ impl Rig {
         }
     }
 
-    fn config(&self) -> String {
+    /// The OVS rig's config with our management section; `bond_lacp`: a `[bond.lacp]`
+    /// table's lines for bond0.
+    fn config(&self, bond_lacp: &str) -> String {
+        let base = net::ovs_rig_config(&self.fl_if, Some(&self.lan));
+        let base = if bond_lacp.is_empty() {
+            base
+        } else {
+            base.replacen(
+                "hash = \"layer3+4\"\n",
+                &format!("hash = \"layer3+4\"\n\n[bond.lacp]\n{bond_lacp}\n"),
+                1,
+            )
+        };
         format!(
-            "{}\n[management]\nsocket = \"{}\"\nstate_file = \"{}\"\nrestart = \"exec\"\n",
-            net::ovs_rig_config(&self.fl_if, Some(&self.lan)),
+            "{base}\n[management]\nsocket = \"{}\"\nstate_file = \"{}\"\nrestart = \"exec\"\n",
             self.sock.display(),
             self.state.display()
         )
     }
 
     fn start(&mut self) {
-        let cfg = self.config();
+        self.start_with("");
+    }
+
+    fn start_with(&mut self, bond_lacp: &str) {
+        let cfg = self.config(bond_lacp);
         self.fl = Some(Fastlag::start(&self.scratch, &cfg));
+    }
+
+    /// `kill -9`, waiting for the process to be gone.
+    fn kill_9(&mut self) {
+        let died = {
+            let fl = self.fl.as_mut().expect("fastlag started");
+            fl.child.signal("KILL");
+            fl.child.wait_timeout(Duration::from_secs(5)).is_some()
+        };
+        if !died {
+            self.fail("fastlag did not die of SIGKILL");
+        }
+        // Its last status file says "distributing": only the next process's counts.
+        let _ = std::fs::remove_file(&self.fl().status);
     }
 
     fn fl(&self) -> &Fastlag {
@@ -205,7 +234,15 @@ impl Rig {
         (proc, out)
     }
 
-    fn sender(&self, ns: &Netns, from: &str, to: &str, port: u16, secs: f64, name: &str) -> ChildGuard {
+    fn sender(
+        &self,
+        ns: &Netns,
+        from: &str,
+        to: &str,
+        port: u16,
+        secs: f64,
+        name: &str,
+    ) -> ChildGuard {
         let cmd = ns.cmd_dies_with_parent(&[
             python(),
             &self.script.display().to_string(),
@@ -231,7 +268,11 @@ impl Rig {
     /// view is sampled throughout. Returns, per direction, (sent, received, longest gap in
     /// the send times of delivered datagrams, ms), and the samples where an OVS member was
     /// not current attached.
-    fn under_traffic(&mut self, secs: f64, during: impl FnOnce(&mut Rig)) -> (Vec<Flow>, Vec<String>) {
+    fn under_traffic(
+        &mut self,
+        secs: f64,
+        during: impl FnOnce(&mut Rig),
+    ) -> (Vec<Flow>, Vec<String>) {
         let (fr, fwd_out) = self.receiver(&self.lan.dst, DST_IP, FWD_PORT, "fwd");
         let (rr, rev_out) = self.receiver(&self.lan.src, SRC_IP, REV_PORT, "rev");
         let mut fs = self.sender(&self.lan.src, SRC_IP, DST_IP, FWD_PORT, secs, "fwd");
@@ -325,7 +366,14 @@ impl Flow {
 }
 
 /// The checks both restart tests share, once the new process runs.
-fn check_restart(rig: &Rig, what: &str, before: (u64, u64), flows: &[Flow], bad: &[String], max_gap_ms: f64) {
+fn check_restart(
+    rig: &Rig,
+    what: &str,
+    before: (u64, u64),
+    flows: &[Flow],
+    bad: &[String],
+    max_gap_ms: f64,
+) {
     let after = rig.expired_defaulted();
     for f in flows {
         println!(
@@ -349,9 +397,10 @@ fn check_restart(rig: &Rig, what: &str, before: (u64, u64), flows: &[Flow], bad:
         ));
     }
     let log = rig.fl().log();
-    for l in log.lines().filter(|l| {
-        l.contains("handoff") || l.contains("restore") || l.contains("planned restart")
-    }) {
+    for l in log
+        .lines()
+        .filter(|l| l.contains("handoff") || l.contains("restore") || l.contains("planned restart"))
+    {
         println!("LOG {what}: {l}");
     }
     for m in MEMBERS {
@@ -402,7 +451,11 @@ fn check_restart(rig: &Rig, what: &str, before: (u64, u64), flows: &[Flow], bad:
 #[test]
 fn ctl_restart_under_traffic_keeps_ovs_in_sync() {
     let mut rig = Rig::new("ctl");
-    std::fs::write(&rig.state, "fastlag-handoff 1 0000000000000000\n{\"not\": \"it\"}\n").unwrap();
+    std::fs::write(
+        &rig.state,
+        "fastlag-handoff 1 0000000000000000\n{\"not\": \"it\"}\n",
+    )
+    .unwrap();
     rig.start();
     rig.converge();
     let log = rig.fl().log();
@@ -447,7 +500,9 @@ fn ctl_restart_under_traffic_keeps_ovs_in_sync() {
 }
 
 /// `kill -9` and an immediate restart: the file the control thread kept current lets the
-/// new process restore both members; OVS notices nothing.
+/// new process restore both members; OVS notices nothing. Then `kill -9` and a start with
+/// another bond configuration: the file is refused for the bond (config digest), a normal
+/// start. A normal stop (SIGTERM) removes the file.
 #[test]
 fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
     let mut rig = Rig::new("kill");
@@ -455,16 +510,7 @@ fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
     rig.converge();
     let before = rig.expired_defaulted();
     let (flows, bad) = rig.under_traffic(6.0, |rig| {
-        let died = {
-            let fl = rig.fl.as_mut().expect("fastlag started");
-            fl.child.signal("KILL");
-            fl.child.wait_timeout(Duration::from_secs(5)).is_some()
-        };
-        if !died {
-            rig.fail("fastlag did not die of SIGKILL");
-        }
-        // The old process's last status file says "distributing": only the new one's counts.
-        let _ = std::fs::remove_file(&rig.fl().status);
+        rig.kill_9();
         let t = Instant::now();
         rig.start();
         if !wait_until(Duration::from_secs(10), || rig.fl_distributing()) {
@@ -476,4 +522,32 @@ fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
         );
     });
     check_restart(&rig, "kill -9", before, &flows, &bad, 2500.0);
+
+    // Another configuration of the bond: refused, normal start.
+    rig.kill_9();
+    rig.start_with("system_priority = 100");
+    let refused = wait_until(Duration::from_secs(10), || {
+        rig.fl()
+            .log()
+            .contains("handoff state refused for this bond: its configuration differs")
+    });
+    if !refused {
+        rig.fail("a handoff file from another configuration was not refused");
+    }
+    if !wait_until(Duration::from_secs(15), || {
+        rig.fl_distributing() && rig.ovs_current()
+    }) {
+        rig.fail("no normal start after the refused handoff file");
+    }
+    if rig.fl().log().contains("LACP state restored") {
+        rig.fail("state restored from another configuration's handoff file");
+    }
+    // A normal stop tells the partner we leave: the state must not be used again.
+    let (_, _, log) = rig.fl.take().expect("fastlag").stop();
+    if rig.state.exists() || !log.contains("handoff state file removed (normal stop)") {
+        rig.fail(&format!(
+            "the handoff file was not removed at a normal stop:\n{}",
+            tail(&log, 20)
+        ));
+    }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use super::Validator;
 use crate::model::{Management, DEFAULT_SOCKET};
-use crate::values::RestartMode;
 use crate::raw::RawManagement;
 use crate::values::InvalidValue;
+use crate::values::RestartMode;
 
 /// `sizeof(sockaddr_un.sun_path) - 1`.
 const MAX_SOCKET_PATH: usize = 107;

@@ -196,8 +196,12 @@ impl ControlLoop {
             .filter(|m| m.port.in_sync())
             .count();
         match handoff::write(&path, &h) {
-            Ok(()) => tracing::info!(path = %path.display(), members, in_sync, "planned restart: handoff state written; no out-of-sync LACPDUs sent"),
-            Err(e) => tracing::error!(path = %path.display(), "planned restart: could not write the handoff state file ({e}); the next process starts normally"),
+            Ok(()) => {
+                tracing::info!(path = %path.display(), members, in_sync, "planned restart: handoff state written; no out-of-sync LACPDUs sent")
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), "planned restart: could not write the handoff state file ({e}); the next process starts normally")
+            }
         }
     }
 
@@ -208,9 +212,13 @@ impl ControlLoop {
         };
         w.finish();
         match std::fs::remove_file(&w.path) {
-            Ok(()) => tracing::info!(path = %w.path.display(), "handoff state file removed (normal stop)"),
+            Ok(()) => {
+                tracing::info!(path = %w.path.display(), "handoff state file removed (normal stop)")
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(path = %w.path.display(), "could not remove the handoff state file: {e}"),
+            Err(e) => {
+                tracing::warn!(path = %w.path.display(), "could not remove the handoff state file: {e}")
+            }
         }
     }
 
@@ -273,7 +281,10 @@ impl ControlLoop {
                 continue;
             };
             if self.engine.config_digest(id).ok() != Some(sb.digest) {
-                self.refuse_bond(bi, "its configuration differs from the one that saved the state (config digest)");
+                self.refuse_bond(
+                    bi,
+                    "its configuration differs from the one that saved the state (config digest)",
+                );
                 continue;
             }
             for mi in self.bonds[bi].members.clone() {

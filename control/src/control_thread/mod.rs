@@ -214,7 +214,9 @@ impl ControlLoop {
             self.restore_on_start(&path);
             match handoff::HandoffWriter::start(path.clone()) {
                 Ok(w) => self.handoff = Some(w),
-                Err(e) => tracing::warn!(path = %path.display(), "handoff state file writer not started: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "handoff state file writer not started: {e}")
+                }
             }
         }
         let mut burst = Burst::new();

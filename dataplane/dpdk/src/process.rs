@@ -43,7 +43,13 @@ pub fn set_thread_affinity(cpus: &[usize]) -> io::Result<()> {
 pub fn close_on_exec_from_3() -> io::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors of this
     // process; it touches no memory.
-    let rc = unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
+    let rc = unsafe {
+        libc::close_range(
+            3,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+        )
+    };
     if rc == 0 {
         return Ok(());
     }
