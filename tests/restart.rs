@@ -551,3 +551,144 @@ fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
         ));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Two bonds of one process negotiating over in-process ring links (no peer needed): a
+// restart restarts both ends at once.
+
+fn ring_config(scratch: &Scratch) -> String {
+    let cpus = cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    format!(
+        r#"
+[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+
+[[port]]
+name = "a0"
+device = "ring:m0:a"
+[[port]]
+name = "a1"
+device = "ring:m1:a"
+[[port]]
+name = "b0"
+device = "ring:m0:b"
+[[port]]
+name = "b1"
+device = "ring:m1:b"
+
+[[bond]]
+name = "bondA"
+members = ["a0", "a1"]
+[[bond]]
+name = "bondB"
+members = ["b0", "b1"]
+
+[forward]
+mode = "xconnect"
+pairs = [["bondA", "bondB"]]
+
+[management]
+socket = "{s}"
+state_file = "{f}"
+restart = "exit"
+"#,
+        c = cpus[0],
+        w = cpus[1],
+        s = scratch.file("fl.sock").display(),
+        f = scratch.file("handoff").display(),
+    )
+}
+
+const RING_MEMBERS: [(&str, &str); 4] = [
+    ("bondA", "a0"),
+    ("bondA", "a1"),
+    ("bondB", "b0"),
+    ("bondB", "b1"),
+];
+
+fn all_distributing(fl: &Fastlag) -> bool {
+    RING_MEMBERS
+        .iter()
+        .all(|(b, m)| fl.member(b, m).is_some_and(|v| v["distributing"] == true))
+}
+
+/// SIGUSR2 with `restart = "exit"`: exit status 75, the handoff file written (mode 0600)
+/// with every member in sync and no out-of-sync LACPDU sent; the next process restores all
+/// four members and the other side of each link confirms. After `kill -9` and a wait longer
+/// than the partners' 3 s timeout, the file is refused as stale with the reason logged, and
+/// the start is a normal one.
+#[test]
+fn sigusr2_exit_mode_restores_and_a_stale_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("restart-ring");
+    let state = scratch.file("handoff");
+    let cfg = ring_config(&scratch);
+    let mut fl = Fastlag::start(&scratch, &cfg);
+    assert!(
+        wait_until(Duration::from_secs(20), || all_distributing(&fl)),
+        "not distributing:\n{}",
+        fl.log()
+    );
+    assert!(wait_until(Duration::from_secs(3), || state.exists()));
+    fl.child.signal("USR2");
+    let st = fl
+        .child
+        .wait_timeout(Duration::from_secs(20))
+        .expect("fastlag exits after SIGUSR2");
+    let log = fl.log();
+    assert_eq!(st.code(), Some(75), "exit status {st:?}:\n{log}");
+    assert!(
+        log.contains("SIGUSR2: planned restart")
+            && log.contains("planned restart: handoff state written")
+            && log.contains("members=4 in_sync=4"),
+        "{log}"
+    );
+    assert!(!log.contains("sent final out-of-sync LACPDUs"), "{log}");
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "handoff file mode {mode:o}");
+
+    // The service manager's start.
+    let _ = std::fs::remove_file(&fl.status);
+    let mut fl = Fastlag::start(&scratch, &cfg);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let log = fl.log();
+            RING_MEMBERS.iter().all(|(_, m)| {
+                log.lines().any(|l| {
+                    l.contains("LACP state restore confirmed") && l.contains(&format!("member={m}"))
+                })
+            })
+        }),
+        "not every member restored and confirmed:\n{}",
+        fl.log()
+    );
+    assert!(wait_until(Duration::from_secs(5), || all_distributing(&fl)));
+    assert!(!fl.log().contains("restore refused"), "{}", fl.log());
+
+    // Crash, then a start after the partners' timeout.
+    fl.child.signal("KILL");
+    fl.child
+        .wait_timeout(Duration::from_secs(5))
+        .expect("killed");
+    assert!(state.exists());
+    std::thread::sleep(Duration::from_millis(3200));
+    let _ = std::fs::remove_file(&fl.status);
+    let fl = Fastlag::start(&scratch, &cfg);
+    assert!(
+        wait_until(Duration::from_secs(15), || all_distributing(&fl)),
+        "no normal start:\n{}",
+        fl.log()
+    );
+    let log = fl.log();
+    assert!(
+        log.contains("handoff state file") && log.contains(": stale: written"),
+        "the stale file was not refused with its reason:\n{log}"
+    );
+    assert!(!log.contains("LACP state restored"), "{log}");
+    let (ok, _, _) = fl.stop();
+    assert!(ok);
+}
