@@ -57,7 +57,7 @@ enum CtlCommand {
     /// Re-read the configuration and apply what can change without a restart.
     Reload,
     /// Planned restart without LACP renegotiation: the running fastlag writes its LACP
-    /// state to [management] state_file, sends no out-of-sync LACPDUs, and execs itself
+    /// state to management.state_file, sends no out-of-sync LACPDUs, and execs itself
     /// (or exits with status 75 for the service manager); the new process takes the state
     /// over (docs/restart.md).
     Restart {

@@ -47,7 +47,7 @@ impl LogLevel {
 enum Command {
     /// Run the fast path described by a config file until SIGINT or SIGTERM (SIGHUP
     /// reloads it; SIGUSR2 or `fastlag ctl restart` restarts it without LACP renegotiation
-    /// when [management] state_file is set; docs/restart.md).
+    /// when management.state_file is set; docs/restart.md).
     Run {
         /// Configuration file (TOML); see conf/*.toml for commented examples.
         #[arg(long, short)]
