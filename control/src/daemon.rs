@@ -69,6 +69,10 @@ pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    // A planned restart asked for during start-up (its default action would kill the
+    // process) is carried out once running.
+    let usr2 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, usr2.clone())?;
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
     // Bound before anything starts: a socket in use is reported at once.
     let server = match mgmt::Server::bind(&cfg.management.socket) {
@@ -114,8 +118,6 @@ pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
     };
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
-    let usr2 = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGUSR2, usr2.clone())?;
     let mut restart = false;
     let mut sequence = 0u64;
     tracing::info!(
