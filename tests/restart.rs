@@ -500,9 +500,11 @@ fn ctl_restart_under_traffic_keeps_ovs_in_sync() {
 }
 
 /// `kill -9` and an immediate restart: the file the control thread kept current lets the
-/// new process restore both members; OVS notices nothing. Then `kill -9` and a start with
-/// another bond configuration: the file is refused for the bond (config digest), a normal
-/// start. A normal stop (SIGTERM) removes the file.
+/// new process restore both members; OVS notices nothing. Then `kill -9` with m1's link
+/// down until after the start: m1 is refused (link down) and rejoins normally, m0 is
+/// restored. Then `kill -9` and a start with another bond configuration: the file is
+/// refused for the bond (config digest), a normal start. A normal stop (SIGTERM) removes
+/// the file.
 #[test]
 fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
     let mut rig = Rig::new("kill");
@@ -522,6 +524,31 @@ fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
         );
     });
     check_restart(&rig, "kill -9", before, &flows, &bad, 2500.0);
+
+    // A member whose link went down during the gap: refused for it (normal start once the
+    // link is back), the other restored.
+    rig.kill_9();
+    net::set_link(None, &rig.fl_if[1], false).unwrap();
+    rig.start();
+    let log_has = |rig: &Rig, what: &str, m: &str| {
+        rig.fl()
+            .log()
+            .lines()
+            .any(|l| l.contains(what) && l.contains(&format!("member={m}")))
+    };
+    let seen = wait_until(Duration::from_secs(10), || {
+        log_has(&rig, "LACP state restored", "m0")
+            && log_has(&rig, "LACP state restore refused", "m1")
+    });
+    if !seen || !rig.fl().log().contains("the link was down") {
+        rig.fail("m0 not restored, or m1 (link down) not refused with the reason");
+    }
+    net::set_link(None, &rig.fl_if[1], true).unwrap();
+    if !wait_until(Duration::from_secs(15), || {
+        rig.fl_distributing() && rig.ovs_current()
+    }) {
+        rig.fail("m1 did not rejoin normally after its link came back");
+    }
 
     // Another configuration of the bond: refused, normal start.
     rig.kill_9();
