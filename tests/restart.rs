@@ -496,7 +496,7 @@ fn ctl_restart_under_traffic_keeps_ovs_in_sync() {
     if log.contains("sent final out-of-sync LACPDUs") {
         rig.fail("the planned restart sent out-of-sync LACPDUs");
     }
-    check_restart(&rig, "ctl restart", before, &flows, &bad, 1500.0);
+    check_restart(&rig, "ctl restart", before, &flows, &bad, 2000.0);
 }
 
 /// `kill -9` and an immediate restart: the file the control thread kept current lets the
