@@ -33,6 +33,9 @@ PKGS=(
   qemu-system-x86 linux-image-amd64 busybox-static
   # the Debian 13 (DPDK 24.11) build and test root of scripts/debian13.sh
   debootstrap
+  # the Debian package (scripts/package.sh, tests/package.rs): dpkg-deb/dpkg-shlibdeps,
+  # strip, systemd-analyze verify for the unit, man -l for the man pages
+  dpkg-dev binutils gzip systemd man-db
   # toolchain bootstrap on a machine without Rust
   curl ca-certificates
 )

@@ -4,6 +4,7 @@
 
 mod ctl;
 mod demo;
+mod generate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -83,6 +84,12 @@ enum Command {
         /// get the generator).
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// Write man pages or shell completions (for packaging; scripts/package.sh).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: generate::Generate,
     },
 }
 
@@ -256,6 +263,7 @@ fn main() -> ExitCode {
             Duration::from_secs(phase_seconds),
             cli.log_level.level(),
         ),
+        Command::Generate { what } => generate::run(what, <Cli as clap::CommandFactory>::command()),
     };
     match result {
         Ok(code) => code,

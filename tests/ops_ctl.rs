@@ -874,6 +874,38 @@ fn ovs_lacp_show_agrees_with_ctl_and_capture_decodes() {
     }
 }
 
+/// What `ctl` shows a person about the bond (text and JSON), scanned for engine-relative
+/// instants: every instant shown must be a wall-clock time or an age (issue 14, item 2).
+fn assert_no_engine_instants(rig: &Rig, when: &str) {
+    let mut seen = String::new();
+    for c in [
+        &["show", "bond", "bond0"][..],
+        &["show", "bonds"],
+        &["show", "lacp"],
+        &["show", "lacp", "--detail"],
+        &["why", "bond0"],
+        &["show", "events", "bond0"],
+    ] {
+        for json in [false, true] {
+            let mut a = c.to_vec();
+            if json {
+                a.push("--json");
+            }
+            let out = rig.fl().ctl(&a);
+            let text = String::from_utf8_lossy(&out.stdout);
+            for hit in engine_instants(&text) {
+                seen += &format!("ctl {}: {hit}\n", a.join(" "));
+            }
+        }
+    }
+    for hit in engine_instants(&rig.fl().log()) {
+        seen += &format!("log: {hit}\n");
+    }
+    if !seen.is_empty() {
+        rig.fail(&format!("{when}: engine-relative instants shown:\n{seen}"));
+    }
+}
+
 /// `ctl why` on real failures against OVS: a link taken down on the OVS side (link_down),
 /// OVS's LACPDUs dropped on one link (silent_partner, with the age and the short timeout),
 /// a drained member (drain); each in words, and back to distributing afterwards.
@@ -913,6 +945,7 @@ fn ovs_why_names_link_down_silent_partner_and_drain() {
         rig.fail(&format!("why text: {text}"));
     }
     println!("MEASURE why link_down: {}", w["reason"]);
+    assert_no_engine_instants(&rig, "link down");
     net::set_link(Some(&rig.peer.name), "vb1", true).unwrap();
     wait_both(&rig);
 
@@ -931,6 +964,7 @@ fn ovs_why_names_link_down_silent_partner_and_drain() {
         rig.fail(&format!("silent partner reason: {r}\n{w}"));
     }
     println!("MEASURE why silent_partner: {r}");
+    assert_no_engine_instants(&rig, "silent partner");
     drop(silence);
     wait_both(&rig);
 
@@ -949,6 +983,7 @@ fn ovs_why_names_link_down_silent_partner_and_drain() {
         rig.fail(&format!("drained m1 not advertised out of sync: {w}"));
     }
     println!("MEASURE why drain: {} / {}", w["reason"], w["evidence"]);
+    assert_no_engine_instants(&rig, "drain");
     rig.fl().text(&["member", "undrain", "bond0", "m1"]);
     wait_both(&rig);
     let ev = rig.fl().text(&["show", "events", "bond0"]);

@@ -992,6 +992,97 @@ fn ovs_slow() {
     );
 }
 
+/// The partner changes its LACP rate on a converged bond, fast -> slow and back: neither
+/// change costs a member. fastlag's last fast LACPDU armed OVS's receive timer with the
+/// short timeout; when OVS starts asking for slow LACPDUs, fastlag keeps the fast period
+/// for one short timeout (802.1AX's partner keeps its current_while until a PDU re-arms it),
+/// then goes slow. For 20 s after each change: both members distribute on fastlag's side
+/// throughout (status polled every 50 ms), both stay "current attached" on OVS's, and OVS
+/// counts no new "Link Expired" or "Link Defaulted".
+#[test]
+fn partner_rate_change_is_hitless() {
+    let mut rig = Rig::new(
+        "rate",
+        &[
+            "lacp=active",
+            "other_config:lacp-time=fast",
+            "bond_mode=balance-tcp",
+        ],
+        false,
+    );
+    rig.converge("partner_rate_change_is_hitless", Duration::from_secs(5));
+    converged_checks(&rig);
+    for (to, timeout_bit) in [("slow", false), ("fast", true)] {
+        let before = ovs_expired_defaulted(&rig);
+        rig.ovs.vsctl(&[
+            "set",
+            "port",
+            "bond0",
+            &format!("other_config:lacp-time={to}"),
+        ]);
+        let t0 = Instant::now();
+        let (mut fl_out, mut ovs_out) = (None::<(u128, String)>, None::<(u128, String)>);
+        let mut polls = 0u32;
+        while t0.elapsed() < Duration::from_secs(20) {
+            let st = rig.status();
+            if fl_out.is_none() {
+                if let Some(m) = MEMBERS.iter().find(|m| !distributing(&st, m)) {
+                    fl_out = Some((net::ms_since(t0), format!("{m}: {}", reason(&st, m))));
+                }
+            }
+            let l = rig.lacp();
+            if ovs_out.is_none() && !ovs_converged(&l) {
+                ovs_out = Some((net::ms_since(t0), format!("{l:?}")));
+            }
+            polls += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let after = ovs_expired_defaulted(&rig);
+        // fastlag heard the new rate: the partner's timeout bit follows OVS's setting.
+        let st = rig.status();
+        let heard = MEMBERS.iter().all(|m| {
+            let p = member(&st, m).unwrap()["lacp"]["partner_state_names"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            p.contains("timeout") == timeout_bit
+        });
+        println!(
+            "MEASURE partner_rate_change_is_hitless: OVS -> {to}: {polls} polls over 20 s, \
+             fastlag member out {fl_out:?}, OVS member not current attached {ovs_out:?}, \
+             OVS (expired, defaulted) {before:?} -> {after:?}"
+        );
+        ensure!(
+            rig,
+            heard,
+            "fastlag does not show OVS's new rate ({to}) in the partner state"
+        );
+        ensure!(
+            rig,
+            fl_out.is_none(),
+            "OVS -> {to}: a member left distribution on fastlag's side: {fl_out:?}"
+        );
+        ensure!(
+            rig,
+            ovs_out.is_none(),
+            "OVS -> {to}: OVS stopped aggregating a member: {ovs_out:?}"
+        );
+        ensure!(
+            rig,
+            after == before,
+            "OVS -> {to}: OVS counted link expiries/defaults (expired, defaulted) \
+             {before:?} -> {after:?}"
+        );
+    }
+    // After the slow spell and back to fast: the periodic rate is fast again.
+    let sent = rig.lacpdus_sent_during(Duration::from_secs(3));
+    ensure!(
+        rig,
+        sent.iter().all(|n| (2..=5).contains(n)),
+        "back on fast: expected 2..=5 LACPDUs per member in 3 s, sent {sent:?}"
+    );
+}
+
 /// End to end through fastlag and OVS: ping; 64 UDP flows spread over both members by the
 /// layer3+4 hash (each flow on exactly one member); a member link failing under load
 /// loses traffic only briefly and only on the flows that were on it; the member rejoins
@@ -1403,6 +1494,15 @@ fn silent_partner_times_out_with_reason() {
         rig,
         log_ok,
         "no 'member stopped distributing ... member=m1 reason=partner silent...' in the log"
+    );
+    // The reason in the status file and in the log: wall-clock times or ages, never the
+    // engine's clock.
+    let shown = format!("{}\n{}", rig.status(), rig.fl().log());
+    let instants = engine_instants(&shown);
+    ensure!(
+        rig,
+        instants.is_empty(),
+        "engine-relative instants in the status file or log: {instants:?}"
     );
     let rx_after = lacp_u64(&rig.status(), "m1", "lacpdus_rx");
     ensure!(

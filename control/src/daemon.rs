@@ -3,6 +3,8 @@
 //! then every 50 ms hands the control thread fresh counters, writes the `--status` file and
 //! the metrics snapshot, applies SIGHUP reloads and logs rates; SIGINT/SIGTERM stop it in
 //! order; `fastlag ctl restart` or SIGUSR2 stop it for a planned restart (docs/restart.md).
+//! Under a service manager it tells it READY, STATUS, RELOADING (an exec restart) and
+//! STOPPING ([`notify`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::mgmt::{self, Standalone};
+use crate::notify::{self, Heartbeat};
 use crate::plan::{Host, Plan};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::status::Scrape;
@@ -74,6 +77,8 @@ pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
     let usr2 = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, usr2.clone())?;
     let cfg = conf::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    // Under a service manager (NOTIFY_SOCKET): readiness, status, watchdog (see notify).
+    notify::init();
     // Bound before anything starts: a socket in use is reported at once.
     let server = match mgmt::Server::bind(&cfg.management.socket) {
         Ok(s) => Some(s),
@@ -125,11 +130,18 @@ pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
         ports = cfg.ports.len(),
         "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration, SIGUSR2 restarts it"
     );
+    // Without a control thread this loop is the one whose progress the service manager's
+    // watchdog stands for; with one, the control thread notifies (see notify::Heartbeat).
+    let mut heartbeat = rt.management().is_none().then(Heartbeat::new);
     let interval = Duration::from_secs(cfg.dataplane.stats_interval_s as u64);
     let mut next_stats = Instant::now() + interval;
     let mut last = rt.snapshot();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if let Some(hb) = heartbeat.as_mut() {
+            hb.state(|| notify::status_line(&rt.status(), cfg.ports.len()));
+            hb.beat();
+        }
         if let Some(h) = &hub {
             h.publish(rt.snapshot());
             if let Some(s) = local_server.as_mut() {
@@ -182,9 +194,16 @@ pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
         }
     }
     let fin = if restart {
+        if cfg.management.restart == conf::RestartMode::Exec {
+            // The same PID comes back and says READY=1: to the service manager a reload.
+            notify::reloading();
+        } else {
+            notify::stopping();
+        }
         tracing::info!("stopping for a planned restart: no out-of-sync LACPDUs");
         rt.shutdown_for_restart()
     } else {
+        notify::stopping();
         tracing::info!("stopping");
         rt.shutdown(Vec::new())
     };

@@ -13,7 +13,8 @@
 //! * [`router`]: router mode's control side (TAP exception path, FIB upkeep from netlink).
 //! * [`mgmt`]: the management socket's transport and the [`mgmt::Handler`] it calls;
 //!   [`metrics`]: Prometheus text from a status snapshot, and a small HTTP server.
-//! * [`daemon`]: `fastlag run`'s main thread: signals, reload, the status file, metrics.
+//! * [`daemon`]: `fastlag run`'s main thread: signals, reload, the status file, metrics;
+//!   [`notify`]: the service manager's notify protocol (readiness, status, watchdog).
 //!
 //! Dependencies run one way: plan, status -> runtime -> control thread -> mgmt, metrics
 //! (which read status only).
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod handoff;
 pub mod metrics;
 pub mod mgmt;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod router;

@@ -188,6 +188,12 @@ pub fn member_reason(
     })
 }
 
+/// Whether the partner says, in the LACPDUs it sends on this member, that it will not
+/// aggregate the link (Aggregation = 0, Individual). Defaults are not its word.
+pub fn partner_individual(info: &lacp::info::PortInfo) -> bool {
+    info.partner_from_lacpdu && !info.partner.state.aggregation()
+}
+
 /// "full", "half" or "unknown".
 pub fn duplex(d: types::Duplex) -> &'static str {
     d.as_str()
@@ -252,6 +258,47 @@ mod tests {
             !stored.contains("ago") && !stored.contains("0.000385s"),
             "{stored}"
         );
+    }
+
+    /// A partner whose LACPDUs say Aggregation = 0 (here: a half-duplex link makes both
+    /// ends Individual) is marked; one that aggregates, or whose information is only
+    /// defaults, is not.
+    #[test]
+    fn an_individual_partner_is_told_by_its_lacpdus() {
+        let link = LinkParams {
+            latency: Duration::from_millis(1),
+            ..LinkParams::default()
+        };
+        let a = BondConfig::new("bond-a", system_mac(0, 1), 10);
+        let b = BondConfig::new("bond-b", system_mac(1, 1), 20);
+        let (mut sim, pair) = Sim::pair(3, 2, a, b, link).unwrap();
+        let port = pair.a_ports[0];
+        let info = sim.engine(pair.a).port_info(port, sim.now()).unwrap();
+        assert!(
+            !partner_individual(&info),
+            "defaults are not the partner's word"
+        );
+        sim.run_until_cond(Instant::from_secs(10), |s| pair.all_distributing(s))
+            .unwrap();
+        let info = sim.engine(pair.a).port_info(port, sim.now()).unwrap();
+        assert!(!partner_individual(&info));
+        sim.set_link_status(
+            pair.links[0],
+            LinkStatus {
+                up: true,
+                speed: types::Speed::Mbps(1000),
+                duplex: types::Duplex::Half,
+            },
+        );
+        sim.run_for(Duration::from_secs(5)).unwrap();
+        let info = sim.engine(pair.a).port_info(port, sim.now()).unwrap();
+        assert!(info.partner_from_lacpdu);
+        assert!(partner_individual(&info), "{:?}", info.partner);
+        let other = sim
+            .engine(pair.a)
+            .port_info(pair.a_ports[1], sim.now())
+            .unwrap();
+        assert!(!partner_individual(&other));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A bond: mode, LACP system, active aggregator, members.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BondView {
     /// Name.
     pub name: String,
@@ -59,7 +59,7 @@ pub struct ActiveAggregator {
 }
 
 /// One member of a [`BondView`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BondMember {
     /// Port name.
     pub name: String,
@@ -79,6 +79,10 @@ pub struct BondMember {
     pub aggregator: Option<String>,
     /// Drained by the operator.
     pub drained: bool,
+    /// The partner's LACPDUs on this member say Aggregation = 0 (Individual): it will not
+    /// aggregate this link with any other (802.1AX-2014 6.4.2.3, actor_state bit 2).
+    #[serde(default)]
+    pub partner_individual: bool,
     /// Why it is not distributing, in plain words; times in RFC 3339 with their age at the
     /// moment of the answer.
     pub reason: Option<String>,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An 802.3ad bond's LACP state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LacpBond {
     /// Bond name.
     pub bond: String,
@@ -31,7 +31,7 @@ pub struct LacpBond {
 }
 
 /// One side of the protocol (802.1AX actor or partner information).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
     /// System priority.
     pub system_priority: u16,
@@ -51,7 +51,7 @@ pub struct Participant {
 }
 
 /// A member's LACP timers, milliseconds left (`None`: not running).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LacpTimers {
     /// Receive machine's current_while.
     pub current_while: Option<f64>,
@@ -147,7 +147,7 @@ pub struct TxGaps {
 }
 
 /// One member of a [`LacpBond`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LacpMember {
     /// Port name.
     pub name: String,

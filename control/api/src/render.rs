@@ -2,8 +2,8 @@
 //! the server's JSON instead).
 
 use crate::{
-    BondView, CaptureView, DrainView, EventView, InterfaceView, LacpBond, Participant, Pong,
-    PortView, ReloadSummary, RestartView, RoutesView, Stats, WhyBond,
+    BondView, CaptureView, DrainView, EventView, InterfaceView, LacpBond, LacpMember, Participant,
+    Pong, PortView, ReloadSummary, RestartView, RoutesView, Stats, WhyBond,
 };
 
 /// A plain text table: columns padded to their widest cell.
@@ -146,7 +146,7 @@ pub fn bonds(v: &[BondView]) -> String {
             agg.map_or("-".into(), |a| a.id.clone()),
             agg.map_or("-".into(), |a| {
                 format!("{} key {}", a.partner_system, hex16(Some(a.partner_key)))
-            }),
+            }) + &individual_members(b),
             format!("{} ({})", b.min_links, met(b.min_links_met)),
             format!(
                 "{}/{} {}",
@@ -157,6 +157,42 @@ pub fn bonds(v: &[BondView]) -> String {
         ]);
     }
     tb.render("")
+}
+
+/// " [partner individual: m0,m1]" when the partner sends Aggregation = 0 on some
+/// members, else "".
+fn individual_members(b: &BondView) -> String {
+    let names: Vec<&str> = b
+        .members
+        .iter()
+        .filter(|m| m.partner_individual)
+        .map(|m| m.name.as_str())
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" [partner individual: {}]", names.join(","))
+    }
+}
+
+/// The partner's LACPDUs on this member say Aggregation = 0 (state bit 2 clear).
+fn partner_says_individual(m: &LacpMember) -> bool {
+    m.partner_from_lacpdu && m.partner.state & 0x04 == 0
+}
+
+/// The Mux state with why it waits: WAITING is also where a member kept out by selection
+/// (standby, another aggregator) stays, with no timer running.
+fn mux_with_cause(m: &LacpMember) -> String {
+    if m.mux_state != "WAITING" {
+        return m.mux_state.clone();
+    }
+    match m.timers_ms.wait_while {
+        Some(ms) => format!("WAITING (aggregate wait, {ms:.0} ms left)"),
+        None if m.selected == "standby" => {
+            "WAITING (held in standby by selection; attaches when selected)".into()
+        }
+        None => "WAITING (for the other members' aggregate wait)".into(),
+    }
 }
 
 /// `show bond NAME`.
@@ -212,7 +248,11 @@ pub fn bond(b: &BondView) -> String {
             if m.link_up { "up" } else { "down" }.into(),
             m.speed_mbps.map_or("unknown".into(), |x| format!("{x}M")),
             t(&m.duplex),
-            t(&m.selected),
+            if m.partner_individual {
+                format!("{} (partner individual)", t(&m.selected))
+            } else {
+                t(&m.selected)
+            },
             t(&m.collecting),
             t(&m.distributing),
             rate(m.rx_pps),
@@ -263,6 +303,9 @@ pub fn lacp(v: &[LacpBond], detail: bool) -> String {
                 },
                 if m.drained { " [drained]" } else { "" }
             );
+            if partner_says_individual(m) {
+                s += "    partner says Individual (Aggregation = 0): it will not aggregate this link\n";
+            }
             let mut tb = Table::new(&["", "actor (us)", "partner"]);
             let row =
                 |f: &dyn Fn(&Participant) -> String, name: &str| vec![name.to_string(), f(a), f(p)];
@@ -285,7 +328,7 @@ pub fn lacp(v: &[LacpBond], detail: bool) -> String {
                 if m.partner_from_lacpdu { "LACPDUs" } else { "defaults" },
                 t(&m.matched),
                 m.rx_state,
-                m.mux_state,
+                mux_with_cause(m),
                 m.periodic_state,
                 t(&m.aggregator)
             );
@@ -627,6 +670,7 @@ pub fn pcap(v: &CaptureView) -> Result<(Vec<u8>, usize, usize), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BondMember;
 
     #[test]
     fn tables_pad_columns_and_trim_lines() {
@@ -642,6 +686,75 @@ mod tests {
         assert_eq!(rate(Some(1_500_000.0)), "1.50M");
         assert_eq!(rate(Some(1500.0)), "1.5k");
         assert_eq!(hex16(Some(0x21)), "0x0021");
+    }
+
+    /// A partner that sends Aggregation = 0 is marked where people look (`show bonds`,
+    /// `show bond`, `show lacp`), and a member held in WAITING says why it waits.
+    #[test]
+    fn individual_partners_and_waiting_members_are_explained() {
+        let m0 = BondMember {
+            name: "m0".into(),
+            selected: Some("selected".into()),
+            partner_individual: true,
+            ..Default::default()
+        };
+        let m1 = BondMember {
+            name: "m1".into(),
+            selected: Some("standby".into()),
+            ..Default::default()
+        };
+        let b = BondView {
+            name: "bond0".into(),
+            members: vec![m0, m1],
+            ..Default::default()
+        };
+        let all = bonds(std::slice::from_ref(&b));
+        assert!(all.contains("[partner individual: m0]"), "{all}");
+        let one = bond(&b);
+        assert!(one.contains("selected (partner individual)"), "{one}");
+        assert_eq!(one.matches("partner individual").count(), 1, "{one}");
+
+        let individual = LacpMember {
+            name: "m0".into(),
+            partner_from_lacpdu: true,
+            partner: Participant {
+                state: 0x39, // activity, aggregation clear, sync, collecting, distributing
+                ..Default::default()
+            },
+            mux_state: "COLLECTING_DISTRIBUTING".into(),
+            selected: "selected".into(),
+            ..Default::default()
+        };
+        let standby = LacpMember {
+            name: "m1".into(),
+            partner_from_lacpdu: true,
+            partner: Participant {
+                state: 0x3f,
+                ..Default::default()
+            },
+            mux_state: "WAITING".into(),
+            selected: "standby".into(),
+            ..Default::default()
+        };
+        let mut waiting = standby.clone();
+        waiting.name = "m2".into();
+        waiting.selected = "selected".into();
+        waiting.timers_ms.wait_while = Some(1500.0);
+        let v = LacpBond {
+            bond: "bond0".into(),
+            members: vec![individual, standby, waiting],
+            ..Default::default()
+        };
+        let text = lacp(&[v], false);
+        assert_eq!(text.matches("partner says Individual").count(), 1, "{text}");
+        assert!(
+            text.contains("mux WAITING (held in standby by selection"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mux WAITING (aggregate wait, 1500 ms left)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -434,7 +434,7 @@ impl fmt::Display for Reason {
             Reason::FallbackStandby { active_port } => write!(f, "fallback: no LACPDU heard from the partner on this link; {active_port} carries the traffic"),
             Reason::Reselecting => write!(f, "partner information changed: detaching to select again"),
             Reason::AggregateWait { remaining } if remaining.is_zero() => write!(f, "waiting for other members to finish their aggregate wait"),
-            Reason::AggregateWait { remaining } => write!(f, "waiting for aggregate wait: {remaining:?} left"),
+            Reason::AggregateWait { remaining } => write!(f, "waiting for aggregate wait: {} left", crate::why::secs(*remaining)),
             // A partner that never heard a LACPDU from us holds its defaults for us: system
             // 0 (or zero MAC), which says "it does not hear us", not "it is wrong".
             Reason::NotMatched { partner_view } if partner_view.system.is_zero() => write!(f, "partner does not hear our LACPDUs: its view of us is its default (system {},{} key {:#06x} port {}); check that our LACPDUs reach it (one-way link, or the partner drops them)", partner_view.system_priority, partner_view.system, partner_view.key, partner_view.port),

@@ -1453,3 +1453,92 @@ fn engine_can_move_to_the_control_thread() {
     is_send::<Event>();
     is_send::<Transmit>();
 }
+
+/// Two partner aggregators (two bonds of one partner system, as two OVS bonds on one
+/// host), one link to each, the one to a1 heard 300 ms before the one to a0.
+/// * We control (lower system id): the active aggregator is chosen by the documented rule
+///   (count, then our lowest port priority/number: a0), not by which partner was heard
+///   first; a1's aggregator is still in its aggregate wait when a0's appears, so nothing is
+///   attached and stickiness does not apply.
+/// * The partner controls: fastlag follows the aggregator the partner puts in sync (rule 3),
+///   here a1's, whose partner bond finished its own wait first, even though a0's partner port
+///   number is lower.
+///
+/// Either way both ends agree: only the partner bond on the chosen link distributes. And
+/// once attached the choice is sticky: the other link flapping moves nothing.
+#[test]
+fn b7_two_partner_aggregators_chosen_by_rule_not_arrival() {
+    // (our node, partner node, winner is a0)
+    for (ours, theirs, want_a0) in [(0u8, 1u8, true), (2, 1, false)] {
+        let mut sim = Sim::new(5);
+        sim.set_check_invariants(true);
+        let a = sim.add_node();
+        let b = sim.add_node();
+        let ab = sim
+            .add_bond(a, BondConfig::new("bond-a", system_mac(ours, 1), 10))
+            .unwrap();
+        let bx = sim
+            .add_bond(b, BondConfig::new("bond-x", system_mac(theirs, 1), 20))
+            .unwrap();
+        let by = sim
+            .add_bond(b, BondConfig::new("bond-y", system_mac(theirs, 1), 30))
+            .unwrap();
+        let pa0 = sim
+            .add_port(a, ab, PortConfig::new("a0", port_mac(ours, 1), 1))
+            .unwrap();
+        let pa1 = sim
+            .add_port(a, ab, PortConfig::new("a1", port_mac(ours, 2), 2))
+            .unwrap();
+        // The partner's port numbers favour x (a0's link) too: only arrival favours y.
+        let px = sim
+            .add_port(b, bx, PortConfig::new("x0", port_mac(theirs, 1), 3))
+            .unwrap();
+        let py = sim
+            .add_port(b, by, PortConfig::new("y0", port_mac(theirs, 2), 7))
+            .unwrap();
+        let l_early = sim.connect(
+            Endpoint { node: a, port: pa1 },
+            Endpoint { node: b, port: py },
+            link(),
+        );
+        let l_late = sim.connect(
+            Endpoint { node: a, port: pa0 },
+            Endpoint { node: b, port: px },
+            link(),
+        );
+        sim.act(Action::LinkDown(l_late));
+        sim.schedule(Instant::from_millis(300), Action::LinkUp(l_late));
+        run_checking(&mut sim, Instant::from_secs(20), |s| {
+            assert!(s.engine(a).distribution(ab).unwrap().len() <= 1);
+        })
+        .unwrap();
+        let (win, lose) = if want_a0 { (pa0, pa1) } else { (pa1, pa0) };
+        let d = sim.engine(a).distribution(ab).unwrap().to_vec();
+        assert_eq!(
+            d,
+            vec![win],
+            "ours {ours} theirs {theirs}: winner a{} ({:?})",
+            if want_a0 { 0 } else { 1 },
+            reason(&sim, a, win)
+        );
+        assert!(
+            matches!(reason(&sim, a, lose), Some(Reason::KeyMismatch { .. })),
+            "{:?}",
+            reason(&sim, a, lose)
+        );
+        // The partner agrees: only its bond on the chosen link distributes.
+        let (pw, pl) = if want_a0 { (px, py) } else { (py, px) };
+        assert!(sim.engine(b).is_distributing(pw));
+        assert!(!sim.engine(b).is_distributing(pl));
+
+        // Sticky once attached: the other link flaps; the active aggregator stays.
+        assert_eq!(sim.engine(a).bond_info(ab).unwrap().aggregators.len(), 2);
+        let other = if want_a0 { l_early } else { l_late };
+        let t = sim.now();
+        sim.act(Action::LinkDown(other));
+        sim.run_for(SEC).unwrap();
+        sim.act(Action::LinkUp(other));
+        sim.run_until(t + 10 * SEC).unwrap();
+        assert_eq!(sim.engine(a).distribution(ab).unwrap().to_vec(), vec![win]);
+    }
+}

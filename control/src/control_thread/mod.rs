@@ -28,6 +28,7 @@ use lacp::{Engine, Instant};
 use types::{Duplex, Speed};
 
 use crate::mgmt::{Hub, Server};
+use crate::notify::Heartbeat;
 use crate::router::RouterControl;
 use crate::status::SharedStatus;
 use capture::CaptureRing;
@@ -118,6 +119,8 @@ pub struct ControlLoop {
     drains: Vec<Drain>,
     admin: VecDeque<AdminEvent>,
     reloader: Reloader,
+    /// The service manager's readiness, status line and watchdog (see [`crate::notify`]).
+    heartbeat: Heartbeat,
     state_file: Option<std::path::PathBuf>,
     /// Keeps the handoff state file current (crash recovery).
     handoff: Option<handoff::HandoffWriter>,
@@ -153,6 +156,7 @@ impl ControlLoop {
             hub: p.hub,
             server: None,
             reloader: p.reloader,
+            heartbeat: Heartbeat::new(),
             state_file: p.state_file,
             handoff: None,
             restart: p.restart,
@@ -229,11 +233,16 @@ impl ControlLoop {
         while !stop.load(Ordering::Relaxed) {
             let wall = std::time::Instant::now();
             if wall >= next_link {
+                self.heartbeat.stall_hook(stop);
                 self.poll_links();
                 next_link = wall + LINK_POLL;
             }
             if wall >= next_status {
                 self.publish_status();
+                let ports = self.port_names.len();
+                let status = self.status.load();
+                self.heartbeat
+                    .state(|| crate::notify::status_line(&status, ports));
                 self.keep_handoff();
                 next_status = wall + STATUS_EVERY;
             }
@@ -251,6 +260,8 @@ impl ControlLoop {
             self.serve_management();
             self.publish();
             self.poll_reload();
+            // The watchdog stands for this loop's progress: pinged from here only.
+            self.heartbeat.beat();
             // Sleep until the next deadline, at most `cap` (slow frames wait in rings).
             cap = if moved > 0 {
                 MAX_SLEEP

@@ -171,6 +171,9 @@ impl ControlLoop {
         let Some(path) = self.reloader.path.clone() else {
             return Err(ReloadError::NoFile);
         };
+        // The service manager sees the reload begin and end (READY=1 after either outcome:
+        // a refused reload leaves the running configuration as it was).
+        crate::notify::reloading();
         let result = conf::load(&path)
             .map_err(ReloadError::Invalid)
             .and_then(|new| self.apply_config(&new));
@@ -183,6 +186,7 @@ impl ControlLoop {
             }
             Err(e) => tracing::error!(file = %path.display(), "reload refused: {e}"),
         }
+        self.heartbeat.reloaded();
         result
     }
 

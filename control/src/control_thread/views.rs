@@ -176,6 +176,7 @@ impl ControlLoop {
                         .and_then(|i| i.aggregator)
                         .map(|a| a.to_string()),
                     drained,
+                    partner_individual: pi.as_ref().is_some_and(st::partner_individual),
                     reason,
                     rx_pps: rate.map(|r| r[0]),
                     tx_pps: rate.map(|r| r[1]),

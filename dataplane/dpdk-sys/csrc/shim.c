@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_version.h>
 
@@ -74,6 +75,15 @@ unsigned int fl_lcore_id(void)
 uint64_t fl_rdtsc(void)
 {
 	return rte_rdtsc();
+}
+
+uint64_t fl_clock_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 unsigned int fl_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n)

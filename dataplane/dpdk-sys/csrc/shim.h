@@ -44,6 +44,8 @@ uint16_t fl_pktmbuf_headroom(const struct rte_mbuf *m);
 int fl_errno(void);
 unsigned int fl_lcore_id(void);
 uint64_t fl_rdtsc(void);
+/* clock_gettime(CLOCK_MONOTONIC) in nanoseconds (systemd's MONOTONIC_USEC= clock). */
+uint64_t fl_clock_monotonic_ns(void);
 
 /* SPSC/MPMC rings (rte_ring_enqueue_burst / dequeue_burst). */
 unsigned int fl_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n);

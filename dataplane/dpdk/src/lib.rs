@@ -18,8 +18,8 @@ mod ring;
 mod ring_link;
 
 pub use eal::{
-    build_version, lcore_id, rdtsc, register_thread, remove_stale_runtime_dirs, runtime_base,
-    runtime_version, unregister_thread, version_mismatch, Eal,
+    build_version, lcore_id, monotonic_usec, rdtsc, register_thread, remove_stale_runtime_dirs,
+    runtime_base, runtime_version, unregister_thread, version_mismatch, Eal,
 };
 pub use error::{strerror, DpdkError};
 pub use lpm::{RteLpm, RteLpm6, LPM_LOOKUP_SUCCESS};

@@ -311,3 +311,84 @@ pub fn spawn_logged(name: &str, mut cmd: Command, stdout: &Path, stderr: &Path) 
         name: name.to_string(),
     }
 }
+
+/// Places in `text` that show an engine-relative instant to a person: "since" or "at"
+/// followed by a bare number of seconds or a `Duration`'s debug form ("since 0.000385s",
+/// "at 5.642774s"), or an `Instant`'s debug form. Every instant shown to a person must be a
+/// wall-clock time or an age ("3.2 s ago (at 12:00:01.250)"); durations ("for 3.2 s",
+/// "500ms") are not instants and are not reported. Each hit is returned with its context.
+pub fn engine_instants(text: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    for line in text.lines() {
+        if line.contains("Instant {") || line.contains("tv_nsec") {
+            hits.push(line.trim().to_string());
+            continue;
+        }
+        for word in ["since ", "at "] {
+            let mut from = 0;
+            while let Some(i) = line[from..].find(word) {
+                let start = from + i;
+                from = start + word.len();
+                // A whole word: "at" in "heartbeat " is not.
+                if line[..start]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric())
+                {
+                    continue;
+                }
+                let rest = &line[from..];
+                let num: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                if num.is_empty() || !num.starts_with(|c: char| c.is_ascii_digit()) {
+                    continue;
+                }
+                let after = &rest[num.len()..];
+                // A number glued to a unit, or "N s" / "N seconds" with no "ago" after it:
+                // either way an offset on some clock, given where a time belongs.
+                let glued = ["s", "ms", "µs", "us", "ns"].iter().any(|u| {
+                    after.starts_with(u)
+                        && !after[u.len()..].starts_with(|c: char| c.is_alphanumeric())
+                });
+                let spaced = (after.starts_with(" s") || after.starts_with(" seconds"))
+                    && !after.contains("ago");
+                if glued || spaced {
+                    let end = (from + num.len() + 12).min(line.len());
+                    let end = (end..=line.len())
+                        .find(|&e| line.is_char_boundary(e))
+                        .unwrap_or(line.len());
+                    hits.push(line[start..end].to_string());
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::engine_instants;
+
+    #[test]
+    fn engine_instants_are_found_and_times_and_ages_are_not() {
+        for bad in [
+            "LACP not heard from the partner since 0.000385s",
+            "partner silent: last LACPDU at 5.642774s",
+            "last one at 12 s",
+            "at Instant { tv_sec: 5, tv_nsec: 1 }",
+        ] {
+            assert_eq!(engine_instants(bad).len(), 1, "{bad}");
+        }
+        for good in [
+            "no LACPDU from partner for 3.2 s (short timeout 3 s), last one at 12:00:01.250 (3.2 s ago)",
+            "link went down at 2026-12-08T00:12:01.250Z (1.0 s ago)",
+            "still collecting (at least 500ms)",
+            "heartbeat 3s",
+            "since the link came up 4.0 s ago (at 00:12:01)",
+        ] {
+            assert!(engine_instants(good).is_empty(), "{good}: {:?}", engine_instants(good));
+        }
+    }
+}

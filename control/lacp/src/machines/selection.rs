@@ -14,7 +14,9 @@
 //!    System ID is lower, else the partner's), then partner System ID, then aggregator id.
 //!
 //! Stickiness: `stable` keeps the current active aggregator unless a candidate is better on
-//! 1-3; `count`/`bandwidth` keep it unless a candidate is better on 1-4.
+//! 1-3; `count`/`bandwidth` keep it unless a candidate is better on 1-4. Only an aggregator
+//! with a member attached is kept so: until then every round chooses by the rule, so the
+//! first partner heard does not win by arriving first.
 
 use core::cmp::{Ordering, Reverse};
 
@@ -303,7 +305,18 @@ pub(crate) fn select(sel: &mut SelState, ports: &mut [Option<Port>], ctx: &mut C
         });
     }
     let best = stats.iter().max_by(|x, y| full_cmp(x, y, b.selection));
-    let current = sel.active.and_then(|id| stats.iter().find(|s| s.id == id));
+    // Stickiness protects traffic, so it holds only for an aggregator that carries some:
+    // one with a member attached. Before that (all members still in their aggregate wait)
+    // the choice is made by the rule above, not by which partner was heard first.
+    let current = sel
+        .active
+        .and_then(|id| stats.iter().find(|s| s.id == id))
+        .filter(|s| {
+            sel.aggs[s.idx].members.iter().any(|&m| {
+                let p = ports[m].as_ref().expect("member");
+                !matches!(p.mux, MuxState::Detached | MuxState::Waiting)
+            })
+        });
     let chosen = match (best, current) {
         (None, _) => None,
         (Some(best), None) => Some(best),
