@@ -719,3 +719,103 @@ fn sigusr2_exit_mode_restores_and_a_stale_file_is_refused() {
     let (ok, _, _) = fl.stop();
     assert!(ok);
 }
+
+/// Under a service manager (`NOTIFY_SOCKET`, as the shipped unit's Type=notify), a planned
+/// restart in exec mode is a reload to it: RELOADING=1, then READY=1 from the same PID once
+/// the new process runs; no STOPPING=1. All four members are restored.
+#[test]
+fn exec_restart_under_a_service_manager_is_a_reload() {
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::{Arc, Mutex};
+    let scratch = Scratch::new("restart-notify");
+    let notify = scratch.file("notify.sock");
+    let listener = UnixDatagram::bind(&notify).expect("bind the notify socket");
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let got = got.clone();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 4096];
+            while let Ok(n) = listener.recv(&mut b) {
+                got.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&b[..n]).into_owned());
+            }
+        });
+    }
+    let count = |what: &str| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.lines().any(|l| l == what))
+            .count()
+    };
+    let cfg_text = ring_config(&scratch).replace("restart = \"exit\"", "restart = \"exec\"");
+    let cfg = scratch.file("fastlag.toml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let log = scratch.file("fastlag.log");
+    let mut cmd = fastlag();
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify);
+    let mut proc = ChildGuard::spawn("fastlag", cmd, &log);
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(30), || count("READY=1") == 1),
+        "no READY=1:\n{}",
+        read_log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            read_log().matches("member distributing").count() == 4
+        }),
+        "not every member distributing:\n{}",
+        read_log()
+    );
+    assert!(wait_until(Duration::from_secs(3), || scratch
+        .file("handoff")
+        .exists()));
+    let pid = proc.pid();
+    let out = fastlag()
+        .arg("ctl")
+        .arg("--socket")
+        .arg(scratch.file("fl.sock"))
+        .args(["restart", "--wait"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ctl restart: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || count("READY=1") == 2),
+        "no second READY=1 after the exec: {:?}\n{}",
+        got.lock().unwrap(),
+        read_log()
+    );
+    let msgs = got.lock().unwrap().clone();
+    let reloading = msgs
+        .iter()
+        .position(|m| m.lines().any(|l| l == "RELOADING=1"));
+    let second_ready = msgs.iter().rposition(|m| m.lines().any(|l| l == "READY=1"));
+    assert!(
+        reloading.is_some() && reloading < second_ready,
+        "want RELOADING=1 before the second READY=1: {msgs:?}"
+    );
+    assert_eq!(count("STOPPING=1"), 0, "{msgs:?}");
+    assert!(proc.running() && proc.pid() == pid);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            read_log().matches("LACP state restore confirmed").count() == 4
+        }),
+        "not every member restored and confirmed:\n{}",
+        read_log()
+    );
+    proc.signal("TERM");
+    assert!(proc
+        .wait_timeout(Duration::from_secs(20))
+        .is_some_and(|s| s.success()));
+    assert_eq!(count("STOPPING=1"), 1);
+}
