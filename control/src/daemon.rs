@@ -196,7 +196,7 @@ pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
     let fin = if restart {
         if cfg.management.restart == conf::RestartMode::Exec {
             // The same PID comes back and says READY=1: to the service manager a reload.
-            notify::reloading();
+            notify::restarting();
         } else {
             notify::stopping();
         }
