@@ -722,7 +722,9 @@ fn sigusr2_exit_mode_restores_and_a_stale_file_is_refused() {
 
 /// Under a service manager (`NOTIFY_SOCKET`, as the shipped unit's Type=notify), a planned
 /// restart in exec mode is a reload to it: RELOADING=1, then READY=1 from the same PID once
-/// the new process runs; no STOPPING=1. All four members are restored.
+/// the new process runs; no STOPPING=1. All four members are restored. Before that, a
+/// restart while the config file does not validate is refused (naming the key) and nothing
+/// changes.
 #[test]
 fn exec_restart_under_a_service_manager_is_a_reload() {
     use std::os::unix::net::UnixDatagram;
@@ -776,13 +778,36 @@ fn exec_restart_under_a_service_manager_is_a_reload() {
         .file("handoff")
         .exists()));
     let pid = proc.pid();
-    let out = fastlag()
-        .arg("ctl")
-        .arg("--socket")
-        .arg(scratch.file("fl.sock"))
-        .args(["restart", "--wait"])
-        .output()
-        .unwrap();
+    let ctl = |args: &[&str]| {
+        fastlag()
+            .arg("ctl")
+            .arg("--socket")
+            .arg(scratch.file("fl.sock"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A config file the new process could not start from: refused, nothing changes.
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        good.replace("memory_mb = 256", "memory_mb = \"lots\""),
+    )
+    .unwrap();
+    let refused = ctl(&["restart"]);
+    let msg = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(
+        !refused.status.success() && msg.contains("does not validate") && msg.contains("memory_mb"),
+        "a restart with a broken config file must be refused naming the key: {msg}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        proc.running() && count("RELOADING=1") == 0,
+        "{}",
+        read_log()
+    );
+    std::fs::write(&cfg, good).unwrap();
+    let out = ctl(&["restart", "--wait"]);
     assert!(
         out.status.success(),
         "ctl restart: {}{}",

@@ -150,8 +150,17 @@ pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
         }
         if usr2.swap(false, Ordering::Relaxed) {
             if cfg.management.state_file.is_some() {
-                tracing::info!(mode = %cfg.management.restart, "SIGUSR2: planned restart");
-                restart = true;
+                // The new process reads the file anew: one that does not validate would not
+                // start.
+                match conf::load(file) {
+                    Ok(_) => {
+                        tracing::info!(mode = %cfg.management.restart, "SIGUSR2: planned restart");
+                        restart = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %file.display(), "SIGUSR2: planned restart refused, the configuration file does not validate (the new process would not start):\n{e}")
+                    }
+                }
             } else {
                 tracing::warn!("SIGUSR2: a planned restart needs [management] state_file in the configuration; ignored");
             }

@@ -81,6 +81,13 @@ impl ControlLoop {
         let Some(path) = &m.state_file else {
             return Err("a planned restart needs [management] state_file in the configuration (where the LACP state is handed to the next process)".into());
         };
+        // The new process reads the file anew: one that does not validate would not start.
+        if let Some(file) = &self.reloader.path {
+            if let Err(e) = conf::load(file) {
+                tracing::warn!(file = %file.display(), "planned restart refused: the configuration file does not validate");
+                return Err(format!("restart refused, nothing changed: {} does not validate (the new process would not start):\n{e}", file.display()));
+            }
+        }
         let view = api::RestartView {
             state_file: path.display().to_string(),
             mode: m.restart.as_str().to_string(),
