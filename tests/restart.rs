@@ -449,7 +449,7 @@ fn check_restart(
 /// nothing. The first start, from a corrupted handoff file, refuses it with the reason and
 /// starts normally.
 #[test]
-fn ctl_restart_under_traffic_keeps_ovs_in_sync() {
+fn ovs_ctl_restart_under_traffic_keeps_the_lag_in_sync() {
     let mut rig = Rig::new("ctl");
     std::fs::write(
         &rig.state,
@@ -506,7 +506,7 @@ fn ctl_restart_under_traffic_keeps_ovs_in_sync() {
 /// refused for the bond (config digest), a normal start. A normal stop (SIGTERM) removes
 /// the file.
 #[test]
-fn kill_9_and_immediate_restart_keeps_ovs_in_sync() {
+fn ovs_kill_9_and_immediate_restart_keep_the_lag_in_sync() {
     let mut rig = Rig::new("kill");
     rig.start();
     rig.converge();
