@@ -37,8 +37,11 @@ pub(super) struct HandoffWriter {
 }
 
 impl HandoffWriter {
-    /// Starts the writer thread for `path`.
+    /// Starts the writer thread for `path` (creating its directory if missing).
     pub(super) fn start(path: PathBuf) -> std::io::Result<HandoffWriter> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         let (tx, rx) = mpsc::channel::<Handoff>();
         let p = path.clone();
         let thread = std::thread::Builder::new()
