@@ -626,7 +626,7 @@ restart = "exit"
         c = cpus[0],
         w = cpus[1],
         s = scratch.file("fl.sock").display(),
-        f = scratch.file("handoff").display(),
+        f = scratch.file("run/handoff").display(),
     )
 }
 
@@ -643,7 +643,8 @@ fn all_distributing(fl: &Fastlag) -> bool {
         .all(|(b, m)| fl.member(b, m).is_some_and(|v| v["distributing"] == true))
 }
 
-/// SIGUSR2 with `restart = "exit"`: exit status 75, the handoff file written (mode 0600)
+/// SIGUSR2 with `restart = "exit"`: exit status 75, the handoff file written (mode 0600, in a
+/// directory fastlag created)
 /// with every member in sync and no out-of-sync LACPDU sent; the next process restores all
 /// four members and the other side of each link confirms. After `kill -9` and a wait longer
 /// than the partners' 3 s timeout, the file is refused as stale with the reason logged, and
@@ -652,7 +653,7 @@ fn all_distributing(fl: &Fastlag) -> bool {
 fn sigusr2_exit_mode_restores_and_a_stale_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let scratch = Scratch::new("restart-ring");
-    let state = scratch.file("handoff");
+    let state = scratch.file("run/handoff");
     let cfg = ring_config(&scratch);
     let mut fl = Fastlag::start(&scratch, &cfg);
     assert!(
@@ -775,7 +776,7 @@ fn exec_restart_under_a_service_manager_is_a_reload() {
         read_log()
     );
     assert!(wait_until(Duration::from_secs(3), || scratch
-        .file("handoff")
+        .file("run/handoff")
         .exists()));
     let pid = proc.pid();
     let ctl = |args: &[&str]| {
