@@ -644,9 +644,8 @@ fn all_distributing(fl: &Fastlag) -> bool {
 }
 
 /// SIGUSR2 with `restart = "exit"`: exit status 75, the handoff file written (mode 0600, in a
-/// directory fastlag created)
-/// with every member in sync and no out-of-sync LACPDU sent; the next process restores all
-/// four members and the other side of each link confirms. After `kill -9` and a wait longer
+/// directory fastlag created) with every member in sync and no out-of-sync LACPDU sent; the
+/// next process restores all four members and the other side of each link confirms. After `kill -9` and a wait longer
 /// than the partners' 3 s timeout, the file is refused as stale with the reason logged, and
 /// the start is a normal one.
 #[test]
