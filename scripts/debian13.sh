@@ -107,10 +107,12 @@ done
 # Everything but what needs Open vSwitch, network namespaces, the kernel's netlink, QEMU or
 # the host's Python packages: unit, wire, conformance, config, build errors, dpdk-sys layout,
 # ring links, xconnect over memif, DPDK's bonding PMD as a peer, bond order, static bonds,
-# worker tables, alloc-free, the bench scenarios, the systemd notify protocol and the demo.
+# worker tables, alloc-free, the bench scenarios, the systemd notify protocol, warm restart
+# over ring links (exec and exit mode) and the demo.
 # The package test needs dpkg-dev, man-db and systemd, which the root does not hold.
 DPDK_ONLY='not (binary(ovs_interop) | binary(ops_ctl) | binary(ops_reload) | binary(router_e2e)
-  | binary(kernel) | binary(metrics) | binary(linux_bond) | binary(package))'
+  | binary(kernel) | binary(metrics) | binary(linux_bond) | binary(package)
+  | (binary(restart) & test(/^ovs_/)))'
 
 inner=$(cat <<EOF
 set -euo pipefail

@@ -55,6 +55,15 @@ enum CtlCommand {
     Member(MemberCmd),
     /// Re-read the configuration and apply what can change without a restart.
     Reload,
+    /// Planned restart without LACP renegotiation: the running fastlag writes its LACP
+    /// state to management.state_file, sends no out-of-sync LACPDUs, and execs itself
+    /// (or exits with status 75 for the service manager); the new process takes the state
+    /// over (docs/restart.md).
+    Restart {
+        /// Wait until the new process answers on the socket (at most 60 s).
+        #[arg(long)]
+        wait: bool,
+    },
     /// Check that fastlag answers.
     Ping,
 }
@@ -144,6 +153,26 @@ fn show<T: DeserializeOwned>(
         out!("{}", human(&v));
     }
     Ok(())
+}
+
+/// After `ctl restart`: waits until a process that started after `asked` answers a ping on
+/// `path`; returns the time since `asked`.
+fn wait_restarted(
+    path: &std::path::Path,
+    asked: std::time::Instant,
+    timeout: Duration,
+) -> Option<Duration> {
+    while asked.elapsed() < timeout {
+        if let Ok(mut c) = Client::connect(path) {
+            if let Ok(p) = c.call::<api::Pong>(&Request::Ping {}) {
+                if u128::from(p.uptime_ms) < asked.elapsed().as_millis() {
+                    return Some(asked.elapsed());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// Runs `fastlag ctl`.
@@ -242,6 +271,32 @@ pub(crate) fn run(a: CtlArgs) -> Result<ExitCode, AnyError> {
             render::drain,
         )?,
         CtlCommand::Reload => show(&mut c, json, &Request::Reload {}, render::reload)?,
+        CtlCommand::Restart { wait } => {
+            let asked = std::time::Instant::now();
+            let v: api::RestartView = c.call(&Request::Restart {})?;
+            drop(c);
+            if json && !wait {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if !json {
+                print!("{}", render::restart(&v));
+            }
+            if wait {
+                let up = wait_restarted(&path, asked, Duration::from_secs(60))
+                    .ok_or("no new fastlag answered on the socket within 60 s")?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"restart": v, "answered_after_ms": up.as_millis() as u64})
+                    );
+                } else {
+                    println!(
+                        "restart: the new process answers on {} ({} ms after the request)",
+                        path.display(),
+                        up.as_millis()
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

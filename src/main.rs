@@ -48,7 +48,9 @@ impl LogLevel {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the fast path described by a config file until SIGINT or SIGTERM.
+    /// Run the fast path described by a config file until SIGINT or SIGTERM (SIGHUP
+    /// reloads it; SIGUSR2 or `fastlag ctl restart` restarts it without LACP renegotiation
+    /// when management.state_file is set; docs/restart.md).
     Run {
         /// Configuration file (TOML); see conf/*.toml for commented examples.
         #[arg(long, short)]
@@ -343,15 +345,63 @@ fn run(
     status: Option<&Path>,
     log: tracing::Level,
 ) -> Result<ExitCode, AnyError> {
-    let clean = control::daemon::run(control::daemon::RunOptions {
+    use control::daemon::{Outcome, RESTART_EXIT_CODE};
+    let outcome = control::daemon::run(control::daemon::RunOptions {
         config: file,
         report,
         status,
         log,
     })?;
-    Ok(if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    match outcome {
+        Outcome::Stopped { clean: true } => Ok(ExitCode::SUCCESS),
+        Outcome::Stopped { clean: false } => Ok(ExitCode::FAILURE),
+        Outcome::Restart {
+            mode: conf::RestartMode::Exit,
+            ..
+        } => {
+            tracing::info!(
+                status = RESTART_EXIT_CODE,
+                "planned restart: exiting for the service manager to start fastlag again"
+            );
+            Ok(ExitCode::from(RESTART_EXIT_CODE))
+        }
+        Outcome::Restart {
+            mode: conf::RestartMode::Exec,
+            cpus,
+        } => {
+            let e = exec_self(&cpus);
+            tracing::error!("planned restart: exec failed ({e}); exiting with status {RESTART_EXIT_CODE} for a service manager");
+            Ok(ExitCode::from(RESTART_EXIT_CODE))
+        }
+    }
+}
+
+/// Replaces this process with the binary at this one's path (a package upgrade put the new
+/// one there; /proc/self/exe itself would still be the old, deleted file), same arguments,
+/// with the CPUs the process started with and no descriptor but stdin, stdout and stderr.
+/// Returns only on failure.
+fn exec_self(cpus: &[usize]) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::fs::read_link("/proc/self/exe") {
+        Ok(p) => {
+            let s = p.to_string_lossy();
+            PathBuf::from(s.strip_suffix(" (deleted)").unwrap_or(&s).to_string())
+        }
+        Err(e) => return e,
+    };
+    // EAL pinned the main thread to one core; exec hands that on to the new EAL, which
+    // would find its worker cores "not available".
+    if let Err(e) = dpdk::process::set_thread_affinity(cpus) {
+        tracing::warn!("could not restore the CPU affinity before exec: {e}");
+    }
+    if let Err(e) = dpdk::process::close_on_exec_from_3() {
+        tracing::warn!("could not mark descriptors close-on-exec: {e}");
+    }
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    tracing::info!(binary = %exe.display(), "planned restart: exec");
+    std::process::Command::new(&exe)
+        .arg0(argv0)
+        .args(args)
+        .exec()
 }

@@ -9,7 +9,7 @@
 //!                                                    [m1] fl<pid>vt1 ~~ eth1 - bond0 10.79.0.2-17
 //! ```
 //!
-//! Three guests boot per run (one per test; TCG, about 5 s each here), the cases that can
+//! Four guests boot per run (one per test; TCG, about 5 s each here), the cases that can
 //! share a guest are sequenced in it. The numbers measured (convergence, failover, rejoin,
 //! SIGTERM) are printed on lines starting with "MEASURE" (`--no-capture` shows them);
 //! docs/lacp-engine.md lists them next to the Open vSwitch ones.
@@ -165,6 +165,8 @@ struct Rig {
     _in_link: Veth,
     src: Netns,
     in_if: String,
+    /// `[management] state_file` (warm restart), when set.
+    state_file: Option<PathBuf>,
     scratch: Scratch,
 }
 
@@ -211,6 +213,7 @@ impl Rig {
             _in_link: in_link,
             src,
             in_if,
+            state_file: None,
             scratch,
         }
     }
@@ -253,13 +256,18 @@ pairs = [["in", "bond0"]]
 
 [management]
 socket = "{s}"
-"#,
+{f}"#,
             c = cpus[0],
             w = cpus[1],
             t0 = self.vm.taps[0].name,
             t1 = self.vm.taps[1].name,
             i = self.in_if,
             s = self.scratch.file("ctl.sock").display(),
+            f = self
+                .state_file
+                .as_ref()
+                .map(|p| format!("state_file = \"{}\"\n", p.display()))
+                .unwrap_or_default(),
         )
     }
 
@@ -1055,5 +1063,133 @@ fn linux_without_speed_duplex_never_sends() {
             "{m}: why {w}"
         );
     }
+    rig.stop_fastlag();
+}
+
+/// Warm restart against the Linux bonding driver (docs/restart.md): `ctl restart --wait`,
+/// then `kill -9` and an immediate start. Throughout each (the guest's /proc/net/bonding
+/// read over and over), both slaves stay in the same active aggregator with fastlag in
+/// sync, collecting and distributing, and no churn counter moves; the new process logs both
+/// members restored.
+#[test]
+fn linux_warm_restart_keeps_the_aggregator_without_churn() {
+    let mut rig = Rig::new("restart", &VmOpts::default());
+    rig.vm.create_bond(&bond("fast", "on"));
+    rig.state_file = Some(rig.scratch.file("handoff"));
+    rig.converge("linux_restart", "active", "fast", Duration::from_secs(5));
+    rig.check_views();
+    let before = rig.linux();
+    let agg = before.active_aggregator;
+    let churned = |b: &LinuxBond| -> Vec<(u32, u32)> {
+        b.slaves
+            .iter()
+            .map(|s| (s.actor_churned_count, s.partner_churned_count))
+            .collect()
+    };
+    let churn0 = churned(&before);
+    ensure!(rig, agg.is_some(), "no active aggregator in the guest");
+    let state = rig.state_file.clone().unwrap();
+    ensure!(
+        rig,
+        wait_until(Duration::from_secs(3), || state.exists()),
+        "no handoff file"
+    );
+    // Samples the guest's view until `done` holds (and 1 s more); every sample must show
+    // the same aggregator with both slaves in sync both ways and no churn. Returns when
+    // `done` first held.
+    let watch = |rig: &mut Rig, what: &str, done: &mut dyn FnMut(&mut Rig) -> bool| -> Duration {
+        let t0 = Instant::now();
+        let mut until: Option<Instant> = None;
+        let mut samples = 0;
+        let mut took = Duration::ZERO;
+        while until.is_none_or(|u| Instant::now() < u) {
+            if t0.elapsed() > Duration::from_secs(30) {
+                rig.fail(&format!(
+                    "{what}: the new process did not take over within 30 s"
+                ));
+            }
+            let lx = rig.linux();
+            samples += 1;
+            ensure!(
+                rig,
+                lx.active_aggregator == agg && lx.aggregated().len() == 2,
+                "{what}: the guest's aggregator changed or lost a slave {:?} after the \
+                 restart began:\n{}",
+                t0.elapsed(),
+                lx.text
+            );
+            ensure!(
+                rig,
+                churned(&lx) == churn0,
+                "{what}: churn counters moved: {churn0:?} -> {:?}",
+                churned(&lx)
+            );
+            if until.is_none() && done(rig) {
+                until = Some(Instant::now() + Duration::from_secs(1));
+                took = t0.elapsed();
+            }
+        }
+        println!(
+            "MEASURE {what}: Linux kept aggregator {agg:?} with both slaves in sync through \
+             the restart ({samples} reads of /proc/net/bonding over {} ms)",
+            t0.elapsed().as_millis()
+        );
+        took
+    };
+    let restored = |log: &str| {
+        MEMBERS.iter().all(|m| {
+            log.lines()
+                .any(|l| l.contains("LACP state restored") && l.contains(&format!("member={m}")))
+        })
+    };
+
+    // Planned restart.
+    let mut ctl = fastlag()
+        .arg("ctl")
+        .arg("--socket")
+        .arg(rig.scratch.file("ctl.sock"))
+        .args(["restart", "--wait"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let took = watch(&mut rig, "linux ctl restart", &mut |rig: &mut Rig| {
+        matches!(ctl.try_wait(), Ok(Some(_))) && restored(&rig.fl().log())
+    });
+    println!(
+        "MEASURE linux ctl restart: from the request to both members restored and `ctl \
+         restart --wait` returned: {} ms (guest reads in between)",
+        took.as_millis()
+    );
+    ensure!(
+        rig,
+        !rig.fl().log().contains("restore refused"),
+        "a member was refused"
+    );
+
+    // Crash and an immediate start.
+    {
+        let fl = rig.fl.as_mut().unwrap();
+        fl.proc.signal("KILL");
+        fl.proc.wait_timeout(Duration::from_secs(5));
+    }
+    let cfg = rig.config("active", "fast");
+    rig.fl = Some(Daemon::start(
+        &rig.scratch,
+        &cfg,
+        rig.scratch.file("ctl.sock"),
+    ));
+    let took = watch(&mut rig, "linux kill -9", &mut |rig: &mut Rig| {
+        restored(&rig.fl().log())
+    });
+    println!(
+        "MEASURE linux kill -9: from the new spawn to both members restored: {} ms",
+        took.as_millis()
+    );
+    ensure!(
+        rig,
+        !rig.fl().log().contains("restore refused"),
+        "a member was refused"
+    );
+    rig.check_views();
     rig.stop_fastlag();
 }

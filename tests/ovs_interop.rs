@@ -17,7 +17,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::net::{self, Lan, Netns, Ovs, OvsLacp, TcEgressDrop, Veth};
+use testkit::net::{self, Lan, Netns, Ovs, OvsLacp, TcEgressDrop, Veth, UDPFLOW_PY};
 use testkit::*;
 
 /// Both members of the bond, fastlag's port names and OVS's interfaces on the same links.
@@ -35,77 +35,6 @@ const FWD_PORT: u16 = 5000;
 const REV_PORT: u16 = 5001;
 const FLOW_BASE: u16 = 40000;
 const FLOWS: u16 = 64;
-
-/// Numbered UDP datagrams from many source ports at a steady rate, and a receiver that
-/// records every datagram with its send and receive times (CLOCK_MONOTONIC on both ends,
-/// they run on the same host).
-const UDPFLOW_PY: &str = r#"
-import json, signal, socket, struct, sys, time
-
-HDR = struct.Struct("!IHId")  # run, flow, seq, send time
-
-
-def send(src, dst, port, base, flows, rate, seconds, run):
-    socks = []
-    for i in range(flows):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # SO_NO_CHECK: no UDP checksum. A veth hands locally sent datagrams on with the
-        # checksum left to "hardware"; the packet sockets of OVS and fastlag forward them
-        # as they are, and the receiver would drop them all as corrupt.
-        s.setsockopt(socket.SOL_SOCKET, 11, 1)
-        s.bind((src, base + i))
-        socks.append(s)
-    pad = bytes(46)
-    seqs = [0] * flows
-    errors = 0
-    total = int(rate * seconds)
-    start = time.monotonic()
-    for n in range(total):
-        due = start + n / rate
-        now = time.monotonic()
-        if due > now:
-            time.sleep(due - now)
-        f = n % flows
-        try:
-            socks[f].sendto(HDR.pack(run, f, seqs[f], time.monotonic()) + pad, (dst, port))
-        except OSError:
-            errors += 1
-        seqs[f] += 1
-    print(json.dumps({"run": run, "sent": seqs, "errors": errors,
-                      "seconds": time.monotonic() - start}), flush=True)
-
-
-def recv(bind, port, out):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    s.bind((bind, port))
-    s.settimeout(0.05)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    with open(out, "w") as f:
-        open(out + ".ready", "w").close()
-        last = time.monotonic()
-        while not stop:
-            try:
-                data, _ = s.recvfrom(2048)
-            except (socket.timeout, InterruptedError):
-                data = None
-            now = time.monotonic()
-            if data is not None and len(data) >= HDR.size:
-                run, flow, seq, ts = HDR.unpack_from(data)
-                f.write("%d %d %d %.6f %.6f\n" % (run, flow, seq, ts, now))
-            if now - last >= 0.05:
-                f.flush()
-                last = now
-
-
-if __name__ == "__main__":
-    a = sys.argv
-    if a[1] == "send":
-        send(a[2], a[3], int(a[4]), int(a[5]), int(a[6]), float(a[7]), float(a[8]), int(a[9]))
-    else:
-        recv(a[2], int(a[3]), a[4])
-"#;
 
 // ---------------------------------------------------------------------------------------
 // fastlag

@@ -44,7 +44,7 @@ pub use model::{
 };
 pub use values::{
     BondMode, Device, Duplex, Fallback, ForwardMode, HashPolicy, InvalidValue, IpPrefix,
-    LacpActivity, LacpRate, MacAddr, MuxMode, PciAddr, RingEnd, Selection,
+    LacpActivity, LacpRate, MacAddr, MuxMode, PciAddr, RestartMode, RingEnd, Selection,
 };
 
 use raw::RawConfig;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::values::{
     speed_name, BondMode, Device, Duplex, Fallback, ForwardMode, HashPolicy, IpPrefix,
-    LacpActivity, LacpRate, MacAddr, MuxMode, Selection,
+    LacpActivity, LacpRate, MacAddr, MuxMode, RestartMode, Selection,
 };
 
 /// A complete, validated fastlag configuration.
@@ -240,6 +240,11 @@ pub struct Management {
     pub socket: PathBuf,
     /// Metrics endpoint; always a loopback address. `None`: disabled.
     pub metrics: Option<SocketAddr>,
+    /// Handoff state file for warm restart and crash recovery (absolute path). `None`:
+    /// no handoff (every start is a normal start).
+    pub state_file: Option<PathBuf>,
+    /// What a planned restart does once the handoff file is written.
+    pub restart: RestartMode,
 }
 
 /// Default management socket.
@@ -250,6 +255,8 @@ impl Default for Management {
         Management {
             socket: PathBuf::from(DEFAULT_SOCKET),
             metrics: None,
+            state_file: None,
+            restart: RestartMode::Exec,
         }
     }
 }
@@ -488,5 +495,13 @@ impl Config {
                 .metrics
                 .map_or_else(|| "off".to_owned(), |m| m.to_string())
         );
+        if let Some(f) = &self.management.state_file {
+            let _ = writeln!(
+                out,
+                "restart: state file {}, planned restart {}",
+                f.display(),
+                self.management.restart
+            );
+        }
     }
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::values::{
     BondMode, Device, Duplex, Expected, Fallback, ForwardMode, HashPolicy, IpAddrText, IpPrefix,
-    LacpActivity, LacpRate, MacAddr, MuxMode, Selection, SocketAddrText, SpeedText,
+    LacpActivity, LacpRate, MacAddr, MuxMode, RestartMode, Selection, SocketAddrText, SpeedText,
 };
 
 /// Upper bound meaning "no upper bound of its own" (checked against other values later).
@@ -305,4 +305,6 @@ pub(crate) struct RawForward {
 pub(crate) struct RawManagement {
     pub(crate) socket: Option<String>,
     pub(crate) metrics: Option<Text<SocketAddrText>>,
+    pub(crate) state_file: Option<String>,
+    pub(crate) restart: Option<Text<RestartMode>>,
 }

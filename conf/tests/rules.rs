@@ -1461,6 +1461,38 @@ fn management_socket_is_an_absolute_short_path() {
 }
 
 #[test]
+fn state_file_and_restart_mode() {
+    let m = |body: &str| xc("", &format!("\n[management]\n{body} #!\n"));
+    err(
+        &m("state_file = \"handoff\""),
+        "management.state_file",
+        "not an absolute path",
+    );
+    err(
+        &m("state_file = \"/run/fastlag/\""),
+        "management.state_file",
+        "names a directory",
+    );
+    err(
+        &m("restart = \"reboot\""),
+        "management.restart",
+        "\"exec\", \"exit\"",
+    );
+    let c = ok(&xc("", ""));
+    assert_eq!(c.management.state_file, None);
+    assert_eq!(c.management.restart, conf::RestartMode::Exec);
+    let c = ok(&xc(
+        "",
+        "\n[management]\nstate_file = \"/run/fastlag/handoff\"\nrestart = \"exit\"\n",
+    ));
+    assert_eq!(
+        c.management.state_file.as_deref().and_then(|p| p.to_str()),
+        Some("/run/fastlag/handoff")
+    );
+    assert_eq!(c.management.restart, conf::RestartMode::Exit);
+}
+
+#[test]
 fn metrics_listen_on_loopback_only() {
     let m = |addr: &str| xc("", &format!("\n[management]\nmetrics = \"{addr}\" #!\n"));
     err(

@@ -2,7 +2,9 @@
 //! before DPDK starts (a taken path or port is an error at once), starts the runtime,
 //! then every 50 ms hands the control thread fresh counters, writes the `--status` file and
 //! the metrics snapshot, applies SIGHUP reloads and logs rates; SIGINT/SIGTERM stop it in
-//! order. Under a service manager it tells it READY, STATUS and STOPPING ([`notify`]).
+//! order; `fastlag ctl restart` or SIGUSR2 stop it for a planned restart (docs/restart.md).
+//! Under a service manager it tells it READY, STATUS, RELOADING (an exec restart) and
+//! STOPPING ([`notify`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,15 +34,48 @@ pub struct RunOptions<'a> {
 /// An error that ends `fastlag run` before or while it starts.
 pub type Error = Box<dyn std::error::Error>;
 
-/// Runs until SIGINT or SIGTERM. `Ok(true)`: stopped cleanly with every mbuf back.
-pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
+/// How `fastlag run` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// SIGINT/SIGTERM; `clean`: every mbuf back, no error.
+    Stopped {
+        /// Stopped cleanly.
+        clean: bool,
+    },
+    /// Planned restart: the handoff state file is written and everything of this process
+    /// is released; the caller execs the new binary or exits (status 75).
+    Restart {
+        /// `[management] restart`.
+        mode: conf::RestartMode,
+        /// The CPUs the process could use when it started (before EAL pinned the main
+        /// thread): what the new binary must start with.
+        cpus: Vec<usize>,
+    },
+}
+
+/// Exit status of `fastlag run` in `restart = "exit"` mode (EX_TEMPFAIL): the service
+/// manager starts it again.
+pub const RESTART_EXIT_CODE: u8 = 75;
+
+/// Runs until SIGINT or SIGTERM (or a planned restart).
+pub fn run(opts: RunOptions<'_>) -> Result<Outcome, Error> {
     let file = opts.config;
+    // Before EAL narrows the main thread to one core: the set a new binary gets back.
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     // First: a SIGINT/SIGTERM from here on, start-up included, is a clean stop (start-up
     // stops between steps and undoes what it started).
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    // A planned restart asked for during start-up (its default action would kill the
+    // process) is carried out once running.
+    let usr2 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, usr2.clone())?;
     let cfg = conf::load_with(file, &crate::limits())
         .map_err(|e| format!("invalid configuration:\n{e}"))?;
     // Under a service manager (NOTIFY_SOCKET): readiness, status, watchdog (see notify).
@@ -70,7 +105,7 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
         Ok(rt) => rt,
         Err(RuntimeError::Interrupted) => {
             tracing::info!("stop requested during start-up: stopped before forwarding began");
-            return Ok(true);
+            return Ok(Outcome::Stopped { clean: true });
         }
         Err(e) => return Err(e.into()),
     };
@@ -89,11 +124,12 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
     };
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let mut restart = false;
     let mut sequence = 0u64;
     tracing::info!(
         workers = cfg.dataplane.worker_cores.len(),
         ports = cfg.ports.len(),
-        "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration"
+        "fastlag running; SIGINT or SIGTERM stops it, SIGHUP reloads the configuration, SIGUSR2 restarts it"
     );
     // Without a control thread this loop is the one whose progress the service manager's
     // watchdog stands for; with one, the control thread notifies (see notify::Heartbeat).
@@ -112,6 +148,27 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
             if let Some(s) = local_server.as_mut() {
                 s.serve(&mut Standalone(h));
             }
+        }
+        if usr2.swap(false, Ordering::Relaxed) {
+            if cfg.management.state_file.is_some() {
+                // The new process reads the file anew: one that does not validate would not
+                // start.
+                match conf::load_with(file, &crate::limits()) {
+                    Ok(_) => {
+                        tracing::info!(mode = %cfg.management.restart, "SIGUSR2: planned restart");
+                        restart = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %file.display(), "SIGUSR2: planned restart refused, the configuration file does not validate (the new process would not start):\n{e}")
+                    }
+                }
+            } else {
+                tracing::warn!("SIGUSR2: a planned restart needs [management] state_file in the configuration; ignored");
+            }
+        }
+        if restart || rt.restart_requested() {
+            restart = true;
+            break;
         }
         if hup.swap(false, Ordering::Relaxed) {
             tracing::info!(file = %file.display(), "SIGHUP: reloading the configuration");
@@ -146,9 +203,20 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
             next_stats += interval;
         }
     }
-    notify::stopping();
-    tracing::info!("stopping");
-    let fin = rt.shutdown(Vec::new());
+    let fin = if restart {
+        if cfg.management.restart == conf::RestartMode::Exec {
+            // The same PID comes back and says READY=1: to the service manager a reload.
+            notify::restarting();
+        } else {
+            notify::stopping();
+        }
+        tracing::info!("stopping for a planned restart: no out-of-sync LACPDUs");
+        rt.shutdown_for_restart()
+    } else {
+        notify::stopping();
+        tracing::info!("stopping");
+        rt.shutdown(Vec::new())
+    };
     report::log_final(&fin);
     if let Some(path) = opts.report {
         std::fs::write(path, serde_json::to_string_pretty(&fin)?)
@@ -159,7 +227,16 @@ pub fn run(opts: RunOptions<'_>) -> Result<bool, Error> {
             tracing::error!("{e}");
         }
     }
-    Ok(fin.clean())
+    if restart {
+        // The socket of a counters-only process (the control thread's went with it).
+        drop(local_server);
+        drop(metrics);
+        return Ok(Outcome::Restart {
+            mode: cfg.management.restart,
+            cpus,
+        });
+    }
+    Ok(Outcome::Stopped { clean: fin.clean() })
 }
 
 /// Writes the `--status` file atomically (a temporary file, then rename).

@@ -25,6 +25,7 @@
 pub mod bench;
 pub mod control_thread;
 pub mod daemon;
+pub mod handoff;
 pub mod metrics;
 pub mod mgmt;
 pub mod notify;

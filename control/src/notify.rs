@@ -88,6 +88,15 @@ pub fn reloading() {
     ));
 }
 
+/// `RELOADING=1` for a planned restart in exec mode: the same PID says `READY=1` again once
+/// the new binary runs (docs/restart.md).
+pub fn restarting() {
+    send(&format!(
+        "RELOADING=1\nSTATUS=planned restart: handing the LACP state over\nMONOTONIC_USEC={}",
+        dpdk::monotonic_usec()
+    ));
+}
+
 /// `STOPPING=1`.
 pub fn stopping() {
     send("STOPPING=1\nSTATUS=stopping");

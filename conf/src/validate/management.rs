@@ -1,4 +1,5 @@
-//! `[management]`: the control socket and the metrics endpoint.
+//! `[management]`: the control socket, the metrics endpoint, the handoff state file and
+//! what a planned restart does.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use super::Validator;
 use crate::model::{Management, DEFAULT_SOCKET};
 use crate::raw::RawManagement;
 use crate::values::InvalidValue;
+use crate::values::RestartMode;
 
 /// `sizeof(sockaddr_un.sun_path) - 1`.
 const MAX_SOCKET_PATH: usize = 107;
@@ -30,6 +32,24 @@ impl Validator<'_> {
             }
             mgmt.socket = PathBuf::from(socket);
         }
+        if let Some(file) = raw.state_file {
+            let path = "management.state_file";
+            if !file.starts_with('/') {
+                self.ctx.error(
+                    path,
+                    format!("state_file {file:?} is not an absolute path; write the full path, e.g. \"/run/fastlag/handoff\""),
+                );
+            } else if file.ends_with('/') || file.contains('\0') {
+                self.ctx.error(
+                    path,
+                    format!("state_file {file:?} names a directory; name a file in it, e.g. \"/run/fastlag/handoff\""),
+                );
+            }
+            mgmt.state_file = Some(PathBuf::from(file));
+        }
+        mgmt.restart = self
+            .ctx
+            .keyword("management.restart", raw.restart, RestartMode::Exec);
         if let Some(text) = &raw.metrics {
             mgmt.metrics = self.ctx.parse_with("management.metrics", text, |s| {
                 let addr: SocketAddr = s.parse().map_err(|_| {

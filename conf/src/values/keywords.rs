@@ -99,6 +99,17 @@ keyword_enum! {
 }
 
 keyword_enum! {
+    /// What a planned restart (`fastlag ctl restart`, SIGUSR2) does once the handoff file is
+    /// written.
+    pub enum RestartMode {
+        /// Replace the process with the binary at the same path (same arguments, same PID).
+        Exec => "exec",
+        /// Exit with status 75 for the service manager to start the new binary.
+        Exit => "exit",
+    }
+}
+
+keyword_enum! {
     /// Which end of an in-process ring link a port is.
     pub enum RingEnd {
         /// The `a` end.

@@ -17,7 +17,8 @@ pub use ip::IpPrefix;
 pub(crate) use ip::{family, IpAddrText, SocketAddrText};
 pub(crate) use keywords::{parse_speed, speed_name, SpeedText};
 pub use keywords::{
-    BondMode, Duplex, Fallback, ForwardMode, LacpActivity, LacpRate, MuxMode, RingEnd, Selection,
+    BondMode, Duplex, Fallback, ForwardMode, LacpActivity, LacpRate, MuxMode, RestartMode, RingEnd,
+    Selection,
 };
 pub use types::{HashPolicy, InvalidValue, MacAddr};
 

@@ -79,6 +79,19 @@ pub struct DrainView {
     pub note: Option<String>,
 }
 
+/// A planned restart accepted (`fastlag ctl restart`): the process writes the handoff state
+/// file and is replaced (or exits for the service manager) right after this answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartView {
+    /// Where the handoff state goes.
+    pub state_file: String,
+    /// `exec` (the process replaces itself) or `exit` (status 75, for a service manager).
+    pub mode: String,
+    /// Process uptime when the restart was asked for (ms); `ctl restart --wait` waits for a
+    /// process with a shorter one.
+    pub uptime_ms: u64,
+}
+
 /// What a reload changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReloadSummary {

@@ -36,7 +36,9 @@ pub use counters::{
     IfaceSnapshot, PmdStats, PortSnapshot, PortView, Snapshot, Stats, WorkerPortCounts,
     WorkerSnapshot,
 };
-pub use events::{CaptureView, CapturedFrame, DrainView, EventView, Pong, ReloadSummary};
+pub use events::{
+    CaptureView, CapturedFrame, DrainView, EventView, Pong, ReloadSummary, RestartView,
+};
 pub use lacp::{LacpBond, LacpCounters, LacpMember, LacpTimers, Participant, TxGaps};
 pub use router::{ExceptionCounters, InterfaceView, RouteView, RoutesView};
 pub use status::{BondStatus, IfaceStatus, MemberLacp, MemberStatus, Mib, RouterStatus, Status};
@@ -108,6 +110,8 @@ pub enum Request {
     },
     /// Re-read the configuration file: [`ReloadSummary`].
     Reload {},
+    /// Planned restart with the handoff state file: [`RestartView`].
+    Restart {},
 }
 
 impl Request {
@@ -128,6 +132,7 @@ impl Request {
             Request::Drain { .. } => "drain",
             Request::Undrain { .. } => "undrain",
             Request::Reload {} => "reload",
+            Request::Restart {} => "restart",
         }
     }
 }
@@ -163,6 +168,8 @@ pub enum Reply {
     Drain(DrainView),
     /// To [`Request::Reload`].
     Reload(ReloadSummary),
+    /// To [`Request::Restart`].
+    Restart(RestartView),
 }
 
 /// Every answer on the socket: the result, or why there is none.

@@ -3,7 +3,7 @@
 
 use crate::{
     BondView, CaptureView, DrainView, EventView, InterfaceView, LacpBond, LacpMember, Participant,
-    Pong, PortView, ReloadSummary, RoutesView, Stats, WhyBond,
+    Pong, PortView, ReloadSummary, RestartView, RoutesView, Stats, WhyBond,
 };
 
 /// A plain text table: columns padded to their widest cell.
@@ -598,6 +598,20 @@ pub fn drain(v: &DrainView) -> String {
 }
 
 /// `reload`: the changes applied, one per line.
+/// `fastlag ctl restart`.
+pub fn restart(v: &RestartView) -> String {
+    let how = if v.mode == "exit" {
+        "exits (status 75) for the service manager to start the new binary"
+    } else {
+        "replaces itself with the binary at the same path"
+    };
+    format!(
+        "restart: handoff state goes to {}; the process {how}\n",
+        v.state_file
+    )
+}
+
+/// `fastlag ctl reload`.
 pub fn reload(v: &ReloadSummary) -> String {
     if v.changes.is_empty() {
         return "reload: the configuration file matches what runs; nothing changed\n".to_owned();

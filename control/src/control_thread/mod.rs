@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod drain;
+mod handoff;
 mod member;
 pub mod reload;
 mod status;
@@ -22,6 +23,7 @@ use conf::BondMode;
 use dataplane::bond::BondTable;
 use dpdk::{Burst, Mempool, TxQueue};
 use lacp::info::{Event, TxKind};
+use lacp::RestoreOutcome;
 use lacp::{Engine, Instant};
 use types::{Duplex, Speed};
 
@@ -32,6 +34,7 @@ use crate::status::SharedStatus;
 use capture::CaptureRing;
 use drain::{Drain, Step};
 
+pub use handoff::RestartFlags;
 pub use member::{Bond, BondParts, Member, MemberParts};
 pub use reload::{ReloadError, ReloadRequest, Reloader, SparePort};
 
@@ -54,10 +57,13 @@ const IDLE_SLEEP: Duration = LINK_POLL;
 /// Admin events kept for `show events`.
 const ADMIN_EVENTS: usize = 256;
 
-/// An operator's action on a member, for `show events`.
+/// An operator's action on a member, or what became of its saved state at a restart, for
+/// `show events`.
 struct AdminEvent {
     at: Instant,
     member: usize,
+    /// "Admin" or "Restore".
+    machine: &'static str,
     text: String,
 }
 
@@ -87,6 +93,10 @@ pub struct ControlParts {
     pub hub: Arc<Hub>,
     /// Hitless reload state.
     pub reloader: Reloader,
+    /// `[management] state_file`: the handoff state file for warm restart.
+    pub state_file: Option<std::path::PathBuf>,
+    /// Restart requests and the planned-restart stop.
+    pub restart: Arc<RestartFlags>,
 }
 
 /// Everything the control thread owns.
@@ -113,6 +123,10 @@ pub struct ControlLoop {
     reloader: Reloader,
     /// The service manager's readiness, status line and watchdog (see [`crate::notify`]).
     heartbeat: Heartbeat,
+    state_file: Option<std::path::PathBuf>,
+    /// Keeps the handoff state file current (crash recovery).
+    handoff: Option<handoff::HandoffWriter>,
+    restart: Arc<RestartFlags>,
 }
 
 fn unix_ns_now() -> u128 {
@@ -145,6 +159,9 @@ impl ControlLoop {
             server: None,
             reloader: p.reloader,
             heartbeat: Heartbeat::new(),
+            state_file: p.state_file,
+            handoff: None,
+            restart: p.restart,
         }
     }
 
@@ -164,15 +181,30 @@ impl ControlLoop {
     }
 
     fn admin_event(&mut self, at: Instant, member: usize, text: String) {
+        self.push_event(at, member, "Admin", text);
+    }
+
+    /// What became of a member's saved state (warm restart), for `show events`.
+    fn restore_event(&mut self, at: Instant, member: usize, text: String) {
+        self.push_event(at, member, "Restore", text);
+    }
+
+    fn push_event(&mut self, at: Instant, member: usize, machine: &'static str, text: String) {
         if self.admin.len() >= ADMIN_EVENTS {
             self.admin.pop_front();
         }
-        self.admin.push_back(AdminEvent { at, member, text });
+        self.admin.push_back(AdminEvent {
+            at,
+            member,
+            machine,
+            text,
+        });
     }
 
     /// Runs on the calling thread until `stop` is set; then every 802.3ad member sends a
-    /// final out-of-sync LACPDU so the partner moves traffic away at once. Returns the
-    /// queues it owned (so the ports can be closed).
+    /// final out-of-sync LACPDU so the partner moves traffic away at once (or, for a
+    /// planned restart, a last in-sync one, and the handoff state file is written). Returns
+    /// the queues it owned (so the ports can be closed).
     pub fn run(mut self, core: usize, stop: &AtomicBool) -> (Vec<dpdk::RxQueue>, Vec<TxQueue>) {
         if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
             tracing::warn!(
@@ -182,6 +214,16 @@ impl ControlLoop {
         }
         if let Err(e) = dpdk::register_thread(self.eal) {
             tracing::warn!("control thread: {e}; LACPDU buffers come without a per-core cache");
+        }
+        // Warm restart: saved state is offered before the first link report.
+        if let Some(path) = self.state_file.clone() {
+            self.restore_on_start(&path);
+            match handoff::HandoffWriter::start(path.clone()) {
+                Ok(w) => self.handoff = Some(w),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "handoff state file writer not started: {e}")
+                }
+            }
         }
         let mut burst = Burst::new();
         if let Some(r) = self.router.as_mut() {
@@ -204,6 +246,7 @@ impl ControlLoop {
                 let status = self.status.load();
                 self.heartbeat
                     .state(|| crate::notify::status_line(&status, ports));
+                self.keep_handoff();
                 next_status = wall + STATUS_EVERY;
             }
             let mut moved = self.receive(&mut burst);
@@ -236,7 +279,12 @@ impl ControlLoop {
                 std::thread::sleep(sleep);
             }
         }
-        self.leave();
+        if self.restart.planned.load(Ordering::SeqCst) {
+            self.handoff_for_restart();
+        } else {
+            self.leave();
+            self.forget_handoff();
+        }
         dpdk::unregister_thread();
         let mut rx: Vec<dpdk::RxQueue> = self.reloader.take_queues();
         rx.extend(self.members.into_iter().filter_map(|m| m.slow_rx));
@@ -469,11 +517,30 @@ impl ControlLoop {
     fn events(&mut self, now: Instant) {
         while let Some(ev) = self.engine.poll_event() {
             match ev {
-                // Only a process that offered saved state sees these (warm restart, not
-                // wired into the daemon yet); logged so nothing is lost silently.
+                // Warm restart: what became of a member's saved state.
                 Event::Restore { port, outcome } => {
-                    let name = self.engine.port_name(port).unwrap_or("?").to_string();
-                    tracing::info!(member = %name, outcome = ?outcome, "LACP state restore");
+                    let Some(mi) = self.members.iter().position(|m| m.lacp == Some(port)) else {
+                        continue;
+                    };
+                    let (bond, member) = (
+                        self.bonds[self.members[mi].bond].name.clone(),
+                        self.members[mi].name.clone(),
+                    );
+                    let text = match outcome {
+                        RestoreOutcome::Restored => {
+                            tracing::info!(bond = %bond, member = %member, "LACP state restored: in sync and collecting/distributing without renegotiation; LACPDU sent now");
+                            "restored: in sync from the saved state".to_string()
+                        }
+                        RestoreOutcome::Confirmed => {
+                            tracing::info!(bond = %bond, member = %member, "LACP state restore confirmed by the partner's first LACPDU");
+                            "confirmed by the partner's first LACPDU".to_string()
+                        }
+                        RestoreOutcome::Refused(r) => {
+                            tracing::warn!(bond = %bond, member = %member, reason = %r, "LACP state restore refused; normal start for this member");
+                            format!("refused: {r}")
+                        }
+                    };
+                    self.restore_event(now, mi, text);
                 }
                 Event::Collecting { port, enabled } => {
                     if let Some(mi) = self.members.iter().position(|m| m.lacp == Some(port)) {

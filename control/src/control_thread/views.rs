@@ -68,11 +68,38 @@ impl Handler for ControlLoop {
             Request::Undrain { bond, member } => self.drain(&bond, &member, None).map(Reply::Drain),
             // Validated whole before anything changes; a refusal changes nothing.
             Request::Reload {} => self.reload().map(Reply::Reload).map_err(|e| e.to_string()),
+            Request::Restart {} => self.request_restart().map(Reply::Restart),
         }
     }
 }
 
 impl ControlLoop {
+    /// `ctl restart`: the main thread carries it out (stops the threads, writes the handoff
+    /// state file through this thread, then execs or exits).
+    fn request_restart(&mut self) -> Result<api::RestartView> {
+        let m = &self.reloader.running.config.management;
+        let Some(path) = &m.state_file else {
+            return Err("a planned restart needs [management] state_file in the configuration (where the LACP state is handed to the next process)".into());
+        };
+        // The new process reads the file anew: one that does not validate would not start.
+        if let Some(file) = &self.reloader.path {
+            if let Err(e) = conf::load_with(file, &crate::limits()) {
+                tracing::warn!(file = %file.display(), "planned restart refused: the configuration file does not validate");
+                return Err(format!("restart refused, nothing changed: {} does not validate (the new process would not start):\n{e}", file.display()));
+            }
+        }
+        let view = api::RestartView {
+            state_file: path.display().to_string(),
+            mode: m.restart.as_str().to_string(),
+            uptime_ms: self.epoch.elapsed().as_millis() as u64,
+        };
+        tracing::info!(mode = %view.mode, "planned restart requested over the management socket");
+        self.restart
+            .requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(view)
+    }
+
     fn find_bond(&self, name: &str) -> Result<usize> {
         self.bonds
             .iter()
@@ -495,7 +522,7 @@ impl ControlLoop {
                 if at <= since_ns {
                     continue;
                 }
-                let admin = view(at, mi, "Admin".into(), "", &a.text, "Admin".into());
+                let admin = view(at, mi, a.machine.into(), "", &a.text, a.machine.into());
                 ev.push((at, admin));
             }
         }

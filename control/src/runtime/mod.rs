@@ -17,7 +17,7 @@ use dataplane::worker::router::IfaceCounters;
 use dataplane::worker::{WorkerError, WorkerQueues};
 use dpdk::{DpdkError, Eal, FlowRule, Link, MacAddr, Mempool, Port, RxQueue, Started, TxQueue};
 
-use crate::control_thread::{ReloadError, ReloadRequest};
+use crate::control_thread::{ReloadError, ReloadRequest, RestartFlags};
 use crate::mgmt::Hub;
 use crate::plan::{Host, Plan};
 use crate::status::{
@@ -153,6 +153,8 @@ pub struct Runtime {
     injectors: Vec<(usize, TxQueue)>,
     /// DPDK's EAL (process-static).
     eal: &'static Eal,
+    /// Planned restart: asked for (`ctl restart`), under way.
+    restart: Arc<RestartFlags>,
 }
 
 fn describe_cpus(ids: &[usize]) -> String {
@@ -323,6 +325,7 @@ impl Runtime {
             reload_tx: None,
             injectors: Vec::new(),
             eal,
+            restart: Arc::default(),
         };
         // From here on, an error path still shuts down what was started.
         match rt.build(plan, eal) {
@@ -364,6 +367,20 @@ impl Runtime {
         let (reply, rx) = std::sync::mpsc::channel();
         tx.send(ReloadRequest { reply }).ok()?;
         Some(rx)
+    }
+
+    /// Whether `fastlag ctl restart` asked for a planned restart.
+    pub fn restart_requested(&self) -> bool {
+        self.restart.requested.load(Ordering::SeqCst)
+    }
+
+    /// Planned restart: as [`Runtime::shutdown`], but the control thread sends no final
+    /// out-of-sync LACPDUs: every member sends a last in-sync LACPDU and the handoff state
+    /// file (`[management] state_file`) is written, for the next process to take over
+    /// without the partners noticing.
+    pub fn shutdown_for_restart(self) -> ShutdownReport {
+        self.restart.planned.store(true, Ordering::SeqCst);
+        self.shutdown(Vec::new())
     }
 
     /// The flag that stops the workers (signal handlers set it).

@@ -228,6 +228,8 @@ impl Runtime {
                     macs,
                     leaving: Vec::new(),
                 },
+                state_file: plan.config.management.state_file.clone(),
+                restart: self.restart.clone(),
             })
         } else {
             None

@@ -13,6 +13,7 @@ mod lpm;
 mod mbuf;
 mod mempool;
 mod port;
+pub mod process;
 mod ring;
 mod ring_link;
 

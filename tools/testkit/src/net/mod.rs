@@ -17,7 +17,7 @@ mod ovs;
 mod tc;
 
 pub use capture::{ethertype, is_slow_protocols, read_pcap, Capture, Captured};
-pub use ovs::{ovs_rig_config, Lan, Ovs, OvsLacp, OvsMember};
+pub use ovs::{ovs_rig_config, Lan, Ovs, OvsLacp, OvsMember, UDPFLOW_PY};
 pub use tc::TcEgressDrop;
 
 use crate::{wait_until, ChildGuard};
