@@ -2253,3 +2253,115 @@ fn slow_protocol_abuse_on_a_live_bond() {
         rep["pool"]
     );
 }
+
+/// Two bonds of one Open vSwitch (bond0 over vb0/vb1 on br0, bond1 over vb2/vb3 on br1: two
+/// bridges, so two partner System IDs),
+/// all four links to one fastlag bond (m0..m3) whose system priority is better (1), so
+/// fastlag's port order decides (802.1AX 6.7.1, docs/lacp-engine.md). bond1's links come up
+/// first and its LACPDUs are heard first; bond0's 300 ms later, inside the aggregate wait.
+/// The active aggregator is the rule's (both have 2 members: the lowest port, m0, on
+/// bond0's side), not the first heard: m0/m1 distribute, m2/m3 stay out, and OVS enables
+/// bond0's members and not bond1's. Before, the first partner heard kept the bond.
+#[test]
+fn two_partner_bonds_the_rule_chooses_not_arrival() {
+    let scratch = Scratch::new("ovs-two");
+    let peer = Netns::new("ovstwo");
+    let ours: Vec<String> = (0..4).map(|i| net::ifname(&format!("m{i}"))).collect();
+    let theirs = ["vb0", "vb1", "vb2", "vb3"];
+    let _links = net::member_links(&peer, &ours, &theirs);
+    let ovs = Ovs::start(&peer, &scratch.file("ovs"));
+    let opts = [
+        "lacp=active",
+        "other_config:lacp-time=fast",
+        "bond_mode=balance-tcp",
+    ];
+    ovs.netdev_bridge("br0");
+    ovs.netdev_bridge("br1");
+    ovs.add_bond("br0", "bond0", &theirs[..2], &opts);
+    ovs.add_bond("br1", "bond1", &theirs[2..], &opts);
+    // bond0's links wait.
+    for v in &theirs[..2] {
+        peer.ip(&["link", "set", v, "down"]);
+    }
+    let cpus = cpus();
+    let mut cfg = format!(
+        "[dataplane]\ncontrol_core = {}\nworker_cores = [{}]\nhugepages = false\nmemory_mb = 256\n",
+        cpus[0], cpus[1]
+    );
+    for (i, o) in ours.iter().enumerate() {
+        cfg += &format!("\n[[port]]\nname = \"m{i}\"\ndevice = \"net_af_packet{i},iface={o}\"\n");
+    }
+    cfg += r#"
+[[port]]
+name = "in"
+device = "ring:g0:a"
+
+[[bond]]
+name = "bond0"
+members = ["m0", "m1", "m2", "m3"]
+hash = "layer3+4"
+
+[bond.lacp]
+system_priority = 1
+
+[forward]
+mode = "xconnect"
+pairs = [["in", "bond0"]]
+"#;
+    let fl = Fastlag::start(&scratch, &cfg);
+    let diag = |msg: &str| -> String {
+        format!(
+            "{msg}\n=== bond0\n{}\n=== bond1\n{}\n=== fastlag status\n{}\n=== log\n{}",
+            ovs.try_appctl(&["lacp/show", "bond0"])
+                .unwrap_or_else(|e| e),
+            ovs.try_appctl(&["lacp/show", "bond1"])
+                .unwrap_or_else(|e| e),
+            fl.status().map(|v| v.to_string()).unwrap_or_default(),
+            tail(&fl.log(), 40)
+        )
+    };
+    // bond1 heard first (on m2/m3), then bond0's links come up.
+    let heard = wait_until(Duration::from_secs(30), || {
+        fl.status()
+            .is_some_and(|st| lacp_u64(&st, "m2", "lacpdus_rx") > 0)
+    });
+    assert!(heard, "{}", diag("bond1's LACPDUs never reached m2"));
+    std::thread::sleep(Duration::from_millis(300));
+    for v in &theirs[..2] {
+        peer.ip(&["link", "set", v, "up"]);
+    }
+    let t0 = Instant::now();
+    let want = |st: &Value| {
+        distributing(st, "m0")
+            && distributing(st, "m1")
+            && !distributing(st, "m2")
+            && !distributing(st, "m3")
+    };
+    let converged = wait_until(Duration::from_secs(15), || {
+        fl.status().is_some_and(|st| want(&st)) && ovs.members_enabled("bond0", &theirs[..2])
+    });
+    assert!(
+        converged,
+        "{}",
+        diag("not m0/m1 (the rule's aggregator, bond0) distributing")
+    );
+    println!(
+        "MEASURE two_partner_bonds_the_rule_chooses_not_arrival: bond0 (heard 300 ms after \
+         bond1) aggregated on m0/m1 {} ms after its links came up",
+        t0.elapsed().as_millis()
+    );
+    // And it stays so; bond1's members are kept out with a reason.
+    std::thread::sleep(Duration::from_secs(3));
+    let st = fl.status().unwrap_or(Value::Null);
+    assert!(want(&st), "{}", diag("the choice did not hold"));
+    let r = reason(&st, "m2");
+    // Two bridges: two partner System IDs (one bridge would differ only in the key).
+    assert!(
+        r.contains("another partner system") || r.contains("key mismatch"),
+        "m2's reason: {r}\n{}",
+        diag("")
+    );
+    let enabled_b1 =
+        ovs.members_enabled("bond1", &theirs[2..3]) || ovs.members_enabled("bond1", &theirs[3..]);
+    assert!(!enabled_b1, "{}", diag("OVS enabled bond1 members"));
+}
