@@ -40,8 +40,9 @@ pub struct RouterControl {
     dirty_since: Option<std::time::Instant>,
     kernel_routes: usize,
     kernel_neighbors: usize,
-    /// Reads the links of ports that interfaces sit on.
-    ports: Vec<PortInfo>,
+    /// Reads the links of ports that interfaces sit on, with the kernel interface under
+    /// an af_packet/af_xdp PMD (whose carrier the PMD does not report).
+    ports: Vec<(PortInfo, Option<String>)>,
     /// Per interface with a TAP: (kernel ifindex, carrier we last set).
     carriers: Vec<(usize, u32, Option<bool>)>,
     next_carrier_check: std::time::Instant,
@@ -57,7 +58,7 @@ impl RouterControl {
         builder: FibBuilder,
         fib: Arc<ArcSwap<Fib>>,
         taps: TapService,
-        ports: Vec<PortInfo>,
+        ports: Vec<(PortInfo, Option<String>)>,
     ) -> Self {
         let static_neighbors = fib::static_neighbors(cfg, &ifaces);
         RouterControl {
@@ -83,7 +84,13 @@ impl RouterControl {
     /// distributing member.
     fn can_send(&self, n: usize) -> bool {
         match self.ifaces[n].device {
-            Device::Port(p) => self.ports[p].link().map(|l| l.up).unwrap_or(false),
+            Device::Port(p) => {
+                let (info, kernel_iface) = &self.ports[p];
+                info.link().map(|l| l.up).unwrap_or(false)
+                    && kernel_iface
+                        .as_deref()
+                        .is_none_or(crate::control_thread::kernel_carrier)
+            }
             Device::Bond(b) => !self.taps.bonds[b].table.load().distributing.is_empty(),
         }
     }
