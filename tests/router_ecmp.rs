@@ -164,10 +164,8 @@ fn kernel_multipath_route_spreads_flows_and_fails_over() {
                 got.iter().map(Vec::len).collect::<Vec<_>>(),
                 rig.status()["interfaces"]
             )),
-            (1, _) => {
-                if got[0].iter().any(|r| r.0 == CLI4 && r.1 == *port) {
-                    rig.fail(&format!("flow {port} of up2 went to up1"));
-                }
+            (1, _) if got[0].iter().any(|r| r.0 == CLI4 && r.1 == *port) => {
+                rig.fail(&format!("flow {port} of up2 went to up1"))
             }
             _ => {}
         }

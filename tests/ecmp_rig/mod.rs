@@ -409,7 +409,9 @@ pub(crate) fn flows_of(
     got: &[Vec<Row>],
     src: &str,
 ) -> BTreeMap<u16, (BTreeSet<usize>, bool, usize)> {
-    let mut m: BTreeMap<u16, (BTreeSet<usize>, bool, usize, [Option<u32>; 2])> = BTreeMap::new();
+    // Per flow: upstreams, in order, packets, last round per upstream.
+    type Seen = (BTreeSet<usize>, bool, usize, [Option<u32>; 2]);
+    let mut m: BTreeMap<u16, Seen> = BTreeMap::new();
     for (up, rows) in got.iter().enumerate() {
         for (a, port, round, _) in rows {
             if a != src {

@@ -362,7 +362,7 @@ impl Validator<'_> {
 
         if via_raw.is_none() && iface_raw.is_none() {
             self.ctx.error(
-            &path,
+            path,
             "a route needs `via` (a gateway), `interface` (a directly connected network), or both".to_owned(),
         );
         }

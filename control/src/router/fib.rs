@@ -108,11 +108,14 @@ pub(crate) fn static_neighbors(cfg: &Config, ifaces: &[Iface]) -> Vec<(IfaceId, 
         .collect()
 }
 
+/// A route's next hops with their weights.
+pub(crate) type Hops = Vec<(NextHop, u16)>;
+
 /// `cfg`'s static routes with each next hop's egress interface resolved, and its weight.
 pub(crate) fn static_routes(
     cfg: &Config,
     ifaces: &[Iface],
-) -> Result<Vec<(conf::IpPrefix, Vec<(NextHop, u16)>)>, String> {
+) -> Result<Vec<(conf::IpPrefix, Hops)>, String> {
     cfg.routes
         .iter()
         .map(|r| {

@@ -501,13 +501,16 @@ fn map_lookup<K: Family>(l: Lookup<K>) -> Lookup<K::Addr> {
 /// A route's next hop inside a family: egress interface, gateway and weight.
 type Via<K> = (IfaceId, Option<K>, u16);
 
+/// One prefix's routes: next hops per origin.
+type ByOrigin<K> = BTreeMap<Origin, Vec<Via<K>>>;
+
 type Compiled<K, T> = (Arc<T>, Vec<HopKey<K>>, Arc<Vec<GroupKey>>);
 
 #[derive(Debug, Clone)]
 struct FamilyBuilder<K: Family, T> {
     /// Prefix -> next hops (sorted, one for a plain route) per origin (the highest origin
     /// wins).
-    routes: BTreeMap<(K, u8), BTreeMap<Origin, Vec<Via<K>>>>,
+    routes: BTreeMap<(K, u8), ByOrigin<K>>,
     /// Interface addresses: (iface, address) -> prefix length.
     addresses: BTreeMap<(IfaceId, K), u8>,
     /// Local addresses added on their own.
