@@ -28,6 +28,9 @@ PKGS=(
   # tests and benchmarks: dpdk-testpmd (reference forwarder, generator), namespaces, peers, wire checks
   dpdk-dev
   iproute2 openvswitch-switch tshark tcpdump iputils-ping iperf3 procps kmod python3 python3-prometheus-client
+  # a real routing daemon driving the router's FIB (tests/frr_ecmp.rs: zebra + bgpd, started
+  # by the test; the packaged service stays off)
+  frr
   # the Linux bonding driver as an LACP peer (tests/linux_bond.rs): a Debian kernel booted
   # under QEMU (TCG) from a busybox initramfs that the test builds from these packages
   qemu-system-x86 linux-image-amd64 busybox-static

@@ -40,7 +40,7 @@ pub use limits::{
 };
 pub use model::{
     Bond, BondMember, Config, Dataplane, Endpoint, Forward, Interface, Lacp, Management, Neighbor,
-    Port, Route, DEFAULT_SOCKET,
+    Port, Route, RouteHop, DEFAULT_SOCKET,
 };
 pub use values::{
     BondMode, Device, Duplex, Fallback, ForwardMode, HashPolicy, InvalidValue, IpPrefix,
@@ -268,6 +268,10 @@ fn struct_words(message: &str) -> String {
         ("RawLacp", "a table, like [bond.lacp]"),
         ("RawInterface", "a table, like [[interface]]"),
         ("RawRoute", "a table, like [[route]]"),
+        (
+            "RawRouteHop",
+            "a table, like { via = \"192.0.2.1\", weight = 2 }",
+        ),
         ("RawNeighbor", "a table, like [[neighbor]]"),
         ("RawForward", "a table, like [forward]"),
         ("RawManagement", "a table, like [management]"),

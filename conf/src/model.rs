@@ -190,10 +190,40 @@ pub struct Interface {
 pub struct Route {
     /// Destination network (host bits zero).
     pub prefix: IpPrefix,
-    /// Gateway of the same family, reachable on a configured subnet.
+    /// Gateway of the same family, reachable on a configured subnet (a one-hop route).
     pub via: Option<IpAddr>,
-    /// Egress interface name; at least one of `via`/`interface` is set.
+    /// Egress interface name (a one-hop route); with `nexthops` empty, at least one of
+    /// `via`/`interface` is set.
     pub interface: Option<String>,
+    /// `nexthop = [...]`: an ECMP route's hops (2 to 16; `via`/`interface` are then
+    /// `None`); empty for a one-hop route.
+    pub nexthops: Vec<RouteHop>,
+}
+
+/// One next hop of a `[[route]]` ([`Route::hops`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteHop {
+    /// Gateway, as [`Route::via`].
+    pub via: Option<IpAddr>,
+    /// Egress interface name, as [`Route::interface`].
+    pub interface: Option<String>,
+    /// Share of flows relative to the other hops, 1..=256 (default 1).
+    pub weight: u16,
+}
+
+impl Route {
+    /// Every next hop: `nexthops`, or the one `via`/`interface` gives (weight 1).
+    pub fn hops(&self) -> Vec<RouteHop> {
+        if self.nexthops.is_empty() {
+            vec![RouteHop {
+                via: self.via,
+                interface: self.interface.clone(),
+                weight: 1,
+            }]
+        } else {
+            self.nexthops.clone()
+        }
+    }
 }
 
 /// `[[neighbor]]`: a static neighbour (router mode), like `ip neigh add ... nud permanent`:
@@ -469,11 +499,20 @@ impl Config {
         }
         for r in &self.routes {
             let mut line = format!("  {}", r.prefix);
-            if let Some(via) = r.via {
-                let _ = write!(line, " via {via}");
-            }
-            if let Some(dev) = &r.interface {
-                let _ = write!(line, " dev {dev}");
+            let ecmp = !r.nexthops.is_empty();
+            for h in r.hops() {
+                if ecmp {
+                    line.push_str(" nexthop");
+                }
+                if let Some(via) = h.via {
+                    let _ = write!(line, " via {via}");
+                }
+                if let Some(dev) = &h.interface {
+                    let _ = write!(line, " dev {dev}");
+                }
+                if ecmp {
+                    let _ = write!(line, " weight {}", h.weight);
+                }
             }
             let _ = writeln!(out, "{line}");
         }

@@ -280,6 +280,16 @@ pub(crate) struct RawRoute {
     pub(crate) prefix: Option<Text<IpPrefix>>,
     pub(crate) via: Option<Text<IpAddrText>>,
     pub(crate) interface: Option<String>,
+    pub(crate) nexthop: Option<Tables<RawRouteHop>>,
+}
+
+/// One of `[[route]]`'s `nexthop = [...]` (ECMP).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouteHop {
+    pub(crate) via: Option<Text<IpAddrText>>,
+    pub(crate) interface: Option<String>,
+    pub(crate) weight: Option<Int<1, 256>>,
 }
 
 /// `[[neighbor]]`.

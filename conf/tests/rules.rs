@@ -1246,6 +1246,113 @@ fn route_needs_via_or_interface() {
     assert_eq!(c.routes[0].interface, None);
 }
 
+const LAN: &str =
+    "\n[[interface]]\nname = \"lan0\"\non = \"p1\"\naddresses = [\"198.51.100.1/24\"]\n";
+
+#[test]
+fn ecmp_route_with_nexthops_and_weights() {
+    let c = ok(&router(&format!(
+        "{WAN}{LAN}\n[[route]]\nprefix = \"0.0.0.0/0\"\nnexthop = [\n  {{ via = \"192.0.2.9\" }},\n  {{ via = \"198.51.100.9\", interface = \"lan0\", weight = 3 }},\n]\n"
+    )));
+    let r = &c.routes[0];
+    assert_eq!((r.via, r.interface.as_deref()), (None, None));
+    let hops: Vec<(String, Option<String>, u16)> = r
+        .hops()
+        .iter()
+        .map(|h| (h.via.unwrap().to_string(), h.interface.clone(), h.weight))
+        .collect();
+    assert_eq!(
+        hops,
+        vec![
+            ("192.0.2.9".to_string(), None, 1),
+            ("198.51.100.9".to_string(), Some("lan0".to_string()), 3)
+        ]
+    );
+    assert!(
+        c.summary().contains(
+            "0.0.0.0/0 nexthop via 192.0.2.9 weight 1 nexthop via 198.51.100.9 dev lan0 weight 3"
+        ),
+        "{}",
+        c.summary()
+    );
+    // A one-hop route's hops(): its via, weight 1.
+    let c = ok(&router(&format!(
+        "{WAN}\n[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.0.2.9\"\n"
+    )));
+    assert_eq!(c.routes[0].hops().len(), 1);
+    assert_eq!(c.routes[0].hops()[0].weight, 1);
+    // The same, as [[route.nexthop]] tables.
+    ok(&router(&format!(
+        "{WAN}{LAN}\n[[route]]\nprefix = \"0.0.0.0/0\"\n[[route.nexthop]]\nvia = \"192.0.2.9\"\n[[route.nexthop]]\nvia = \"198.51.100.9\"\n"
+    )));
+}
+
+#[test]
+fn ecmp_route_errors() {
+    let route = |hops: &str| {
+        router(&format!(
+            "{WAN}{LAN}\n[[route]]\nprefix = \"0.0.0.0/0\"\n{hops}"
+        ))
+    };
+    err(
+        &route("via = \"192.0.2.9\" #!\nnexthop = [{ via = \"192.0.2.8\" }, { via = \"192.0.2.7\" }]\n"),
+        "route[0].via",
+        "either with `via`/`interface` or as `nexthop = [...]`, not both",
+    );
+    err(
+        &route("nexthop = [{ via = \"192.0.2.8\" }] #!\n"),
+        "route[0].nexthop",
+        "1 next hops; an ECMP route has 2 to 16",
+    );
+    let many: Vec<String> = (10..27)
+        .map(|n| format!("{{ via = \"192.0.2.{n}\" }}"))
+        .collect();
+    err(
+        &route(&format!("nexthop = [{}] #!\n", many.join(", "))),
+        "route[0].nexthop",
+        "17 next hops",
+    );
+    err(
+        &route("nexthop = [\n{ via = \"192.0.2.8\" },\n{ via = \"198.51.100.300\" }, #!\n]\n"),
+        "route[0].nexthop[1].via",
+        "is not an IP address",
+    );
+    err(
+        &route("nexthop = [\n{ via = \"192.0.2.8\" },\n{ via = \"10.9.9.9\" }, #!\n]\n"),
+        "route[0].nexthop[1].via",
+        "not on any interface's subnet",
+    );
+    err(
+        &route(
+            "nexthop = [\n{ via = \"192.0.2.8\" },\n{ via = \"192.0.2.7\", weight = 0 }, #!\n]\n",
+        ),
+        "route[0].nexthop[1].weight",
+        "1..=256",
+    );
+    err(
+        &route("nexthop = [\n{ via = \"192.0.2.8\" },\n{ interface = \"wan9\" }, #!\n]\n"),
+        "route[0].nexthop[1].interface",
+        "unknown interface \"wan9\"",
+    );
+    err(
+        &route("nexthop = [\n{ via = \"192.0.2.8\" },\n{ weight = 2 }, #!\n]\n"),
+        "route[0].nexthop[1]",
+        "needs `via` (a gateway), `interface`",
+    );
+    err(
+        &route("nexthop = [\n{ via = \"192.0.2.8\" },\n{ via = \"192.0.2.8\" }, #!\n]\n"),
+        "route[0].nexthop[1]",
+        "the same next hop twice (also at line",
+    );
+    err(
+        &route(
+            "nexthop = [\n{ via = \"192.0.2.8\" },\n{ via = \"192.0.2.7\", metric = 2 }, #!\n]\n",
+        ),
+        "route[0].nexthop[1].metric",
+        "unknown field `metric`, expected one of `via`, `interface`, `weight`",
+    );
+}
+
 #[test]
 fn gateway_family_and_syntax() {
     err(

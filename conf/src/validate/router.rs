@@ -5,9 +5,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::{known, unknown_endpoint, Validator, MAX_IFNAME};
-use crate::model::{Bond, Interface, Neighbor, Port, Route};
-use crate::raw::{RawInterface, RawNeighbor, RawRoute};
-use crate::values::{family, InvalidValue, IpPrefix};
+use crate::model::{Bond, Interface, Neighbor, Port, Route, RouteHop};
+use crate::raw::{RawInterface, RawNeighbor, RawRoute, Text};
+
+/// Most next hops of one `[[route]]` (the FIB's limit).
+const MAX_ROUTE_HOPS: usize = 16;
+use crate::values::{family, InvalidValue, IpAddrText, IpPrefix};
 
 impl Validator<'_> {
     pub(super) fn interfaces(
@@ -238,66 +241,147 @@ impl Validator<'_> {
                 }
             }
 
-            let via_path = format!("{path}.via");
-            let via: Option<IpAddr> = rr.via.as_ref().and_then(|t| {
-                self.ctx.parse_with(&via_path, t, |s| {
-                    s.parse().map_err(|_| {
-                        InvalidValue(format!("{s:?} is not an IP address; write the gateway address without a prefix length, like \"192.0.2.254\" or \"2001:db8::1\""))
-                    })
-                })
-            });
-
-            let iface_path = format!("{path}.interface");
-            let interface = match &rr.interface {
-                Some(name) if interfaces.iter().any(|x| &x.name == name) => Some(name.clone()),
-                Some(name) => {
-                    let names: Vec<&str> = interfaces
-                        .iter()
-                        .filter(|x| !x.name.is_empty())
-                        .map(|x| x.name.as_str())
-                        .collect();
-                    let is_lower = ports.iter().any(|p| &p.name == name)
-                        || bonds.iter().any(|b| &b.name == name);
-                    let message = if is_lower {
-                        format!(
-                            "{name:?} is a port or bond; routes leave through an [[interface]]: {}",
-                            known(&names, "interface")
-                        )
-                    } else {
-                        format!("unknown interface {name:?}; {}", known(&names, "interface"))
-                    };
-                    self.ctx.error(&iface_path, message);
-                    Some(name.clone())
-                }
-                None => None,
-            };
-
-            if rr.via.is_none() && rr.interface.is_none() {
-                self.ctx.error(
-                    &path,
-                    "a route needs `via` (a gateway), `interface` (a directly connected network), or both".to_owned(),
-                );
-            }
-
-            if let (Some(p), Some(gw)) = (prefix, via) {
-                if p.is_ipv4() != gw.is_ipv4() {
-                    self.ctx.error(
-                        &via_path,
-                        format!("gateway {gw} is {} but prefix {p} is {}; use a gateway of the same family", family(&gw), family(&p.addr)),
+            let (via, interface, nexthops) = match &rr.nexthop {
+                None => {
+                    let (via, interface) = self.route_hop(
+                        &path,
+                        rr.via.as_ref(),
+                        rr.interface.as_ref(),
+                        prefix,
+                        (interfaces, ports, bonds),
                     );
-                } else {
-                    self.check_gateway(&via_path, gw, interface.as_deref(), interfaces);
+                    (via, interface, Vec::new())
                 }
-            }
+                Some(hops) => {
+                    let hops_path = format!("{path}.nexthop");
+                    if rr.via.is_some() || rr.interface.is_some() {
+                        let at = if rr.via.is_some() { "via" } else { "interface" };
+                        self.ctx.error(
+                            &format!("{path}.{at}"),
+                            "a route gives its next hops either with `via`/`interface` or as `nexthop = [...]`, not both; move this into `nexthop`".to_owned(),
+                        );
+                    }
+                    if hops.0.len() < 2 || hops.0.len() > MAX_ROUTE_HOPS {
+                        self.ctx.error(
+                            &hops_path,
+                            format!("{} next hops; an ECMP route has 2 to {MAX_ROUTE_HOPS} (for one, write `via`/`interface` on the route)", hops.0.len()),
+                        );
+                    }
+                    let mut seen: HashMap<(Option<IpAddr>, Option<String>), String> =
+                        HashMap::new();
+                    let mut out = Vec::with_capacity(hops.0.len());
+                    for (j, h) in hops.0.iter().enumerate() {
+                        let hp = format!("{hops_path}[{j}]");
+                        let (via, interface) = self.route_hop(
+                            &hp,
+                            h.via.as_ref(),
+                            h.interface.as_ref(),
+                            prefix,
+                            (interfaces, ports, bonds),
+                        );
+                        let weight_path = format!("{hp}.weight");
+                        let weight: u16 = h
+                            .weight
+                            .and_then(|w| self.ctx.int(&weight_path, w))
+                            .unwrap_or(1);
+                        let key = (via, interface.clone());
+                        if let Some(first) = seen.get(&key) {
+                            let line = self.ctx.line(first);
+                            self.ctx.error(
+                                &hp,
+                                format!("the same next hop twice (also at line {line}); give it once, with a larger `weight` for a larger share"),
+                            );
+                        } else {
+                            seen.insert(key, hp.clone());
+                        }
+                        out.push(RouteHop {
+                            via,
+                            interface,
+                            weight,
+                        });
+                    }
+                    (None, None, out)
+                }
+            };
             if let Some(p) = prefix {
                 result.push(Route {
                     prefix: p,
                     via,
                     interface,
+                    nexthops,
                 });
             }
         }
         result
+    }
+
+    /// One next hop of `[[route]]` at `path` (the route, or one of its `nexthop`s): the
+    /// gateway parsed and checked against `prefix` and the interfaces, the interface
+    /// checked; at least one of the two given.
+    fn route_hop(
+        &mut self,
+        path: &str,
+        via_raw: Option<&Text<IpAddrText>>,
+        iface_raw: Option<&String>,
+        prefix: Option<IpPrefix>,
+        (interfaces, ports, bonds): (&[Interface], &[Port], &[Bond]),
+    ) -> (Option<IpAddr>, Option<String>) {
+        let via_path = format!("{path}.via");
+        let via: Option<IpAddr> = via_raw.and_then(|t| {
+        self.ctx.parse_with(&via_path, t, |s| {
+            s.parse().map_err(|_| {
+            InvalidValue(format!("{s:?} is not an IP address; write the gateway address without a prefix length, like \"192.0.2.254\" or \"2001:db8::1\""))
+            })
+        })
+    });
+
+        let iface_path = format!("{path}.interface");
+        let interface = match iface_raw {
+            Some(name) if interfaces.iter().any(|x| &x.name == name) => Some(name.clone()),
+            Some(name) => {
+                let names: Vec<&str> = interfaces
+                    .iter()
+                    .filter(|x| !x.name.is_empty())
+                    .map(|x| x.name.as_str())
+                    .collect();
+                let is_lower =
+                    ports.iter().any(|p| &p.name == name) || bonds.iter().any(|b| &b.name == name);
+                let message = if is_lower {
+                    format!(
+                        "{name:?} is a port or bond; routes leave through an [[interface]]: {}",
+                        known(&names, "interface")
+                    )
+                } else {
+                    format!("unknown interface {name:?}; {}", known(&names, "interface"))
+                };
+                self.ctx.error(&iface_path, message);
+                Some(name.clone())
+            }
+            None => None,
+        };
+
+        if via_raw.is_none() && iface_raw.is_none() {
+            self.ctx.error(
+            path,
+            "a route needs `via` (a gateway), `interface` (a directly connected network), or both".to_owned(),
+        );
+        }
+
+        if let (Some(p), Some(gw)) = (prefix, via) {
+            if p.is_ipv4() != gw.is_ipv4() {
+                self.ctx.error(
+                    &via_path,
+                    format!(
+                        "gateway {gw} is {} but prefix {p} is {}; use a gateway of the same family",
+                        family(&gw),
+                        family(&p.addr)
+                    ),
+                );
+            } else {
+                self.check_gateway(&via_path, gw, interface.as_deref(), interfaces);
+            }
+        }
+        (via, interface)
     }
 
     pub(super) fn neighbors(

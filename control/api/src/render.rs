@@ -567,7 +567,15 @@ pub fn routes(v: &RoutesView) -> String {
         "FIB version {}: {} IPv4 and {} IPv6 prefixes routed, {} routes and {} neighbors mirrored from the kernel\n",
         v.fib_version, v.routes_v4, v.routes_v6, v.kernel_routes, v.kernel_neighbors
     );
-    let mut tb = Table::new(&["PREFIX", "ORIGIN", "INTERFACE", "GATEWAY", "ACTIVE"]);
+    let mut tb = Table::new(&[
+        "PREFIX",
+        "ORIGIN",
+        "INTERFACE",
+        "GATEWAY",
+        "ACTIVE",
+        "WEIGHT",
+        "STATE",
+    ]);
     for r in &v.routes {
         tb.row(vec![
             t(&r.prefix),
@@ -575,6 +583,8 @@ pub fn routes(v: &RoutesView) -> String {
             t(&r.interface),
             r.gateway.clone().unwrap_or_else(|| "direct".into()),
             t(&r.active),
+            t(&r.weight),
+            t(&r.state),
         ]);
     }
     s += &tb.render("");

@@ -63,4 +63,16 @@ pub struct RouteView {
     pub gateway: Option<String>,
     /// In use (not shadowed or unresolvable).
     pub active: bool,
+    /// This next hop's weight among the route's hops (an ECMP route lists one entry per
+    /// hop, with the same prefix and origin); 1 for a plain route.
+    #[serde(default = "one")]
+    pub weight: u16,
+    /// "up" (its interface can send), "skipped" (it cannot: an ECMP route's flows go to
+    /// its other hops) or "down" (it cannot, and no other hop of the route can either).
+    #[serde(default)]
+    pub state: String,
+}
+
+fn one() -> u16 {
+    1
 }

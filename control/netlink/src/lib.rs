@@ -37,7 +37,8 @@ mod socket;
 use std::net::IpAddr;
 
 pub use mirror::{
-    mirror, Applied, KernelTables, Mirrored, MirroredNeighbor, MirroredRoute, RouteTarget, Tap,
+    mirror, Applied, KernelTables, Mirrored, MirroredHop, MirroredNeighbor, MirroredRoute,
+    RouteTarget, Tap, MAX_MIRRORED_HOPS,
 };
 pub use socket::Kernel;
 

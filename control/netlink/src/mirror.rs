@@ -15,8 +15,22 @@ pub struct Tap {
     pub iface: u16,
 }
 
-/// What the fast path does with packets matching a mirrored route.
+/// Most next hops of a mirrored ECMP route (the FIB's limit); further hops are left out.
+pub const MAX_MIRRORED_HOPS: usize = 16;
+
+/// One next hop of a mirrored ECMP route ([`RouteTarget::Multipath`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MirroredHop {
+    /// fastlag interface id.
+    pub iface: u16,
+    /// Next hop, `None` for on-link destinations.
+    pub gateway: Option<IpAddr>,
+    /// Its weight (`rtnh_hops + 1`, or the nexthop group's weight).
+    pub weight: u16,
+}
+
+/// What the fast path does with packets matching a mirrored route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RouteTarget {
     /// Out of fastlag interface `iface`, to `gateway`'s MAC, or to the destination's own MAC
     /// when `gateway` is `None` (a connected route). The gateway may be IPv6 link-local
@@ -27,6 +41,9 @@ pub enum RouteTarget {
         /// Next hop, `None` for on-link destinations.
         gateway: Option<IpAddr>,
     },
+    /// ECMP: each flow out of one of these hops (2 to [`MAX_MIRRORED_HOPS`], all on TAPs),
+    /// in proportion to the weights.
+    Multipath(Vec<MirroredHop>),
     /// Drop silently (a `blackhole` route: null routing, aggregates).
     Drop,
     /// Hand to the kernel through the ingress interface's TAP: `unreachable`/`prohibit` routes
@@ -37,7 +54,7 @@ pub enum RouteTarget {
 }
 
 /// One fast-path route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MirroredRoute {
     /// Destination prefix.
     pub dst: IpAddr,
@@ -94,24 +111,37 @@ fn target(route: &KernelRoute, taps: &[Tap]) -> Option<RouteTarget> {
         RouteKind::Unreachable | RouteKind::Prohibit => return Some(RouteTarget::Punt),
         _ => return None, // local, broadcast, multicast, anycast, throw, ...
     }
-    // ECMP: the first alive hop on a TAP with carrier, else the first alive hop on a TAP.
     let mut alive = route.nexthops.iter().filter(|h| h.is_alive()).peekable();
     alive.peek()?; // all hops dead (or a nexthop object without compat mode): kernel skips it
-    let mut fallback = None;
+                   // The alive hops on TAPs, with carrier first.
+    let (mut up, mut linkdown): (Vec<MirroredHop>, Vec<MirroredHop>) = (Vec::new(), Vec::new());
     for h in alive {
         if let Some(iface) = iface_of(taps, h.oif) {
-            let t = RouteTarget::Forward {
+            let hop = MirroredHop {
                 iface,
                 gateway: h.gateway,
+                weight: h.weight.max(1),
             };
             if h.flags & nh_flags::LINKDOWN == 0 {
-                return Some(t);
+                up.push(hop);
+            } else {
+                linkdown.push(hop);
             }
-            fallback.get_or_insert(t);
         }
     }
-    // No alive hop on a TAP: the kernel forwards through another interface.
-    Some(fallback.unwrap_or(RouteTarget::Punt))
+    // ECMP over the hops with carrier (the kernel skips the others, and so does the fast
+    // path for an interface that cannot send); without any, over those without.
+    let mut hops = if up.is_empty() { linkdown } else { up };
+    hops.truncate(MAX_MIRRORED_HOPS);
+    Some(match hops.as_slice() {
+        // No alive hop on a TAP: the kernel forwards through another interface.
+        [] => RouteTarget::Punt,
+        [h] => RouteTarget::Forward {
+            iface: h.iface,
+            gateway: h.gateway,
+        },
+        _ => RouteTarget::Multipath(hops),
+    })
 }
 
 fn usable_mac(n: &KernelNeighbor) -> Option<[u8; 6]> {
@@ -128,8 +158,10 @@ fn usable_mac(n: &KernelNeighbor) -> Option<[u8; 6]> {
 /// Routes (all of them from one table, as [`super::Kernel::routes`] gives them):
 /// * unicast routes through a TAP become [`RouteTarget::Forward`], connected routes of the TAP
 ///   included (they duplicate the interface's configured subnets, harmlessly);
-/// * ECMP routes (`RTA_MULTIPATH`) use **one** hop: the first alive (not `RTNH_F_DEAD`) hop on
-///   a TAP, preferring one with carrier; the fast path does no ECMP hashing of kernel routes;
+/// * ECMP routes (`RTA_MULTIPATH`) become [`RouteTarget::Multipath`] over their alive (not
+///   `RTNH_F_DEAD`) hops on TAPs with carrier (or, with none, those without), with their
+///   weights, at most [`MAX_MIRRORED_HOPS`]; one such hop left: [`RouteTarget::Forward`]; hops
+///   off the TAPs are left out (the kernel's share through them is the fast path's too);
 /// * unicast routes whose alive hops are all off the TAPs, and unreachable/prohibit routes,
 ///   become [`RouteTarget::Punt`]; blackhole routes become [`RouteTarget::Drop`];
 /// * skipped: local/broadcast/multicast/anycast/throw kinds, routes with every hop dead,

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use netlink::{
     mirror, nh_flags, protocol, Applied, Kernel, KernelEvent, KernelLink, KernelNeighbor,
-    KernelRoute, KernelTables, MirroredNeighbor, MirroredRoute, NeighState, NextHop, RouteKind,
-    RouteTarget, Tap, RT_TABLE_MAIN,
+    KernelRoute, KernelTables, MirroredHop, MirroredNeighbor, MirroredRoute, NeighState, NextHop,
+    RouteKind, RouteTarget, Tap, RT_TABLE_MAIN,
 };
 
 const INNER: &str = "FASTLAG_IN_NETNS";
@@ -508,7 +508,7 @@ fn mirror_follows_kernel_through_events() {
             m.routes
                 .iter()
                 .find(|r| r.dst == addr(dst) && r.prefix_len == plen)
-                .map(|r| r.target)
+                .map(|r| r.target.clone())
         };
         let fwd = |gw: Option<&str>| {
             Some(RouteTarget::Forward {
@@ -527,7 +527,7 @@ fn mirror_follows_kernel_through_events() {
         assert_eq!(
             target("10.4.0.0", 24),
             fwd(Some("10.2.0.2")),
-            "ECMP: first hop on a TAP"
+            "ECMP with one hop on a TAP: that hop"
         );
         assert_eq!(
             target("10.5.0.0", 24),
@@ -970,12 +970,43 @@ fn mirror_selects_hops_and_filters() {
         route("224.0.0.0", 4, Multicast, vec![hop(None, 10, 0)]),
         u("2001:db8::", 32, vec![]), // nexthop object without compat mode: no hops
         u("2001:db8:5::", 48, vec![hop(Some("fe80::1"), 11, 0)]),
+        // ECMP over two TAPs, with weights; the dead and off-TAP hops left out.
+        u(
+            "10.11.0.0",
+            16,
+            vec![
+                NextHop {
+                    weight: 3,
+                    ..hop(Some("10.2.0.2"), 10, 0)
+                },
+                hop(Some("10.2.0.9"), 10, nh_flags::DEAD),
+                hop(Some("10.9.0.2"), 99, 0),
+                hop(Some("10.3.0.2"), 11, 0),
+            ],
+        ),
+        // Over both, one without carrier: the one with carrier only.
+        u(
+            "10.12.0.0",
+            16,
+            vec![
+                hop(Some("10.2.0.2"), 10, nh_flags::LINKDOWN),
+                hop(Some("10.3.0.2"), 11, 0),
+            ],
+        ),
+        // More than 16 hops: the first 16.
+        u(
+            "10.13.0.0",
+            16,
+            (1..=20)
+                .map(|n| hop(Some(&format!("10.2.1.{n}")), 10, 0))
+                .collect(),
+        ),
     ];
     let m = mirror(&routes, &[], &TAPS);
     let got: Vec<(String, RouteTarget)> = m
         .routes
         .iter()
-        .map(|r| (format!("{}/{}", r.dst, r.prefix_len), r.target))
+        .map(|r| (format!("{}/{}", r.dst, r.prefix_len), r.target.clone()))
         .collect();
     let f = |iface, gw: &str| RouteTarget::Forward {
         iface,
@@ -988,6 +1019,34 @@ fn mirror_selects_hops_and_filters() {
             ("10.1.0.0/16".into(), f(2, "10.3.0.2")),
             ("10.3.0.0/16".into(), f(1, "10.2.0.8")),
             ("10.6.0.0/24".into(), f(2, "10.2.0.3")),
+            (
+                "10.11.0.0/16".into(),
+                RouteTarget::Multipath(vec![
+                    MirroredHop {
+                        iface: 1,
+                        gateway: Some(addr("10.2.0.2")),
+                        weight: 3,
+                    },
+                    MirroredHop {
+                        iface: 2,
+                        gateway: Some(addr("10.3.0.2")),
+                        weight: 1,
+                    },
+                ])
+            ),
+            ("10.12.0.0/16".into(), f(2, "10.3.0.2")),
+            (
+                "10.13.0.0/16".into(),
+                RouteTarget::Multipath(
+                    (1..=16)
+                        .map(|n| MirroredHop {
+                            iface: 1,
+                            gateway: Some(addr(&format!("10.2.1.{n}"))),
+                            weight: 1,
+                        })
+                        .collect()
+                )
+            ),
             ("10.66.0.0/16".into(), RouteTarget::Drop),
             ("10.67.0.0/16".into(), RouteTarget::Punt),
             ("2001:db8:5::/48".into(), f(2, "fe80::1")),

@@ -148,6 +148,26 @@ fn router(c: &Cores, pcap: &Path, on_bond: bool) -> String {
     s
 }
 
+/// The router with the IPv4 and IPv6 routes over two next hops (ECMP), each on a
+/// `net_null` port of its own: `router` with a second egress interface.
+fn router_ecmp(c: &Cores, pcap: &Path) -> String {
+    let one = router(c, pcap, false);
+    let mut s = one
+        .replace(
+            "\n[[route]]\nprefix = \"198.18.0.0/15\"\nvia = \"192.0.2.2\"\n",
+            "\n[[route]]\nprefix = \"198.18.0.0/15\"\nnexthop = [{ via = \"192.0.2.2\" }, { via = \"192.0.3.2\" }]\n",
+        )
+        .replace(
+            "\n[[route]]\nprefix = \"2001:200::/32\"\nvia = \"2001:db8:2::2\"\n",
+            "\n[[route]]\nprefix = \"2001:200::/32\"\nnexthop = [{ via = \"2001:db8:2::2\" }, { via = \"2001:db8:3::2\" }]\n",
+        )
+        .replace("\n[forward]\nmode = \"router\"\n", "");
+    s += &format!(
+        "\n[[port]]\nname = \"out2\"\ndevice = \"net_null2,no-rx=1\"\n\n[[interface]]\nname = \"wan2\"\non = \"out2\"\naddresses = [\"192.0.3.1/24\", \"2001:db8:3::1/64\"]\ntap = false\n\n[[neighbor]]\ninterface = \"wan2\"\naddress = \"192.0.3.2\"\nmac = \"{NEIGHBOR_MAC}\"\n\n[[neighbor]]\ninterface = \"wan2\"\naddress = \"2001:db8:3::2\"\nmac = \"{NEIGHBOR_MAC}\"\n\n[forward]\nmode = \"router\"\n"
+    );
+    s
+}
+
 macro_rules! bond_scenario {
     ($name:literal, $what:literal, $mode:literal, $hash:literal, $members:literal, $reference:literal) => {
         Scenario {
@@ -236,6 +256,13 @@ pub fn scenarios() -> Vec<Scenario> {
             feed: Feed::Pcap { v6: false },
             reference: "router-v4",
             config: |c, p| router(c, p, true),
+        },
+        Scenario {
+            name: "router-v4-ecmp",
+            what: "IPv4 router, the route over two next hops (ECMP, flow hash), net_null out",
+            feed: Feed::Pcap { v6: false },
+            reference: "router-v4",
+            config: router_ecmp,
         },
     ]
 }
@@ -590,6 +617,14 @@ mod tests {
             }
             assert!(find(s.name).is_ok());
         }
+        // The ECMP scenario's routes have both hops.
+        let s = find("router-v4-ecmp").unwrap();
+        let cfg = conf::parse(&config_text(&s, &cores, Path::new("/tmp/x.pcap")), "ecmp").unwrap();
+        assert!(
+            cfg.routes.iter().all(|r| r.hops().len() == 2),
+            "{:?}",
+            cfg.routes
+        );
         assert!(matches!(find("nope"), Err(BenchError::Unknown(..))));
     }
 }

@@ -35,6 +35,7 @@ use capture::CaptureRing;
 use drain::{Drain, Step};
 
 pub use handoff::RestartFlags;
+pub(crate) use member::kernel_carrier;
 pub use member::{Bond, BondParts, Member, MemberParts};
 pub use reload::{ReloadError, ReloadRequest, Reloader, SparePort};
 

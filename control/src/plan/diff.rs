@@ -429,6 +429,12 @@ mode = "router"
         );
         let route = format!("{router}\n[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.2.2\"\n");
         assert_eq!(plan(&c, &cfg(&route)), Ok(vec![Action::Routes]));
+        // One hop to ECMP, and a weight changed: both hitless.
+        let ecmp = format!("{router}\n[[route]]\nprefix = \"10.9.0.0/16\"\nnexthop = [{{ via = \"10.0.2.2\" }}, {{ via = \"10.0.1.2\" }}]\n");
+        assert_eq!(plan(&cfg(&route), &cfg(&ecmp)), Ok(vec![Action::Routes]));
+        let weighted = ecmp.replace("10.0.1.2\" }", "10.0.1.2\", weight = 3 }");
+        assert_ne!(weighted, ecmp);
+        assert_eq!(plan(&cfg(&ecmp), &cfg(&weighted)), Ok(vec![Action::Routes]));
         let neigh = format!("{router}\n[[neighbor]]\ninterface = \"lan0\"\naddress = \"10.0.2.2\"\nmac = \"02:00:00:00:00:22\"\n");
         assert_eq!(plan(&c, &cfg(&neigh)), Ok(vec![Action::Neighbors]));
         let other_mac = neigh.replace("02:00:00:00:00:22", "02:00:00:00:00:23");

@@ -108,33 +108,43 @@ pub(crate) fn static_neighbors(cfg: &Config, ifaces: &[Iface]) -> Vec<(IfaceId, 
         .collect()
 }
 
-/// `cfg`'s static routes with their egress interface resolved.
+/// A route's next hops with their weights.
+pub(crate) type Hops = Vec<(NextHop, u16)>;
+
+/// `cfg`'s static routes with each next hop's egress interface resolved, and its weight.
 pub(crate) fn static_routes(
     cfg: &Config,
     ifaces: &[Iface],
-) -> Result<Vec<(conf::IpPrefix, NextHop)>, String> {
+) -> Result<Vec<(conf::IpPrefix, Hops)>, String> {
     cfg.routes
         .iter()
         .map(|r| {
-            let iface = match &r.interface {
-                Some(name) => ifaces.iter().position(|i| &i.name == name),
-                // Validation guarantees the gateway is on a configured subnet.
-                None => r.via.and_then(|gw| {
-                    ifaces.iter().position(|i| {
-                        i.addresses
-                            .iter()
-                            .any(|&(a, len)| conf::IpPrefix { addr: a, len }.contains(&gw))
-                    })
-                }),
-            }
-            .ok_or_else(|| format!("route {}: no interface reaches it", r.prefix))?;
-            Ok((
-                r.prefix,
-                NextHop {
-                    iface: IfaceId(iface as u16),
-                    gateway: r.via,
-                },
-            ))
+            let hops = r
+                .hops()
+                .iter()
+                .map(|h| {
+                    let iface = match &h.interface {
+                        Some(name) => ifaces.iter().position(|i| &i.name == name),
+                        // Validation guarantees the gateway is on a configured subnet.
+                        None => h.via.and_then(|gw| {
+                            ifaces.iter().position(|i| {
+                                i.addresses
+                                    .iter()
+                                    .any(|&(a, len)| conf::IpPrefix { addr: a, len }.contains(&gw))
+                            })
+                        }),
+                    }
+                    .ok_or_else(|| format!("route {}: no interface reaches it", r.prefix))?;
+                    Ok((
+                        NextHop {
+                            iface: IfaceId(iface as u16),
+                            gateway: h.via,
+                        },
+                        h.weight,
+                    ))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok((r.prefix, hops))
         })
         .collect()
 }
@@ -145,8 +155,8 @@ pub(crate) fn add_static_routes(
     cfg: &Config,
     ifaces: &[Iface],
 ) -> Result<(), String> {
-    for (prefix, hop) in static_routes(cfg, ifaces)? {
-        b.add_route(prefix.addr, prefix.len, hop, Origin::Static)
+    for (prefix, hops) in static_routes(cfg, ifaces)? {
+        b.add_multipath_route(prefix.addr, prefix.len, &hops, Origin::Static)
             .map_err(|e| format!("route {prefix}: {e}"))?;
     }
     Ok(())

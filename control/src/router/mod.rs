@@ -40,8 +40,9 @@ pub struct RouterControl {
     dirty_since: Option<std::time::Instant>,
     kernel_routes: usize,
     kernel_neighbors: usize,
-    /// Reads the links of ports that interfaces sit on.
-    ports: Vec<PortInfo>,
+    /// Reads the links of ports that interfaces sit on, with the kernel interface under
+    /// an af_packet/af_xdp PMD (whose carrier the PMD does not report).
+    ports: Vec<(PortInfo, Option<String>)>,
     /// Per interface with a TAP: (kernel ifindex, carrier we last set).
     carriers: Vec<(usize, u32, Option<bool>)>,
     next_carrier_check: std::time::Instant,
@@ -57,7 +58,7 @@ impl RouterControl {
         builder: FibBuilder,
         fib: Arc<ArcSwap<Fib>>,
         taps: TapService,
-        ports: Vec<PortInfo>,
+        ports: Vec<(PortInfo, Option<String>)>,
     ) -> Self {
         let static_neighbors = fib::static_neighbors(cfg, &ifaces);
         RouterControl {
@@ -83,8 +84,40 @@ impl RouterControl {
     /// distributing member.
     fn can_send(&self, n: usize) -> bool {
         match self.ifaces[n].device {
-            Device::Port(p) => self.ports[p].link().map(|l| l.up).unwrap_or(false),
+            Device::Port(p) => {
+                let (info, kernel_iface) = &self.ports[p];
+                info.link().map(|l| l.up).unwrap_or(false)
+                    && kernel_iface
+                        .as_deref()
+                        .is_none_or(crate::control_thread::kernel_carrier)
+            }
             Device::Bond(b) => !self.taps.bonds[b].table.load().distributing.is_empty(),
+        }
+    }
+
+    /// Tells the FIB which interfaces can send, and publishes it at once when that changed:
+    /// ECMP routes skip the hops of an interface that cannot (port link down, bond with no
+    /// member distributing) without waiting for the kernel or a routing daemon.
+    fn update_liveness(&mut self) {
+        let mut changed = false;
+        for n in 0..self.ifaces.len() {
+            let up = self.can_send(n);
+            if self
+                .builder
+                .set_interface_up(IfaceId(n as u16), up)
+                .unwrap_or(false)
+            {
+                tracing::info!(interface = %self.ifaces[n].name, up, "interface liveness changed: ECMP routes {} its next hops", if up { "use" } else { "skip" });
+                changed = true;
+            }
+        }
+        if changed {
+            let fib = self.builder.build();
+            tracing::debug!(
+                version = fib.version(),
+                "FIB published with the new interface liveness"
+            );
+            self.fib.store(Arc::new(fib));
         }
     }
 
@@ -166,6 +199,12 @@ impl RouterControl {
                 tracing::warn!("{what} forwarding is off in this namespace ({key}): packets the fast path hands to the kernel for an unresolved neighbor are dropped there instead of being resolved and sent back");
             }
         }
+        // Routes through kernel nexthop objects (FRR's way) carry their hops only in compat
+        // mode; without it they arrive with RTA_NH_ID alone, which the mirror does not
+        // resolve, and are left to the kernel.
+        if read_sysctl("net/ipv4/nexthop_compat_mode").as_deref() == Some("0") {
+            tracing::warn!("net.ipv4.nexthop_compat_mode is 0 in this namespace: routes through kernel nexthop objects (FRR installs them so) come without their next hops and are not mirrored into the fast path; set it to 1");
+        }
         self.kernel = Some(k);
         self.resync();
     }
@@ -194,6 +233,7 @@ impl RouterControl {
         let moved = self.taps.service(port_tx, burst);
         if std::time::Instant::now() >= self.next_carrier_check {
             self.next_carrier_check = std::time::Instant::now() + Duration::from_millis(10);
+            self.update_liveness();
             self.update_carriers();
         }
         if let Some(k) = self.kernel.as_mut() {
@@ -236,14 +276,32 @@ impl RouterControl {
         for r in &m.routes {
             // Blackhole and punt entries need route kinds the FIB does not have yet: they
             // are left to the kernel (a punted prefix then follows the FIB's own answer).
-            if let RouteTarget::Forward { iface, gateway } = r.target {
-                let hop = NextHop {
-                    iface: IfaceId(iface),
-                    gateway,
-                };
+            let hops: Vec<(NextHop, u16)> = match &r.target {
+                &RouteTarget::Forward { iface, gateway } => vec![(
+                    NextHop {
+                        iface: IfaceId(iface),
+                        gateway,
+                    },
+                    1,
+                )],
+                RouteTarget::Multipath(hops) => hops
+                    .iter()
+                    .map(|h| {
+                        (
+                            NextHop {
+                                iface: IfaceId(h.iface),
+                                gateway: h.gateway,
+                            },
+                            h.weight,
+                        )
+                    })
+                    .collect(),
+                RouteTarget::Drop | RouteTarget::Punt => Vec::new(),
+            };
+            if !hops.is_empty() {
                 match self
                     .builder
-                    .add_route(r.dst, r.prefix_len, hop, Origin::Kernel)
+                    .add_multipath_route(r.dst, r.prefix_len, &hops, Origin::Kernel)
                 {
                     Ok(_) => routes += 1,
                     Err(e) => {
@@ -273,27 +331,38 @@ impl RouterControl {
     }
 
     /// The FIB's routes for `fastlag ctl show routes`: connected, static and mirrored from
-    /// the kernel, with the egress interface by name.
+    /// the kernel, with the egress interface by name; an ECMP route gives one entry per
+    /// next hop, with its weight and state.
     pub fn routes(&self) -> Vec<RouteView> {
-        self.builder
-            .routes()
-            .into_iter()
-            .map(|r| RouteView {
-                prefix: format!("{}/{}", r.prefix, r.len),
-                origin: match r.origin {
-                    None => "connected",
-                    Some(Origin::Static) => "static",
-                    Some(Origin::Kernel) => "kernel",
-                }
-                .to_string(),
-                interface: self
-                    .ifaces
-                    .get(r.next_hop.iface.0 as usize)
-                    .map(|i| i.name.clone()),
-                gateway: r.next_hop.gateway.map(|g| g.to_string()),
-                active: r.active,
-            })
-            .collect()
+        let mut out = Vec::new();
+        for r in self.builder.routes() {
+            let any_up = r.hops.iter().any(|h| h.up);
+            for h in &r.hops {
+                out.push(RouteView {
+                    prefix: format!("{}/{}", r.prefix, r.len),
+                    origin: match r.origin {
+                        None => "connected",
+                        Some(Origin::Static) => "static",
+                        Some(Origin::Kernel) => "kernel",
+                    }
+                    .to_string(),
+                    interface: self
+                        .ifaces
+                        .get(h.next_hop.iface.0 as usize)
+                        .map(|i| i.name.clone()),
+                    gateway: h.next_hop.gateway.map(|g| g.to_string()),
+                    active: r.active,
+                    weight: h.weight,
+                    state: match (h.up, any_up) {
+                        (true, _) => "up",
+                        (false, true) => "skipped",
+                        (false, false) => "down",
+                    }
+                    .to_string(),
+                });
+            }
+        }
+        out
     }
 
     /// Replaces the static routes with `cfg`'s (hitless reload) and publishes the FIB;

@@ -146,7 +146,12 @@ impl Runtime {
                 "L3 interface"
             );
         }
-        let ports = self.ports.iter().map(|p| p.port.info()).collect();
+        let ports = self
+            .ports
+            .iter()
+            .zip(&plan.ports)
+            .map(|(p, planned)| (p.port.info(), planned.kernel_iface.clone()))
+            .collect();
         Ok((
             RouterControl::new(&plan.config, ifaces, builder, fib, service, ports),
             plans,

@@ -38,8 +38,29 @@ pub struct NextHop {
     pub gateway: Option<IpAddr>,
 }
 
-/// One route as [`FibBuilder::routes`] lists it.
+/// Most next hops one route may have (ECMP).
+pub const MAX_HOPS: usize = 16;
+
+/// Most weight one next hop may have (the kernel's range: `rtnh_hops` + 1).
+pub const MAX_WEIGHT: u16 = 256;
+
+/// Buckets of an ECMP group's table: a flow's hash picks one, the bucket names the hop.
+/// Each hop has at least one, the rest are shared by weight.
+pub const BUCKETS: usize = 256;
+
+/// One next hop of a route as [`FibBuilder::routes`] lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteHop {
+    /// Where it sends.
+    pub next_hop: NextHop,
+    /// Its weight (share of flows relative to the route's other hops), 1..=256.
+    pub weight: u16,
+    /// Its interface can send (false: the fast path skips it while another hop is up).
+    pub up: bool,
+}
+
+/// One route as [`FibBuilder::routes`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteEntry {
     /// Prefix (network address).
     pub prefix: IpAddr,
@@ -48,8 +69,10 @@ pub struct RouteEntry {
     /// Who installed it; `None` for the connected prefix of an interface address (there
     /// `prefix` is the address itself).
     pub origin: Option<Origin>,
-    /// Where it sends packets.
+    /// Where it sends packets: its first next hop.
     pub next_hop: NextHop,
+    /// Every next hop (one for a plain route, up to [`MAX_HOPS`] for ECMP).
+    pub hops: Vec<RouteHop>,
     /// The FIB uses this one for the prefix.
     pub active: bool,
 }
@@ -94,6 +117,12 @@ pub enum FibError {
     /// IPv4 prefix with an IPv6 gateway or the other way round.
     #[error("the gateway's address family differs from the prefix's")]
     GatewayFamily,
+    /// A route without next hops, or with more than [`MAX_HOPS`].
+    #[error("a route has 1 to {MAX_HOPS} next hops, not {0}")]
+    HopCount(usize),
+    /// A next hop's weight outside 1..=[`MAX_WEIGHT`].
+    #[error("a next hop's weight is 1 to {MAX_WEIGHT}, not {0}")]
+    Weight(u16),
     /// Bad prefix.
     #[error(transparent)]
     Prefix(#[from] LpmError),
@@ -191,7 +220,12 @@ enum HopKey<K> {
     /// interface address's subnet small enough for a dense host table.
     Connected(IfaceId, Option<(K, u8)>),
     Gateway(IfaceId, K),
+    /// An ECMP route's hops: index into the compiled group list.
+    Group(u32),
 }
+
+/// An ECMP group as compiled: (hop id, weight, egress interface) per next hop.
+type GroupKey = Vec<(u32, u16, IfaceId)>;
 
 /// Connected subnets with at most this many host bits get a dense host table (the
 /// neighbours' MACs by host number, 2^bits words): IPv4 /20 and longer, 32 KiB at most.
@@ -213,6 +247,17 @@ enum Hop<K> {
         addr: K,
         mac: Option<MacAddr>,
     },
+    /// An ECMP route: its buckets are `buckets[group * BUCKETS..][..BUCKETS]`.
+    Group {
+        group: u32,
+    },
+}
+
+/// The bucket a flow hash picks. The bond's member choice uses the hash's low bits: the
+/// hash is mixed again and its high bits taken, so the two choices do not go together.
+#[inline(always)]
+fn bucket(hash: u32) -> usize {
+    (hash.wrapping_mul(0x9e37_79b1) >> 24) as usize
 }
 
 /// One address family of a snapshot.
@@ -227,6 +272,9 @@ struct Table<K: Family, T> {
     /// Dense host tables of small connected subnets: per host number, the neighbour as
     /// [`pack_adjacency`] packs it, or [`NO_ADJACENCY`]. Rebuilt with the hops.
     dense: Box<[Box<[u64]>]>,
+    /// ECMP groups: [`BUCKETS`] hop ids each, hops whose interface is down left out
+    /// (while one is up). Rebuilt with the hops.
+    buckets: Box<[u32]>,
     neigh: NeighTable<K>,
 }
 
@@ -254,13 +302,36 @@ impl<K: Family, T: LpmTable<K>> Table<K, T> {
     /// The fast path's question: where a unicast destination goes when the answer is a
     /// known MAC (a resolved gateway: one load after the LPM; a connected destination: a
     /// neighbour probe). `None` for everything else (local, no route, unresolved).
+    /// `hash`: the frame's flow hash, asked for only when the route is an ECMP group.
     #[inline(always)]
-    fn adjacency(&self, dst: K) -> Option<(IfaceId, MacAddr)> {
+    fn adjacency(&self, dst: K, hash: impl FnOnce() -> u32) -> Option<(IfaceId, MacAddr)> {
         let h = self.lpm.lookup(dst)? as usize;
         let a = *self.adjacency.get(h)?;
         if a != NO_ADJACENCY {
             return Some(unpack_adjacency(a));
         }
+        match self.hops.get(h) {
+            Some(&Hop::Group { group }) => {
+                let h = self.member(group, hash());
+                let a = *self.adjacency.get(h)?;
+                if a != NO_ADJACENCY {
+                    return Some(unpack_adjacency(a));
+                }
+                self.connected_adjacency(h, dst)
+            }
+            _ => self.connected_adjacency(h, dst),
+        }
+    }
+
+    /// The hop of `group` that a flow with this hash takes.
+    #[inline(always)]
+    fn member(&self, group: u32, hash: u32) -> usize {
+        let at = group as usize * BUCKETS + bucket(hash);
+        self.buckets.get(at).map_or(usize::MAX, |&h| h as usize)
+    }
+
+    #[inline(always)]
+    fn connected_adjacency(&self, h: usize, dst: K) -> Option<(IfaceId, MacAddr)> {
         match self.hops.get(h) {
             Some(&Hop::Connected { iface, dense }) => match self.dense.get(dense as usize) {
                 Some(hosts) => {
@@ -275,12 +346,17 @@ impl<K: Family, T: LpmTable<K>> Table<K, T> {
         }
     }
 
+    /// `hash`: the frame's flow hash, asked for only when the route is an ECMP group.
     #[inline(always)]
-    fn resolve(&self, dst: K) -> Lookup<K> {
+    fn resolve(&self, dst: K, hash: impl FnOnce() -> u32) -> Lookup<K> {
         let Some(h) = self.lpm.lookup(dst) else {
             return Lookup::NoRoute;
         };
-        match self.hops.get(h as usize) {
+        let mut h = h as usize;
+        if let Some(&Hop::Group { group }) = self.hops.get(h) {
+            h = self.member(group, hash());
+        }
+        match self.hops.get(h) {
             Some(&Hop::Gateway { iface, addr, mac }) => Lookup::Forward {
                 iface,
                 next_hop: addr,
@@ -292,7 +368,8 @@ impl<K: Family, T: LpmTable<K>> Table<K, T> {
                 mac: self.neigh.get(iface, dst),
             },
             Some(Hop::Local) => Lookup::Local,
-            None => Lookup::NoRoute,
+            // Groups hold no groups.
+            Some(Hop::Group { .. }) | None => Lookup::NoRoute,
         }
     }
 
@@ -301,6 +378,7 @@ impl<K: Family, T: LpmTable<K>> Table<K, T> {
             + std::mem::size_of_val(&*self.hops)
             + std::mem::size_of_val(&*self.adjacency)
             + self.dense.iter().map(|d| d.len() * 8).sum::<usize>()
+            + std::mem::size_of_val(&*self.buckets)
             + self.neigh.memory_bytes()
     }
 }
@@ -326,36 +404,55 @@ impl Fib {
         &self.interfaces
     }
 
-    /// Where an IPv4 destination goes.
+    /// Where an IPv4 destination goes (for an ECMP route: the hop of flow hash 0).
     pub fn lookup_v4(&self, dst: Ipv4Addr) -> Lookup<Ipv4Addr> {
-        map_lookup(self.v4.resolve(dst.into()))
+        self.lookup_v4_flow(dst, 0)
     }
 
-    /// Where an IPv6 destination goes.
+    /// Where an IPv6 destination goes (for an ECMP route: the hop of flow hash 0).
     pub fn lookup_v6(&self, dst: Ipv6Addr) -> Lookup<Ipv6Addr> {
-        map_lookup(self.v6.resolve(dst.into()))
+        self.lookup_v6_flow(dst, 0)
+    }
+
+    /// Where a flow with this hash ([`crate::bond::flow_hash`], layer3+4, of the frame as
+    /// received) to an IPv4 destination goes.
+    pub fn lookup_v4_flow(&self, dst: Ipv4Addr, hash: u32) -> Lookup<Ipv4Addr> {
+        map_lookup(self.v4.resolve(dst.into(), || hash))
+    }
+
+    /// [`Fib::lookup_v4_flow`] for IPv6.
+    pub fn lookup_v6_flow(&self, dst: Ipv6Addr, hash: u32) -> Lookup<Ipv6Addr> {
+        map_lookup(self.v6.resolve(dst.into(), || hash))
     }
 
     /// See [`Table::adjacency`].
     #[inline(always)]
-    pub(super) fn adjacency_v4(&self, dst: u32) -> Option<(IfaceId, MacAddr)> {
-        self.v4.adjacency(dst)
+    pub(super) fn adjacency_v4(
+        &self,
+        dst: u32,
+        hash: impl FnOnce() -> u32,
+    ) -> Option<(IfaceId, MacAddr)> {
+        self.v4.adjacency(dst, hash)
     }
 
     /// See [`Table::adjacency`].
     #[inline(always)]
-    pub(super) fn adjacency_v6(&self, dst: u128) -> Option<(IfaceId, MacAddr)> {
-        self.v6.adjacency(dst)
+    pub(super) fn adjacency_v6(
+        &self,
+        dst: u128,
+        hash: impl FnOnce() -> u32,
+    ) -> Option<(IfaceId, MacAddr)> {
+        self.v6.adjacency(dst, hash)
     }
 
     #[inline(always)]
-    pub(super) fn resolve_v4(&self, dst: u32) -> Lookup<u32> {
-        self.v4.resolve(dst)
+    pub(super) fn resolve_v4(&self, dst: u32, hash: impl FnOnce() -> u32) -> Lookup<u32> {
+        self.v4.resolve(dst, hash)
     }
 
     #[inline(always)]
-    pub(super) fn resolve_v6(&self, dst: u128) -> Lookup<u128> {
-        self.v6.resolve(dst)
+    pub(super) fn resolve_v6(&self, dst: u128, hash: impl FnOnce() -> u32) -> Lookup<u128> {
+        self.v6.resolve(dst, hash)
     }
 
     /// The MAC of an IPv4 neighbor.
@@ -401,20 +498,27 @@ fn map_lookup<K: Family>(l: Lookup<K>) -> Lookup<K::Addr> {
     }
 }
 
-/// A route's next hop inside a family: egress interface and gateway.
-type Via<K> = (IfaceId, Option<K>);
+/// A route's next hop inside a family: egress interface, gateway and weight.
+type Via<K> = (IfaceId, Option<K>, u16);
+
+/// One prefix's routes: next hops per origin.
+type ByOrigin<K> = BTreeMap<Origin, Vec<Via<K>>>;
+
+type Compiled<K, T> = (Arc<T>, Vec<HopKey<K>>, Arc<Vec<GroupKey>>);
 
 #[derive(Debug, Clone)]
 struct FamilyBuilder<K: Family, T> {
-    /// Prefix -> next hop per origin (the highest origin wins).
-    routes: BTreeMap<(K, u8), BTreeMap<Origin, Via<K>>>,
+    /// Prefix -> next hops (sorted, one for a plain route) per origin (the highest origin
+    /// wins).
+    routes: BTreeMap<(K, u8), ByOrigin<K>>,
     /// Interface addresses: (iface, address) -> prefix length.
     addresses: BTreeMap<(IfaceId, K), u8>,
     /// Local addresses added on their own.
     locals: BTreeMap<K, IfaceId>,
     neighbors: HashMap<(IfaceId, K), MacAddr>,
-    /// The last compiled table and its hop list; `None` after a route/address change.
-    compiled: Option<(Arc<T>, Vec<HopKey<K>>)>,
+    /// The last compiled table, its hop list and its ECMP groups; `None` after a
+    /// route/address change.
+    compiled: Option<Compiled<K, T>>,
 }
 
 impl<K: Family, T> Default for FamilyBuilder<K, T> {
@@ -430,7 +534,7 @@ impl<K: Family, T> Default for FamilyBuilder<K, T> {
 }
 
 impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
-    fn compile(&self) -> (Arc<T>, Vec<HopKey<K>>) {
+    fn compile(&self) -> Compiled<K, T> {
         let mut ids: HashMap<HopKey<K>, u32> = HashMap::new();
         let mut hops = Vec::new();
         let mut intern = |k: HopKey<K>| {
@@ -439,17 +543,33 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
                 hops.len() as u32 - 1
             })
         };
+        let mut groups: Vec<GroupKey> = Vec::new();
+        let mut group_ids: HashMap<GroupKey, u32> = HashMap::new();
         let mut rules = Rules::new();
+        let single = |(iface, gateway, _): Via<K>| match gateway {
+            Some(g) => HopKey::Gateway(iface, g),
+            None => HopKey::Connected(iface, None),
+        };
         // Later inserts replace earlier ones for the same prefix: routes, then connected
         // subnets, then local addresses (the kernel's local table is consulted first).
         for (&(prefix, len), by_origin) in &self.routes {
-            if let Some((_, &(iface, gateway))) = by_origin.iter().next_back() {
-                let hop = match gateway {
-                    Some(g) => HopKey::Gateway(iface, g),
-                    None => HopKey::Connected(iface, None),
+            if let Some((_, vias)) = by_origin.iter().next_back() {
+                let hop = match vias.as_slice() {
+                    &[via] => intern(single(via)),
+                    vias => {
+                        let key: GroupKey = vias
+                            .iter()
+                            .map(|&v| (intern(single(v)), v.2, v.0))
+                            .collect();
+                        let g = *group_ids.entry(key.clone()).or_insert_with(|| {
+                            groups.push(key);
+                            groups.len() as u32 - 1
+                        });
+                        intern(HopKey::Group(g))
+                    }
                 };
                 // Validated on insert.
-                let _ = rules.insert(prefix, len, intern(hop));
+                let _ = rules.insert(prefix, len, hop);
             }
         }
         for (&(iface, addr), &len) in &self.addresses {
@@ -467,11 +587,12 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
         for &addr in self.locals.keys() {
             let _ = rules.insert(addr, bits, intern(HopKey::Local));
         }
-        (Arc::new(T::compile(&rules)), hops)
+        (Arc::new(T::compile(&rules)), hops, Arc::new(groups))
     }
 
-    fn build(&mut self) -> Table<K, T> {
-        let (lpm, keys) = match &self.compiled {
+    /// `down`: per interface id, true when it cannot send.
+    fn build(&mut self, down: &[bool]) -> Table<K, T> {
+        let (lpm, keys, groups) = match &self.compiled {
             Some(c) => c.clone(),
             None => {
                 let c = self.compile();
@@ -508,8 +629,13 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
                     addr,
                     mac: neigh.get(iface, addr),
                 },
+                HopKey::Group(group) => Hop::Group { group },
             })
             .collect();
+        let mut buckets = Vec::with_capacity(groups.len() * BUCKETS);
+        for g in groups.iter() {
+            fill_buckets(g, down, &mut buckets);
+        }
         let adjacency = hops
             .iter()
             .map(|h| match *h {
@@ -526,7 +652,65 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
             hops,
             adjacency,
             dense: dense.into_boxed_slice(),
+            buckets: buckets.into_boxed_slice(),
             neigh,
+        }
+    }
+}
+
+/// Shares `n` buckets among `weights` in proportion, each at least one (`n` is at least
+/// the number of weights): largest remainder first, ties to the earlier entry.
+fn shares(weights: &[u16], n: usize) -> Vec<usize> {
+    let total: usize = weights.iter().map(|&w| w as usize).sum::<usize>().max(1);
+    let spare = n - weights.len();
+    let mut out: Vec<usize> = weights
+        .iter()
+        .map(|&w| 1 + w as usize * spare / total)
+        .collect();
+    let mut left = n - out.iter().sum::<usize>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(weights[i] as usize * spare % total));
+    for &i in order.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        out[i] += 1;
+        left -= 1;
+    }
+    out
+}
+
+/// Appends `group`'s [`BUCKETS`] hop ids to `out`. The buckets are shared among all its
+/// hops by weight; then, while at least one hop's interface is up, the buckets of hops
+/// whose interface is down are shared again among the live hops by weight. Flows on live
+/// hops keep their hop when another goes down or comes back.
+fn fill_buckets(group: &GroupKey, down: &[bool], out: &mut Vec<u32>) {
+    let start = out.len();
+    let weights: Vec<u16> = group.iter().map(|&(_, w, _)| w).collect();
+    for (&(hop, _, _), n) in group.iter().zip(shares(&weights, BUCKETS)) {
+        out.extend(std::iter::repeat_n(hop, n));
+    }
+    let is_down = |iface: IfaceId| down.get(iface.0 as usize).copied().unwrap_or(false);
+    let live: Vec<&(u32, u16, IfaceId)> = group.iter().filter(|h| !is_down(h.2)).collect();
+    if live.is_empty() || live.len() == group.len() {
+        return;
+    }
+    let dead: Vec<u32> = group.iter().filter(|h| is_down(h.2)).map(|h| h.0).collect();
+    let moved: Vec<usize> = (start..out.len())
+        .filter(|&i| dead.contains(&out[i]))
+        .collect();
+    if moved.len() < live.len() {
+        // Fewer buckets to move than live hops: one each, in order.
+        for (&i, h) in moved.iter().zip(live.iter()) {
+            out[i] = h.0;
+        }
+        return;
+    }
+    let weights: Vec<u16> = live.iter().map(|h| h.1).collect();
+    let mut slots = moved.into_iter();
+    for (h, n) in live.iter().zip(shares(&weights, slots.len())) {
+        for i in slots.by_ref().take(n) {
+            out[i] = h.0;
         }
     }
 }
@@ -535,6 +719,9 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
 #[derive(Debug, Default)]
 pub struct FibBuilder {
     interfaces: Vec<Interface>,
+    /// Per interface: it cannot send (port link down, bond without a distributing
+    /// member). ECMP groups skip its hops; plain routes keep using it.
+    down: Vec<bool>,
     v4: FamilyBuilder<u32, Lpm4>,
     v6: FamilyBuilder<u128, Lpm6>,
     version: u64,
@@ -560,7 +747,28 @@ impl FibBuilder {
             .filter(|&i| i != u16::MAX)
             .ok_or(FibError::TooManyInterfaces)?;
         self.interfaces.push(iface);
+        self.down.push(false);
         Ok(IfaceId(id))
+    }
+
+    /// Whether interface `id` can send (true when added). ECMP routes skip the hops of an
+    /// interface that cannot, as long as one of their hops can; the next [`build`] has it
+    /// (LPM tables are not recompiled). Returns whether it changed.
+    ///
+    /// [`build`]: FibBuilder::build
+    pub fn set_interface_up(&mut self, id: IfaceId, up: bool) -> Result<bool, FibError> {
+        let d = self
+            .down
+            .get_mut(id.0 as usize)
+            .ok_or(FibError::UnknownInterface(id))?;
+        let changed = *d == up;
+        *d = !up;
+        Ok(changed)
+    }
+
+    /// Whether interface `id` can send, as last set with [`FibBuilder::set_interface_up`].
+    pub fn interface_up(&self, id: IfaceId) -> bool {
+        !self.down.get(id.0 as usize).copied().unwrap_or(false)
     }
 
     /// Changes an interface's MAC, VLAN or MTU.
@@ -665,8 +873,8 @@ impl FibBuilder {
         }
     }
 
-    /// Adds or replaces the `origin` route for `prefix/len`; returns the next hop it replaced.
-    /// Host bits after `len` are an error (write the network address).
+    /// Adds or replaces the `origin` route for `prefix/len`; returns the (first) next hop
+    /// it replaced. Host bits after `len` are an error (write the network address).
     pub fn add_route(
         &mut self,
         prefix: IpAddr,
@@ -674,14 +882,38 @@ impl FibBuilder {
         next_hop: NextHop,
         origin: Origin,
     ) -> Result<Option<NextHop>, FibError> {
-        self.check_iface(next_hop.iface)?;
+        self.add_multipath_route(prefix, len, &[(next_hop, 1)], origin)
+    }
+
+    /// Adds or replaces the `origin` route for `prefix/len` with up to [`MAX_HOPS`] next
+    /// hops and their weights (1..=[`MAX_WEIGHT`]): an ECMP route when there are several,
+    /// where each flow (by its hash) takes one hop, in proportion to the weights. The same
+    /// hop twice counts once, with the weights added. Returns the (first) next hop it
+    /// replaced.
+    pub fn add_multipath_route(
+        &mut self,
+        prefix: IpAddr,
+        len: u8,
+        hops: &[(NextHop, u16)],
+        origin: Origin,
+    ) -> Result<Option<NextHop>, FibError> {
+        if hops.is_empty() || hops.len() > MAX_HOPS {
+            return Err(FibError::HopCount(hops.len()));
+        }
+        for &(h, w) in hops {
+            self.check_iface(h.iface)?;
+            if w == 0 || w > MAX_WEIGHT {
+                return Err(FibError::Weight(w));
+            }
+        }
         match prefix {
-            IpAddr::V4(p) => add_route(&mut self.v4, p.into(), len, next_hop, origin),
-            IpAddr::V6(p) => add_route(&mut self.v6, p.into(), len, next_hop, origin),
+            IpAddr::V4(p) => add_route(&mut self.v4, p.into(), len, hops, origin),
+            IpAddr::V6(p) => add_route(&mut self.v6, p.into(), len, hops, origin),
         }
     }
 
-    /// Removes the `origin` route for `prefix/len`; returns its next hop if it existed.
+    /// Removes the `origin` route for `prefix/len`; returns its (first) next hop if it
+    /// existed.
     pub fn remove_route(&mut self, prefix: IpAddr, len: u8, origin: Origin) -> Option<NextHop> {
         match prefix {
             IpAddr::V4(p) => remove_route(&mut self.v4, p.into(), len, origin),
@@ -709,38 +941,53 @@ impl FibBuilder {
     /// interface addresses, then each prefix's routes by origin; `active` marks the one the
     /// FIB uses (a static route wins over a kernel one for the same prefix).
     pub fn routes(&self) -> Vec<RouteEntry> {
-        fn list<K: Family, T>(f: &FamilyBuilder<K, T>, out: &mut Vec<RouteEntry>) {
+        fn list<K: Family, T>(f: &FamilyBuilder<K, T>, b: &FibBuilder, out: &mut Vec<RouteEntry>) {
             for (&(iface, addr), &len) in &f.addresses {
+                let next_hop = NextHop {
+                    iface,
+                    gateway: None,
+                };
                 out.push(RouteEntry {
                     prefix: addr.to_ip(),
                     len,
                     origin: None,
-                    next_hop: NextHop {
-                        iface,
-                        gateway: None,
-                    },
+                    next_hop,
+                    hops: vec![RouteHop {
+                        next_hop,
+                        weight: 1,
+                        up: b.interface_up(iface),
+                    }],
                     active: true,
                 });
             }
             for (&(prefix, len), by) in &f.routes {
                 let best = by.keys().next_back().copied();
-                for (&origin, &(iface, gw)) in by {
+                for (&origin, vias) in by {
+                    let hops: Vec<RouteHop> = vias
+                        .iter()
+                        .map(|&(iface, gw, weight)| RouteHop {
+                            next_hop: NextHop {
+                                iface,
+                                gateway: gw.map(Family::to_ip),
+                            },
+                            weight,
+                            up: b.interface_up(iface),
+                        })
+                        .collect();
                     out.push(RouteEntry {
                         prefix: prefix.to_ip(),
                         len,
                         origin: Some(origin),
-                        next_hop: NextHop {
-                            iface,
-                            gateway: gw.map(Family::to_ip),
-                        },
+                        next_hop: hops[0].next_hop,
+                        hops,
                         active: Some(origin) == best,
                     });
                 }
             }
         }
         let mut out = Vec::new();
-        list(&self.v4, &mut out);
-        list(&self.v6, &mut out);
+        list(&self.v4, self, &mut out);
+        list(&self.v6, self, &mut out);
         out
     }
 
@@ -785,8 +1032,8 @@ impl FibBuilder {
         self.version += 1;
         Fib {
             interfaces: self.interfaces.clone().into_boxed_slice(),
-            v4: self.v4.build(),
-            v6: self.v6.build(),
+            v4: self.v4.build(&self.down),
+            v6: self.v6.build(&self.down),
             version: self.version,
         }
     }
@@ -796,28 +1043,41 @@ fn add_route<K: Family + std::hash::Hash, T>(
     f: &mut FamilyBuilder<K, T>,
     prefix: K,
     len: u8,
-    nh: NextHop,
+    hops: &[(NextHop, u16)],
     origin: Origin,
 ) -> Result<Option<NextHop>, FibError> {
     check_len(len, K::BITS)?;
     if prefix.masked(len) != prefix {
         return Err(LpmError::HostBits.into());
     }
-    let gateway = match nh.gateway {
-        None => None,
-        Some(g) => Some(K::from_ip(g).ok_or(FibError::GatewayFamily)?),
-    };
+    let mut vias: Vec<Via<K>> = Vec::with_capacity(hops.len());
+    for &(nh, w) in hops {
+        let gateway = match nh.gateway {
+            None => None,
+            Some(g) => Some(K::from_ip(g).ok_or(FibError::GatewayFamily)?),
+        };
+        match vias.iter_mut().find(|v| (v.0, v.1) == (nh.iface, gateway)) {
+            Some(v) => v.2 = (v.2 + w).min(MAX_WEIGHT),
+            None => vias.push((nh.iface, gateway, w)),
+        }
+    }
+    // In a canonical order, so the same set of hops compiles the same and compares equal.
+    vias.sort();
+    if let [v] = vias.as_mut_slice() {
+        // One hop: its weight means nothing.
+        v.2 = 1;
+    }
     let old = f
         .routes
         .entry((prefix, len))
         .or_default()
-        .insert(origin, (nh.iface, gateway));
-    if old != Some((nh.iface, gateway)) {
+        .insert(origin, vias.clone());
+    if old.as_ref() != Some(&vias) {
         f.compiled = None;
     }
-    Ok(old.map(|(iface, g)| NextHop {
-        iface,
-        gateway: g.map(Family::to_ip),
+    Ok(old.map(|v| NextHop {
+        iface: v[0].0,
+        gateway: v[0].1.map(Family::to_ip),
     }))
 }
 
@@ -829,14 +1089,14 @@ fn remove_route<K: Family, T>(
 ) -> Option<NextHop> {
     let key = (prefix.masked(len), len);
     let by = f.routes.get_mut(&key)?;
-    let (iface, g) = by.remove(&origin)?;
+    let vias = by.remove(&origin)?;
     if by.is_empty() {
         f.routes.remove(&key);
     }
     f.compiled = None;
     Some(NextHop {
-        iface,
-        gateway: g.map(Family::to_ip),
+        iface: vias[0].0,
+        gateway: vias[0].1.map(Family::to_ip),
     })
 }
 

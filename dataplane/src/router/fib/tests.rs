@@ -292,8 +292,8 @@ fn neighbour_changes_reach_the_resolved_next_hops() {
         Origin::Static,
     )
     .unwrap();
-    let v4 = |f: &Fib, s: &str| f.adjacency_v4(s.parse::<Ipv4Addr>().unwrap().into());
-    let v6 = |f: &Fib, s: &str| f.adjacency_v6(s.parse::<Ipv6Addr>().unwrap().into());
+    let v4 = |f: &Fib, s: &str| f.adjacency_v4(s.parse::<Ipv4Addr>().unwrap().into(), || 0);
+    let v6 = |f: &Fib, s: &str| f.adjacency_v6(s.parse::<Ipv6Addr>().unwrap().into(), || 0);
     let f0 = b.build();
     for d in ["10.0.0.7", "10.1.2.3", "198.18.0.1"] {
         assert_eq!(v4(&f0, d), None, "{d}: nobody resolved yet");

@@ -17,6 +17,7 @@ use super::{
     be128, be16, be32, checksum_ok, decrement_ttl, forwardable_v4, link_local_v6, rewrite_macs,
     IPPROTO_ICMPV6,
 };
+use crate::bond::{hash_for, L34};
 use crate::router::fib::{Fib, Interface};
 use crate::router::IfaceId;
 
@@ -77,19 +78,22 @@ pub fn classify(
     }
     let pkt_len = pkt_len.max(f.len());
     let et = [h[12], h[13]];
+    // An ECMP route's hop: by the flow hash of the frame as received (computed only for
+    // such routes; the full path hashes the same bytes).
+    let hash = || hash_for::<L34>(f);
     let found = if et == IPV4_BE {
-        v4::<14>(fib, h, pkt_len, csum).map(|hop| (V4, hop))
+        v4::<14>(fib, h, pkt_len, csum, hash).map(|hop| (V4, hop))
     } else if et == IPV6_BE {
         f.first_chunk::<54>()
-            .and_then(|h| v6::<14, 54>(fib, h, pkt_len))
+            .and_then(|h| v6::<14, 54>(fib, h, pkt_len, hash))
             .map(|hop| (V6, hop))
     } else if et == VLAN_BE {
         let inner = [h[16], h[17]];
         if inner == IPV4_BE {
-            v4::<18>(fib, h, pkt_len, csum).map(|hop| (V4_TAGGED, hop))
+            v4::<18>(fib, h, pkt_len, csum, hash).map(|hop| (V4_TAGGED, hop))
         } else if inner == IPV6_BE {
             f.first_chunk::<58>()
-                .and_then(|h| v6::<18, 58>(fib, h, pkt_len))
+                .and_then(|h| v6::<18, 58>(fib, h, pkt_len, hash))
                 .map(|hop| (V6_TAGGED, hop))
         } else {
             None
@@ -102,7 +106,13 @@ pub fn classify(
 
 /// The IPv4 header at `L3` of `f`.
 #[inline(always)]
-fn v4<const L3: usize>(fib: &Fib, f: &[u8; 38], pkt_len: usize, csum: RxChecksum) -> Option<Hop> {
+fn v4<const L3: usize>(
+    fib: &Fib,
+    f: &[u8; 38],
+    pkt_len: usize,
+    csum: RxChecksum,
+    hash: impl FnOnce() -> u32,
+) -> Option<Hop> {
     let ip = &f[L3..L3 + 20];
     // Version 4, no options.
     if ip[0] != 0x45 {
@@ -116,13 +126,18 @@ fn v4<const L3: usize>(fib: &Fib, f: &[u8; 38], pkt_len: usize, csum: RxChecksum
     if !forwardable_v4(src, dst) || ip[8] <= 1 {
         return None;
     }
-    let (iface, mac) = fib.adjacency_v4(dst)?;
+    let (iface, mac) = fib.adjacency_v4(dst, hash)?;
     Some(Hop { iface, mac })
 }
 
 /// The IPv6 header at `L3` of `f` (`N` = `L3 + 40`).
 #[inline(always)]
-fn v6<const L3: usize, const N: usize>(fib: &Fib, f: &[u8; N], pkt_len: usize) -> Option<Hop> {
+fn v6<const L3: usize, const N: usize>(
+    fib: &Fib,
+    f: &[u8; N],
+    pkt_len: usize,
+    hash: impl FnOnce() -> u32,
+) -> Option<Hop> {
     let ip = &f[L3..L3 + 40];
     // ICMPv6 (neighbour discovery among it) takes the full path.
     if ip[0] >> 4 != 6 || ip[6] == IPPROTO_ICMPV6 || ip[7] <= 1 {
@@ -139,7 +154,7 @@ fn v6<const L3: usize, const N: usize>(fib: &Fib, f: &[u8; N], pkt_len: usize) -
     if link_local_v6(dst) || link_local_v6(src) {
         return None;
     }
-    let (iface, mac) = fib.adjacency_v6(dst)?;
+    let (iface, mac) = fib.adjacency_v6(dst, hash)?;
     Some(Hop { iface, mac })
 }
 

@@ -7,6 +7,7 @@ use types::ethertype;
 
 use super::fib::{Fib, Lookup};
 use super::IfaceId;
+use crate::bond::{hash_for, L34};
 
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_ICMPV6: u8 = 58;
@@ -410,7 +411,8 @@ fn ipv4(
     if martian_v4(src, dst) {
         return Verdict::Drop(DropReason::Martian);
     }
-    let (iface, mac) = match fib.resolve_v4(dst) {
+    // An ECMP route's hop: by the flow hash of the frame as received, as the fast path.
+    let (iface, mac) = match fib.resolve_v4(dst, || hash_for::<L34>(f)) {
         Lookup::Forward { iface, mac, .. } => (iface, mac),
         Lookup::Local if f[l3 + 9] == IPPROTO_ICMP => {
             return Verdict::Exception(ExceptionClass::LocalIcmp)
@@ -486,7 +488,7 @@ fn ipv6(fib: &Fib, f: &mut [u8], l3: usize, pkt_len: usize, group: bool) -> Verd
     if link_local_v6(dst) {
         return Verdict::Exception(local);
     }
-    let (iface, mac) = match fib.resolve_v6(dst) {
+    let (iface, mac) = match fib.resolve_v6(dst, || hash_for::<L34>(f)) {
         Lookup::Forward { iface, mac, .. } => (iface, mac),
         Lookup::Local => return Verdict::Exception(local),
         Lookup::NoRoute => return Verdict::Exception(ExceptionClass::NoRoute),

@@ -1186,3 +1186,274 @@ fn checksum_edge_cases() {
     }
     assert!(seen_zero);
 }
+
+// ECMP: routes with several next hops, one hop per flow by the flow hash.
+
+const HOP_A: MacAddr = MacAddr([0x0a, 0, 0, 0, 0xa, 1]);
+const HOP_B: MacAddr = MacAddr([0x0a, 0, 0, 0, 0xb, 1]);
+const A: IfaceId = IfaceId(1);
+const B: IfaceId = IfaceId(2);
+
+/// Interface 0 (ingress) as in [`build_fib`]; interface 1 untagged 10.2.0.1/24 and
+/// 2001:db8:2::1/64, interface 2 on VLAN 200 10.3.0.1/24 and 2001:db8:3::1/64; 198.51.100.0/24
+/// and 2001:db8:100::/48 via 10.2.0.254 / 2001:db8:2::fe (weight `wa`) and 10.3.0.254 /
+/// 2001:db8:3::fe (weight `wb`), all resolved.
+fn ecmp_builder(wa: u16, wb: u16) -> FibBuilder {
+    let mut b = FibBuilder::new();
+    for (mac, vlan) in [
+        (IN_MAC, None),
+        (OUT_MAC, None),
+        (MacAddr([2, 0, 0, 0, 0, 3]), Some(200)),
+    ] {
+        b.add_interface(Interface {
+            mac,
+            vlan,
+            mtu: 1500,
+        })
+        .unwrap();
+    }
+    b.add_interface_address(IN, ip("10.0.0.1"), 24).unwrap();
+    b.add_interface_address(IN, ip("2001:db8::1"), 64).unwrap();
+    b.add_interface_address(A, ip("10.2.0.1"), 24).unwrap();
+    b.add_interface_address(A, ip("2001:db8:2::1"), 64).unwrap();
+    b.add_interface_address(B, ip("10.3.0.1"), 24).unwrap();
+    b.add_interface_address(B, ip("2001:db8:3::1"), 64).unwrap();
+    let via = |iface, gw: &str| NextHop {
+        iface,
+        gateway: Some(ip(gw)),
+    };
+    for (prefix, len, ga, gb) in [
+        ("198.51.100.0", 24, "10.2.0.254", "10.3.0.254"),
+        ("2001:db8:100::", 48, "2001:db8:2::fe", "2001:db8:3::fe"),
+    ] {
+        b.add_multipath_route(
+            ip(prefix),
+            len,
+            &[(via(A, ga), wa), (via(B, gb), wb)],
+            Origin::Static,
+        )
+        .unwrap();
+        b.add_neighbor(A, ip(ga), HOP_A).unwrap();
+        b.add_neighbor(B, ip(gb), HOP_B).unwrap();
+    }
+    b
+}
+
+/// UDP flow `n` (source port 1024 + n) to 198.51.100.7 or 2001:db8:100::7.
+fn flow(n: u16, v6: bool) -> Vec<u8> {
+    let port = 1024 + n;
+    let mut payload = [0u8; 26];
+    payload[0..2].copy_from_slice(&port.to_be_bytes());
+    payload[2..4].copy_from_slice(&53u16.to_be_bytes());
+    if v6 {
+        v6_frame(
+            IN_MAC,
+            None,
+            "2001:db8::9",
+            "2001:db8:100::7",
+            17,
+            64,
+            &payload,
+        )
+    } else {
+        let mut f = v4_frame(
+            IN_MAC,
+            None,
+            V4 {
+                dst: "198.51.100.7",
+                ..V4::default()
+            },
+        );
+        f[34..60].copy_from_slice(&payload);
+        f
+    }
+}
+
+/// The hop (egress interface, MAC) each of flows `0..n` takes, checking that the fast path
+/// agrees and that the frame is rewritten for it (VLAN of interface B included).
+fn hops_of(fib: &Fib, n: u16, v6: bool) -> Vec<(IfaceId, MacAddr)> {
+    (0..n)
+        .map(|i| {
+            let mut f = flow(i, v6);
+            let len = f.len();
+            let (v, fast) = route_checked(fib, IN, &mut f, len, RxChecksum::Unknown);
+            assert!(fast, "flow {i}: the fast path takes ECMP routes");
+            match v {
+                Verdict::Forward {
+                    iface,
+                    dst_mac,
+                    vlan,
+                } => {
+                    assert_eq!(vlan, (iface == B).then_some(200));
+                    assert_eq!(&f[0..6], &dst_mac.0);
+                    (iface, dst_mac)
+                }
+                other => panic!("flow {i}: {other:?}"),
+            }
+        })
+        .collect()
+}
+
+fn share(hops: &[(IfaceId, MacAddr)], iface: IfaceId) -> f64 {
+    hops.iter().filter(|h| h.0 == iface).count() as f64 / hops.len() as f64
+}
+
+#[test]
+fn ecmp_spreads_1000_flows_over_both_hops_one_flow_one_hop() {
+    let fib = ecmp_builder(1, 1).build();
+    for v6 in [false, true] {
+        let hops = hops_of(&fib, 1000, v6);
+        for h in &hops {
+            assert!(
+                *h == (A, HOP_A) || *h == (B, HOP_B),
+                "hop {h:?} is one of the route's"
+            );
+        }
+        let a = share(&hops, A);
+        assert!((0.42..=0.58).contains(&a), "v6 {v6}: hop A carries {a}");
+        // One flow, one hop: every frame of a flow, again and again.
+        assert_eq!(hops_of(&fib, 1000, v6), hops);
+    }
+}
+
+#[test]
+fn ecmp_weights_share_flows_in_proportion() {
+    let fib = ecmp_builder(1, 3).build();
+    for v6 in [false, true] {
+        let a = share(&hops_of(&fib, 2000, v6), A);
+        assert!(
+            (0.20..=0.30).contains(&a),
+            "v6 {v6}: weight 1 of 4 carries {a}"
+        );
+    }
+    // The bucket table itself: 64 of 256 for weight 1 of 4.
+    let fib = ecmp_builder(1, 3).build();
+    let on_a = (0..=u32::MAX / 4096)
+        .map(|h| fib.lookup_v4_flow("198.51.100.1".parse().unwrap(), h * 4096))
+        .filter(|l| matches!(l, Lookup::Forward { iface, .. } if *iface == A))
+        .count() as f64;
+    assert!((on_a / (1 << 20) as f64 - 0.25).abs() < 0.01, "{on_a}");
+}
+
+#[test]
+fn ecmp_skips_a_hop_whose_interface_is_down_and_keeps_the_others_flows() {
+    let mut b = ecmp_builder(1, 1);
+    let before = b.build();
+    for v6 in [false, true] {
+        let all = hops_of(&before, 1000, v6);
+        b.set_interface_up(A, false).unwrap();
+        let down = b.build();
+        assert!(
+            down.shares_lpm_with(&before),
+            "liveness does not recompile LPM tables"
+        );
+        let now = hops_of(&down, 1000, v6);
+        assert!(
+            now.iter().all(|h| *h == (B, HOP_B)),
+            "every flow moved to B"
+        );
+        b.set_interface_up(B, false).unwrap();
+        // No hop can send: the route keeps all its hops (as a plain route does).
+        assert_eq!(hops_of(&b.build(), 1000, v6), all);
+        b.set_interface_up(A, true).unwrap();
+        let b_down = hops_of(&b.build(), 1000, v6);
+        assert!(b_down.iter().all(|h| *h == (A, HOP_A)));
+        b.set_interface_up(B, true).unwrap();
+        assert_eq!(hops_of(&b.build(), 1000, v6), all, "back as before");
+    }
+    // Three hops, one down: flows on the two others stay where they were.
+    let mut b = ecmp_builder(1, 1);
+    let c = b
+        .add_interface(Interface {
+            mac: MacAddr([2, 0, 0, 0, 0, 4]),
+            vlan: None,
+            mtu: 1500,
+        })
+        .unwrap();
+    b.add_interface_address(c, ip("10.4.0.1"), 24).unwrap();
+    b.add_neighbor(c, ip("10.4.0.254"), MacAddr([0x0a, 0, 0, 0, 0xc, 1]))
+        .unwrap();
+    let via = |iface, gw: &str| NextHop {
+        iface,
+        gateway: Some(ip(gw)),
+    };
+    b.add_multipath_route(
+        ip("198.51.100.0"),
+        24,
+        &[
+            (via(A, "10.2.0.254"), 1),
+            (via(B, "10.3.0.254"), 1),
+            (via(c, "10.4.0.254"), 1),
+        ],
+        Origin::Static,
+    )
+    .unwrap();
+    let all = hops_of(&b.build(), 1000, false);
+    for ifc in [A, B, c] {
+        let s = share(&all, ifc);
+        assert!((0.27..=0.40).contains(&s), "{ifc}: {s}");
+    }
+    b.set_interface_up(c, false).unwrap();
+    let now = hops_of(&b.build(), 1000, false);
+    for (x, y) in all.iter().zip(&now) {
+        assert_ne!(y.0, c);
+        if x.0 != c {
+            assert_eq!(x, y, "a flow on a live hop stays on it");
+        }
+    }
+    let a = share(&now, A);
+    assert!(
+        (0.40..=0.60).contains(&a),
+        "C's flows shared by A and B: {a}"
+    );
+}
+
+#[test]
+fn ecmp_route_limits() {
+    let mut b = ecmp_builder(1, 1);
+    let via = |n: u8| {
+        (
+            NextHop {
+                iface: A,
+                gateway: Some(ip(&format!("10.2.0.{n}"))),
+            },
+            1,
+        )
+    };
+    let sixteen: Vec<_> = (10..26).map(via).collect();
+    b.add_multipath_route(ip("203.0.113.0"), 24, &sixteen, Origin::Static)
+        .unwrap();
+    let seventeen: Vec<_> = (10..27).map(via).collect();
+    assert_eq!(
+        b.add_multipath_route(ip("203.0.113.0"), 24, &seventeen, Origin::Static),
+        Err(crate::router::FibError::HopCount(17))
+    );
+    assert_eq!(
+        b.add_multipath_route(ip("203.0.113.0"), 24, &[], Origin::Static),
+        Err(crate::router::FibError::HopCount(0))
+    );
+    let mut w0 = via(1);
+    w0.1 = 0;
+    assert_eq!(
+        b.add_multipath_route(ip("203.0.113.0"), 24, &[w0], Origin::Static),
+        Err(crate::router::FibError::Weight(0))
+    );
+    // Listed with every hop, weight and state.
+    b.set_interface_up(B, false).unwrap();
+    let r = b.routes();
+    let e = r
+        .iter()
+        .find(|r| r.prefix == ip("198.51.100.0"))
+        .expect("the ECMP route is listed");
+    assert_eq!(e.hops.len(), 2);
+    assert_eq!((e.hops[0].next_hop.iface, e.hops[0].up), (A, true));
+    assert_eq!((e.hops[1].next_hop.iface, e.hops[1].up), (B, false));
+    assert_eq!(
+        r.iter()
+            .find(|r| r.prefix == ip("203.0.113.0"))
+            .unwrap()
+            .hops
+            .len(),
+        16
+    );
+}
