@@ -110,6 +110,27 @@ fn kernel_multipath_route_spreads_flows_and_fails_over() {
             && d2 >= 5 * ((1.0 - a) * 1000.0) as u64 * 99 / 100,
         "the fast path forwarded {d1} on wan1 and {d2} on wan2"
     );
+    // Counted per next hop, too (IPv4 and IPv6 gateway of one router: one MAC, one count).
+    let st = rig.status();
+    let hop_count = |iface: &str| -> u64 {
+        st["interfaces"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == iface))
+            .and_then(|i| i["next_hops"].as_object())
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with("10.4"))
+                    .filter_map(|(_, v)| v.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let (h1, h2) = (hop_count("wan1"), hop_count("wan2"));
+    assert!(
+        h1 >= d1 && h2 >= d2,
+        "next-hop counters {h1} / {h2} below the frames forwarded {d1} / {d2}: {}",
+        st["interfaces"]
+    );
     let before6 = spread(2, &rig, "spread6", FAR6, CLI6, 500, 3);
     let a6 = share(&before6, 0);
     if !(0.38..=0.62).contains(&a6) {

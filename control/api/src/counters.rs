@@ -116,6 +116,9 @@ pub struct IfaceSnapshot {
     pub drops: BTreeMap<String, u64>,
     /// Frames that could not leave (no headroom for a VLAN tag, egress bond down).
     pub egress_failed: u64,
+    /// Frames routed out of it to each next hop of ECMP routes, by gateway address.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub next_hops: BTreeMap<String, u64>,
 }
 
 /// Everything countable, at one instant.

@@ -492,6 +492,23 @@ pub fn render(s: &Scrape) -> String {
         il,
         |i| Some(i.forwarded as f64),
     );
+    let hops: Vec<(String, String, u64)> = c
+        .interfaces
+        .iter()
+        .flat_map(|i| {
+            i.next_hops
+                .iter()
+                .map(move |(gw, n)| (i.name.clone(), gw.clone(), *n))
+        })
+        .collect();
+    o.each(
+        "fastlag_route_next_hop_packets_total",
+        "counter",
+        "Frames routed to a next hop of ECMP routes, by egress interface and gateway.",
+        &hops,
+        |h: &(String, String, u64)| vec![("interface", h.0.clone()), ("gateway", h.1.clone())],
+        |h| Some(h.2 as f64),
+    );
     o.each(
         "fastlag_interface_exception_ring_full_total",
         "counter",

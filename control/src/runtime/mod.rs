@@ -145,6 +145,8 @@ pub struct Runtime {
     iface_counters: Vec<Arc<[IfaceCounters]>>,
     /// Router mode: interface names.
     iface_names: Vec<String>,
+    /// Router mode: the FIB the workers use (it names the ECMP hops the workers count).
+    router_fib: Option<Arc<arc_swap::ArcSwap<dataplane::router::Fib>>>,
     /// The config file (for reload).
     config_path: Option<std::path::PathBuf>,
     /// Reload requests to the control thread.
@@ -321,6 +323,7 @@ impl Runtime {
             mgmt: Arc::default(),
             iface_counters: Vec::new(),
             iface_names: Vec::new(),
+            router_fib: None,
             config_path: path.map(|p| p.to_path_buf()),
             reload_tx: None,
             injectors: Vec::new(),
@@ -525,6 +528,7 @@ impl Runtime {
 
     /// Router mode: every interface's counters, summed over workers.
     fn interface_snapshots(&self) -> Vec<IfaceSnapshot> {
+        let fib = self.router_fib.as_ref().map(|f| f.load_full());
         self.iface_names
             .iter()
             .enumerate()
@@ -553,6 +557,21 @@ impl Runtime {
                         &mut DropReason::ALL.iter().map(|r| (r.index(), r.as_str())),
                     ),
                     egress_failed: sum(&|c| c.egress_failed.get()),
+                    next_hops: fib
+                        .as_ref()
+                        .map(|f| {
+                            f.ecmp_gateways(dataplane::router::IfaceId(n as u16))
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, gws)| !gws.is_empty())
+                                .map(|(k, gws)| {
+                                    let names: Vec<String> =
+                                        gws.iter().map(|g| g.to_string()).collect();
+                                    (names.join(","), sum(&|c| c.ecmp[k].get()))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
             })
             .collect()

@@ -27,6 +27,7 @@ impl Runtime {
         let mut builder =
             router::fib_builder(&plan.config, &ifaces).map_err(RuntimeError::Unsupported)?;
         let fib = Arc::new(arc_swap::ArcSwap::from_pointee(builder.build()));
+        self.router_fib = Some(fib.clone());
 
         let mut taps = Vec::new();
         for (n, i) in ifaces.iter().enumerate() {

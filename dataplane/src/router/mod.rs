@@ -20,7 +20,7 @@ pub mod vlan;
 
 pub use fib::{
     Fib, FibBuilder, FibError, Interface, Lookup, NextHop, Origin, RouteEntry, RouteHop, BUCKETS,
-    MAX_HOPS, MAX_WEIGHT,
+    COUNTED_HOPS, MAX_HOPS, MAX_WEIGHT,
 };
 pub use forward::{ipv4_checksum, route_frame, route_segment, DropReason, ExceptionClass, Verdict};
 pub use lpm::{Lpm4, Lpm6};

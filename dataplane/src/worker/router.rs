@@ -14,7 +14,7 @@ use crate::counters::Counter;
 use crate::router::forward::fast;
 use crate::router::{
     route_segment, set_vlan, vlan_of, DropReason, ExceptionClass, ExceptionPolicer, Fib, IfaceId,
-    Verdict,
+    Verdict, COUNTED_HOPS,
 };
 use dpdk::{Burst, Producer};
 
@@ -45,6 +45,9 @@ pub struct IfaceCounters {
     pub drops: [Counter; DropReason::COUNT],
     /// Frames that could not be re-tagged (no headroom) or whose egress bond was down.
     pub egress_failed: Counter,
+    /// Frames routed out of this interface to each counted ECMP next hop (index: the
+    /// FIB's [`Fib::ecmp_counter`]; the gateways are [`Fib::ecmp_gateways`]).
+    pub ecmp: [Counter; COUNTED_HOPS],
 }
 
 /// The router as one worker sees it.
@@ -178,6 +181,9 @@ impl RouterPlan {
                         let out = hop.iface.0 as usize;
                         if let Some(e) = self.egress_port(&mut m, out, vlan, bonds, tables) {
                             fwd.count(out, &self.counters, |c| &c.forwarded);
+                            if let Some(k) = fib.ecmp_counter(hop.iface, hop.mac) {
+                                self.counters[out].ecmp[k].add(1);
+                            }
                             // Cannot overflow: a stage holds a whole burst.
                             let _ = stage[e].push(m);
                         }
@@ -264,11 +270,17 @@ impl RouterPlan {
         let csum = m.ip_checksum();
         match route_segment(fib, iface, m.data_mut(), pkt_len, csum) {
             Verdict::Forward {
-                iface: out, vlan, ..
+                iface: out,
+                dst_mac,
+                vlan,
             } => {
+                let hop = fib.ecmp_counter(out, dst_mac);
                 let out = out.0 as usize;
                 if let Some(e) = self.egress_port(&mut m, out, Some(vlan), bonds, tables) {
                     fwd.count(out, &self.counters, |c| &c.forwarded);
+                    if let Some(k) = hop {
+                        self.counters[out].ecmp[k].add(1);
+                    }
                     let _ = stage[e].push(m);
                 }
             }

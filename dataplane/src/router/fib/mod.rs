@@ -44,6 +44,10 @@ pub const MAX_HOPS: usize = 16;
 /// Most weight one next hop may have (the kernel's range: `rtnh_hops` + 1).
 pub const MAX_WEIGHT: u16 = 256;
 
+/// ECMP next hops (gateways) counted per egress interface: the first this many gateways
+/// of ECMP routes on an interface get a packet counter ([`Fib::ecmp_counter`]).
+pub const COUNTED_HOPS: usize = 32;
+
 /// Buckets of an ECMP group's table: a flow's hash picks one, the bucket names the hop.
 /// Each hop has at least one, the rest are shared by weight.
 pub const BUCKETS: usize = 256;
@@ -383,12 +387,21 @@ impl<K: Family, T: LpmTable<K>> Table<K, T> {
     }
 }
 
+/// One interface's counted ECMP next hops: (MAC, counter).
+type EcmpMacs = Box<[(MacAddr, u8)]>;
+
 /// An immutable forwarding snapshot: interfaces, both LPM tables, next hops, neighbors.
 #[derive(Debug, Clone)]
 pub struct Fib {
     interfaces: Box<[Interface]>,
     v4: Table<u32, Lpm4>,
     v6: Table<u128, Lpm6>,
+    /// Per interface: (MAC, counter) of the resolved gateways of ECMP routes on it; empty
+    /// for most interfaces, so a forwarded frame costs one load and a length test.
+    ecmp_macs: Box<[EcmpMacs]>,
+    /// Per interface: what each ECMP counter counts (index = counter): its gateways, or
+    /// none when its MAC is another counter's.
+    ecmp_gateways: Box<[Box<[Vec<IpAddr>]>]>,
     version: u64,
 }
 
@@ -463,6 +476,27 @@ impl Fib {
     /// The MAC of an IPv6 neighbor.
     pub fn neighbor_v6(&self, iface: IfaceId, addr: Ipv6Addr) -> Option<MacAddr> {
         self.v6.neigh.get(iface, addr.into())
+    }
+
+    /// The packet counter (`0..COUNTED_HOPS`) of ECMP next hop `mac` on `iface`, for a frame
+    /// forwarded there; `None` when it is no counted ECMP hop. Two gateways with one MAC on
+    /// an interface share the first one's counter.
+    #[inline(always)]
+    pub fn ecmp_counter(&self, iface: IfaceId, mac: MacAddr) -> Option<usize> {
+        let hops = self.ecmp_macs.get(iface.0 as usize)?;
+        if hops.is_empty() {
+            return None;
+        }
+        hops.iter().find(|h| h.0 == mac).map(|h| h.1 as usize)
+    }
+
+    /// The gateways [`Fib::ecmp_counter`] counts on `iface`, by counter: a router's
+    /// gateways that share one MAC (its IPv4 and IPv6 address) share the first one's
+    /// counter, whose entry names them all; the others' entries are empty.
+    pub fn ecmp_gateways(&self, iface: IfaceId) -> &[Vec<IpAddr>] {
+        self.ecmp_gateways
+            .get(iface.0 as usize)
+            .map_or(&[], |g| &g[..])
     }
 
     /// Build counter of the builder that made it (1 for the first).
@@ -590,8 +624,16 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
         (Arc::new(T::compile(&rules)), hops, Arc::new(groups))
     }
 
-    /// `down`: per interface id, true when it cannot send.
-    fn build(&mut self, down: &[bool]) -> Table<K, T> {
+    /// `down`: per interface id, true when it cannot send. `counted`: per interface, the
+    /// gateways of ECMP routes with a counter; `ecmp_macs` gets (MAC, counter) of those
+    /// resolved.
+    fn build(
+        &mut self,
+        down: &[bool],
+        counted: &[Vec<IpAddr>],
+        ecmp_macs: &mut [Vec<(MacAddr, u8)>],
+        labels: &mut [Vec<Vec<IpAddr>>],
+    ) -> Table<K, T> {
         let (lpm, keys, groups) = match &self.compiled {
             Some(c) => c.clone(),
             None => {
@@ -635,6 +677,36 @@ impl<K: Family + std::hash::Hash, T: LpmTable<K>> FamilyBuilder<K, T> {
         let mut buckets = Vec::with_capacity(groups.len() * BUCKETS);
         for g in groups.iter() {
             fill_buckets(g, down, &mut buckets);
+            for &(h, _, iface) in g {
+                let Some(&Hop::Gateway {
+                    addr,
+                    mac: Some(mac),
+                    ..
+                }) = hops.get(h as usize)
+                else {
+                    continue;
+                };
+                let i = iface.0 as usize;
+                let slot = counted
+                    .get(i)
+                    .and_then(|c| c.iter().position(|&g| g == addr.to_ip()));
+                if let (Some(slot), Some(out), Some(l)) =
+                    (slot, ecmp_macs.get_mut(i), labels.get_mut(i))
+                {
+                    let owner = match out.iter().find(|e| e.0 == mac) {
+                        Some(e) => e.1 as usize,
+                        None => {
+                            out.push((mac, slot as u8));
+                            slot
+                        }
+                    };
+                    if let Some(names) = l.get_mut(owner) {
+                        if !names.contains(&addr.to_ip()) {
+                            names.push(addr.to_ip());
+                        }
+                    }
+                }
+            }
         }
         let adjacency = hops
             .iter()
@@ -722,6 +794,9 @@ pub struct FibBuilder {
     /// Per interface: it cannot send (port link down, bond without a distributing
     /// member). ECMP groups skip its hops; plain routes keep using it.
     down: Vec<bool>,
+    /// Per interface: the gateways of ECMP routes that have a packet counter (index =
+    /// counter; kept once given, at most [`COUNTED_HOPS`]).
+    counted: Vec<Vec<IpAddr>>,
     v4: FamilyBuilder<u32, Lpm4>,
     v6: FamilyBuilder<u128, Lpm6>,
     version: u64,
@@ -748,6 +823,7 @@ impl FibBuilder {
             .ok_or(FibError::TooManyInterfaces)?;
         self.interfaces.push(iface);
         self.down.push(false);
+        self.counted.push(Vec::new());
         Ok(IfaceId(id))
     }
 
@@ -906,10 +982,22 @@ impl FibBuilder {
                 return Err(FibError::Weight(w));
             }
         }
-        match prefix {
+        let old = match prefix {
             IpAddr::V4(p) => add_route(&mut self.v4, p.into(), len, hops, origin),
             IpAddr::V6(p) => add_route(&mut self.v6, p.into(), len, hops, origin),
+        }?;
+        if hops.len() > 1 {
+            for &(h, _) in hops {
+                let (Some(gw), Some(c)) = (h.gateway, self.counted.get_mut(h.iface.0 as usize))
+                else {
+                    continue;
+                };
+                if !c.contains(&gw) && c.len() < COUNTED_HOPS {
+                    c.push(gw);
+                }
+            }
         }
+        Ok(old)
     }
 
     /// Removes the `origin` route for `prefix/len`; returns its (first) next hop if it
@@ -1030,10 +1118,24 @@ impl FibBuilder {
     /// addresses changed since the last build; otherwise the new snapshot shares them.
     pub fn build(&mut self) -> Fib {
         self.version += 1;
+        let mut ecmp_macs = vec![Vec::new(); self.interfaces.len()];
+        let mut labels: Vec<Vec<Vec<IpAddr>>> = self
+            .counted
+            .iter()
+            .map(|c| vec![Vec::new(); c.len()])
+            .collect();
+        let v4 = self
+            .v4
+            .build(&self.down, &self.counted, &mut ecmp_macs, &mut labels);
+        let v6 = self
+            .v6
+            .build(&self.down, &self.counted, &mut ecmp_macs, &mut labels);
         Fib {
             interfaces: self.interfaces.clone().into_boxed_slice(),
-            v4: self.v4.build(&self.down),
-            v6: self.v6.build(&self.down),
+            v4,
+            v6,
+            ecmp_macs: ecmp_macs.into_iter().map(Vec::into_boxed_slice).collect(),
+            ecmp_gateways: labels.into_iter().map(Vec::into_boxed_slice).collect(),
             version: self.version,
         }
     }

@@ -1317,6 +1317,22 @@ fn ecmp_spreads_1000_flows_over_both_hops_one_flow_one_hop() {
 }
 
 #[test]
+fn ecmp_hops_have_counters_per_interface() {
+    let fib = ecmp_builder(1, 1).build();
+    // Each router's IPv4 and IPv6 gateway share its MAC: one counter, named by both.
+    assert_eq!(fib.ecmp_counter(A, HOP_A), Some(0));
+    assert_eq!(fib.ecmp_counter(B, HOP_B), Some(0));
+    assert_eq!(
+        fib.ecmp_gateways(A),
+        &[vec![ip("10.2.0.254"), ip("2001:db8:2::fe")], vec![]]
+    );
+    assert_eq!(fib.ecmp_counter(A, HOP_B), None, "not a hop on A");
+    assert_eq!(fib.ecmp_counter(IN, PEER), None, "no ECMP route out of IN");
+    // Plain routes are not counted per hop.
+    assert_eq!(build_fib().ecmp_counter(OUT, GW), None);
+}
+
+#[test]
 fn ecmp_weights_share_flows_in_proportion() {
     let fib = ecmp_builder(1, 3).build();
     for v6 in [false, true] {
