@@ -112,6 +112,7 @@ done
 # The package test needs dpkg-dev, man-db and systemd, which the root does not hold.
 DPDK_ONLY='not (binary(ovs_interop) | binary(ops_ctl) | binary(ops_reload) | binary(router_e2e)
   | binary(kernel) | binary(metrics) | binary(linux_bond) | binary(package)
+  | binary(router_ecmp) | binary(frr_ecmp)
   | (binary(restart) & test(/^ovs_/)))'
 
 inner=$(cat <<EOF
