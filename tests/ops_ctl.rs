@@ -143,50 +143,6 @@ fn member<'a>(v: &'a Value, name: &str) -> &'a Value {
 // ---------------------------------------------------------------------------------------
 // The socket itself (in-process ring links, no peer needed)
 
-fn ring_config(sock: &Path) -> String {
-    let cpus = cpus();
-    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
-    format!(
-        r#"
-[dataplane]
-control_core = {c}
-worker_cores = [{w}]
-hugepages = false
-memory_mb = 256
-
-[[port]]
-name = "a0"
-device = "ring:m0:a"
-[[port]]
-name = "a1"
-device = "ring:m1:a"
-[[port]]
-name = "b0"
-device = "ring:m0:b"
-[[port]]
-name = "b1"
-device = "ring:m1:b"
-
-[[bond]]
-name = "bondA"
-members = ["a0", "a1"]
-[[bond]]
-name = "bondB"
-members = ["b0", "b1"]
-
-[forward]
-mode = "xconnect"
-pairs = [["bondA", "bondB"]]
-
-[management]
-socket = "{s}"
-"#,
-        c = cpus[0],
-        w = cpus[1],
-        s = sock.display()
-    )
-}
-
 fn lacpdus_tx(d: &Daemon) -> u64 {
     d.json(&["show", "lacp", "bondA"])[0]["members"]
         .as_array()
@@ -206,7 +162,7 @@ fn management_socket_refuses_bad_requests_and_keeps_serving() {
     // A stale socket file: bound, then its listener gone.
     drop(UnixListener::bind(&sock).unwrap());
     assert!(sock.exists());
-    let d = Daemon::start(&scratch, &ring_config(&sock), &sock);
+    let d = Daemon::start(&scratch, &two_ring_bonds_config(&sock), &sock);
     assert!(d.log().contains("replaced a stale management socket"));
     let md = std::fs::metadata(&sock).unwrap();
     assert_eq!(md.permissions().mode() & 0o777, 0o600, "socket mode");

@@ -584,49 +584,10 @@ fn ovs_kill_9_and_immediate_restart_keep_the_lag_in_sync() {
 // restart restarts both ends at once.
 
 fn ring_config(scratch: &Scratch) -> String {
-    let cpus = cpus();
-    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
     format!(
-        r#"
-[dataplane]
-control_core = {c}
-worker_cores = [{w}]
-hugepages = false
-memory_mb = 256
-
-[[port]]
-name = "a0"
-device = "ring:m0:a"
-[[port]]
-name = "a1"
-device = "ring:m1:a"
-[[port]]
-name = "b0"
-device = "ring:m0:b"
-[[port]]
-name = "b1"
-device = "ring:m1:b"
-
-[[bond]]
-name = "bondA"
-members = ["a0", "a1"]
-[[bond]]
-name = "bondB"
-members = ["b0", "b1"]
-
-[forward]
-mode = "xconnect"
-pairs = [["bondA", "bondB"]]
-
-[management]
-socket = "{s}"
-state_file = "{f}"
-restart = "exit"
-"#,
-        c = cpus[0],
-        w = cpus[1],
-        s = scratch.file("fl.sock").display(),
-        f = scratch.file("run/handoff").display(),
+        "{}state_file = \"{}\"\nrestart = \"exit\"\n",
+        two_ring_bonds_config(&scratch.file("fl.sock")),
+        scratch.file("run/handoff").display()
     )
 }
 

@@ -11,55 +11,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use testkit::{cpus, fastlag, wait_until, ChildGuard, Scratch};
+use testkit::{cpus, fastlag, two_ring_bonds_config, wait_until, ChildGuard, Scratch};
 
 /// WATCHDOG_USEC the test gives: fastlag must ping every 200 ms.
 const WATCHDOG_USEC: u64 = 400_000;
-
-/// Two 802.3ad bonds over in-process ring links: they negotiate with each other.
-fn bonds_config(sock: &Path) -> String {
-    let cpus = cpus();
-    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
-    format!(
-        r#"
-[dataplane]
-control_core = {c}
-worker_cores = [{w}]
-hugepages = false
-memory_mb = 256
-
-[[port]]
-name = "a0"
-device = "ring:m0:a"
-[[port]]
-name = "a1"
-device = "ring:m1:a"
-[[port]]
-name = "b0"
-device = "ring:m0:b"
-[[port]]
-name = "b1"
-device = "ring:m1:b"
-
-[[bond]]
-name = "bondA"
-members = ["a0", "a1"]
-[[bond]]
-name = "bondB"
-members = ["b0", "b1"]
-
-[forward]
-mode = "xconnect"
-pairs = [["bondA", "bondB"]]
-
-[management]
-socket = "{s}"
-"#,
-        c = cpus[0],
-        w = cpus[1],
-        s = sock.display()
-    )
-}
 
 /// What arrived on the notify socket, with when.
 #[derive(Clone, Default)]
@@ -190,7 +145,7 @@ fn notify_ready_status_watchdog_reload_stall_and_stop() {
     let rx = Received::listen(listener);
     let stall = scratch.file("stall");
     let t0 = Instant::now();
-    let cfg = bonds_config(&scratch.file("ctl.sock"));
+    let cfg = two_ring_bonds_config(&scratch.file("ctl.sock"));
     let mut d = Daemon::start(&scratch, &cfg, notify_path.to_str().unwrap(), &stall);
     let fail = |what: &str, d: &Daemon| -> ! {
         panic!(

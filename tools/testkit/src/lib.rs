@@ -281,6 +281,54 @@ pub fn report_port<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_j
         .unwrap_or_else(|| panic!("no port {name} in report {report}"))
 }
 
+/// Two 802.3ad bonds of one fastlag (bondA: a0, a1; bondB: b0, b1) over in-process ring
+/// links, so they negotiate with each other, cross-connected, with the management socket
+/// at `sock`; control thread and worker on the first two CPUs. `[management]` is the last
+/// section: a caller may append keys of its own.
+pub fn two_ring_bonds_config(sock: &Path) -> String {
+    let cpus = cpus();
+    assert!(cpus.len() >= 2, "needs 2 CPUs, has {cpus:?}");
+    format!(
+        r#"
+[dataplane]
+control_core = {c}
+worker_cores = [{w}]
+hugepages = false
+memory_mb = 256
+
+[[port]]
+name = "a0"
+device = "ring:m0:a"
+[[port]]
+name = "a1"
+device = "ring:m1:a"
+[[port]]
+name = "b0"
+device = "ring:m0:b"
+[[port]]
+name = "b1"
+device = "ring:m1:b"
+
+[[bond]]
+name = "bondA"
+members = ["a0", "a1"]
+[[bond]]
+name = "bondB"
+members = ["b0", "b1"]
+
+[forward]
+mode = "xconnect"
+pairs = [["bondA", "bondB"]]
+
+[management]
+socket = "{s}"
+"#,
+        c = cpus[0],
+        w = cpus[1],
+        s = sock.display()
+    )
+}
+
 /// The last `n` lines of `text` (for failure messages).
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
