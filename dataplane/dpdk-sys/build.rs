@@ -283,6 +283,7 @@ const FUNCTIONS: &[&str] = &[
 
 const TYPES: &[&str] = &[
     "rte_mbuf",
+    "rte_eth_fp_ops",
     "rte_eth_conf",
     "rte_eth_dev_info",
     "rte_eth_rxconf",
@@ -328,4 +329,5 @@ const VARS: &[&str] = &[
     "SOCKET_ID_ANY",
     "RING_F_.*",
     "LCORE_ID_ANY",
+    "rte_eth_fp_ops",
 ];

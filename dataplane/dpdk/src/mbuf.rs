@@ -329,6 +329,60 @@ impl Burst {
         }
     }
 
+    /// Moves every mbuf out, in order, into the burst its entry of `to` names: the i-th
+    /// into `stages[to[i]]`, or into `rest` when `to[i]` names no stage. The second pass of
+    /// a distributor that chose every frame's stage first; one check per frame (the
+    /// index), the room of every stage checked once. Leaves this burst empty and returns
+    /// how many mbufs found no room and were freed (none while every stage and `rest`
+    /// has room for the whole burst, as a worker's stages, emptied after every burst, do).
+    ///
+    /// Panics if `to` is shorter than the burst.
+    #[inline]
+    pub fn scatter(&mut self, to: &[u16], stages: &mut [Burst], rest: &mut Burst) -> usize {
+        let n = self.len;
+        let to = &to[..n];
+        self.len = 0;
+        if rest.room() < n || stages.iter().any(|s| s.room() < n) {
+            return self.scatter_tight(to, stages, rest);
+        }
+        for (&p, &t) in self.slots[..n].iter().zip(to) {
+            let dst = match stages.get_mut(t as usize) {
+                Some(s) => s,
+                None => &mut *rest,
+            };
+            // SAFETY: dst held at most MAX_BURST - n mbufs before this call (checked
+            // above) and receives at most n here, so dst.len < MAX_BURST. The slot's
+            // mbuf moves from this burst (no longer counted: len is 0) to dst.
+            unsafe { *dst.slots.get_unchecked_mut(dst.len) = p };
+            dst.len += 1;
+        }
+        0
+    }
+
+    /// [`Burst::scatter`] when some destination may fill up: checked pushes, and what does
+    /// not fit is freed.
+    #[cold]
+    #[inline(never)]
+    fn scatter_tight(&mut self, to: &[u16], stages: &mut [Burst], rest: &mut Burst) -> usize {
+        let mut freed = 0;
+        for (i, &t) in to.iter().enumerate() {
+            // SAFETY: slots[..to.len()] held this burst's owned mbufs: non-null.
+            let p = unsafe { NonNull::new_unchecked(self.slots[i]) };
+            // SAFETY: an owned mbuf of this burst (len was set to 0 by the caller, so
+            // each is taken exactly once, here).
+            let m = unsafe { Mbuf::from_raw(p) };
+            let dst = match stages.get_mut(t as usize) {
+                Some(s) => s,
+                None => &mut *rest,
+            };
+            if let Err(m) = dst.push(m) {
+                drop(m);
+                freed += 1;
+            }
+        }
+        freed
+    }
+
     /// Frees every held mbuf.
     pub fn clear(&mut self) {
         if self.len == 0 {

@@ -2,9 +2,11 @@
 //! one thread each, statistics, link status and addressing.
 
 use std::cell::Cell;
+use std::ffi::c_void;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use super::eal::Eal;
@@ -701,6 +703,67 @@ fn libc_enotsup() -> i32 {
     95 // ENOTSUP on Linux
 }
 
+/// Which side of a queue [`fp_burst`] looks up.
+#[derive(Clone, Copy)]
+enum Dir {
+    Rx,
+    Tx,
+}
+
+/// A PMD's RX or TX burst function (`eth_rx_burst_t`, `eth_tx_burst_t`: one signature).
+type BurstFn = unsafe extern "C" fn(*mut c_void, *mut *mut dpdk_sys::rte_mbuf, u16) -> u16;
+
+/// The PMD burst function and queue data of (`port`, `queue`), read from DPDK's per-port
+/// fast-path table `rte_eth_fp_ops` exactly as `rte_eth_rx_burst`/`rte_eth_tx_burst` read
+/// them, so the worker calls the PMD directly: the C shim costs a call and five register
+/// saves around the PMD's own call, twice per burst. `None` when the queue has ethdev
+/// RX/TX callbacks installed (or the port id is out of the table): the caller then takes
+/// DPDK's own inline function through the shim, which runs them.
+#[inline(always)]
+fn fp_burst(port: u16, queue: u16, dir: Dir) -> Option<(BurstFn, *mut c_void)> {
+    let port = port as usize;
+    if port >= dpdk_sys::RTE_MAX_ETHPORTS as usize {
+        return None;
+    }
+    let table = std::ptr::addr_of!(dpdk_sys::rte_eth_fp_ops);
+    // SAFETY: rte_eth_fp_ops is DPDK's exported array of RTE_MAX_ETHPORTS entries (bounds
+    // checked above), valid while the EAL lives (a queue keeps its port, and so the EAL,
+    // alive). Only the place is computed: no reference to the mutable static is made.
+    let ops = unsafe { std::ptr::addr_of!((*table)[port]) };
+    // `ops` points into the live table (above); the reads below are plain reads of the
+    // words rte_eth_*_burst reads. DPDK keeps them valid at all times (dummy functions and
+    // arrays while the port is stopped; stopping a port while a thread polls it is outside
+    // DPDK's contract, and the runtime stops workers first).
+    let (qdata, f) = match dir {
+        Dir::Rx => (
+            // SAFETY: see above.
+            unsafe { (*ops).rxq },
+            // SAFETY: see above.
+            unsafe { (*ops).rx_pkt_burst },
+        ),
+        Dir::Tx => (
+            // SAFETY: see above.
+            unsafe { (*ops).txq },
+            // SAFETY: see above.
+            unsafe { (*ops).tx_pkt_burst },
+        ),
+    };
+    let queue = queue as usize;
+    // The queue arrays have RTE_MAX_QUEUES_PER_PORT entries and `queue` is one the port
+    // was configured with (a queue object exists only for those).
+    let cb_slot = qdata.clbk.wrapping_add(queue) as *const AtomicPtr<c_void>;
+    // SAFETY: a valid, aligned pointer slot (above); DPDK publishes callbacks with a
+    // release store and reads them relaxed, as here.
+    let cb = unsafe { (*cb_slot).load(Ordering::Relaxed) };
+    if !cb.is_null() {
+        return None;
+    }
+    let f = f?;
+    // SAFETY: as for the callback slot: an entry of the queue-data array.
+    let qd = unsafe { *qdata.data.wrapping_add(queue) };
+    Some((f, qd))
+}
+
 /// A receive queue, owned by exactly one thread (Send, not Sync).
 #[derive(Debug)]
 pub struct RxQueue {
@@ -738,10 +801,16 @@ impl RxQueue {
             return 0;
         }
         let spare = burst.spare_ptr();
-        // SAFETY: this thread exclusively owns (port, queue) (RxQueue is !Sync and unique
-        // per queue); `spare` has room for `n` pointers; DPDK fills `got` of them with
-        // mbufs whose ownership passes to the burst.
-        let got = unsafe { dpdk_sys::fl_rx_burst(self.port.0, self.queue.0, spare, n) } as usize;
+        let (port, queue) = (self.port.0, self.queue.0);
+        let got = match fp_burst(port, queue, Dir::Rx) {
+            // SAFETY: this thread exclusively owns (port, queue) (RxQueue is !Sync and
+            // unique per queue); `qd` is the queue's data as rte_eth_rx_burst reads it;
+            // `spare` has room for `n` pointers; the PMD fills `got` of them with mbufs
+            // whose ownership passes to the burst.
+            Some((f, qd)) => unsafe { f(qd, spare, n) },
+            // SAFETY: as above, through DPDK's own rte_eth_rx_burst (callbacks installed).
+            None => unsafe { dpdk_sys::fl_rx_burst(port, queue, spare, n) },
+        } as usize;
         // SAFETY: slots [len, len+got) were just filled with valid mbufs.
         unsafe { burst.set_len(burst.len() + got) };
         got
@@ -776,10 +845,15 @@ impl TxQueue {
             return 0;
         }
         let front = burst.front_ptr();
-        // SAFETY: exclusive owner of (port, queue); `front` points at `n` owned mbufs;
-        // DPDK takes ownership of the first `sent`, which we then forget.
-        let sent =
-            unsafe { dpdk_sys::fl_tx_burst(self.port.0, self.queue.0, front, n as u16) } as usize;
+        let (port, queue, n16) = (self.port.0, self.queue.0, n as u16);
+        let sent = match fp_burst(port, queue, Dir::Tx) {
+            // SAFETY: exclusive owner of (port, queue); `qd` is the queue's data as
+            // rte_eth_tx_burst reads it; `front` points at `n` owned mbufs; the PMD takes
+            // ownership of the first `sent`, which we then forget.
+            Some((f, qd)) => unsafe { f(qd, front, n16) },
+            // SAFETY: as above, through DPDK's own rte_eth_tx_burst (callbacks installed).
+            None => unsafe { dpdk_sys::fl_tx_burst(port, queue, front, n16) },
+        } as usize;
         burst.consume_front(sent);
         sent
     }

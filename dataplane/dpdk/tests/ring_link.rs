@@ -1,11 +1,17 @@
 //! The safe DPDK layer over an in-process ring link: configure, start, burst I/O with
-//! partial transmits, counters, link state, clean stop with every mbuf back in the pool.
+//! partial transmits, counters, link state, clean stop with every mbuf back in the pool;
+//! and `Burst::scatter`, the distributor's move of frames into per-port stages.
 
 use std::sync::Arc;
 
 use dpdk::{Burst, Eal, Mempool, Port, PortSetup, Speed};
 
 fn eal() -> &'static Eal {
+    static EAL: std::sync::OnceLock<&'static Eal> = std::sync::OnceLock::new();
+    EAL.get_or_init(init)
+}
+
+fn init() -> &'static Eal {
     let prefix = format!("--file-prefix=fl-test-{}", std::process::id());
     Eal::init(&[
         "--no-huge",
@@ -116,4 +122,68 @@ fn ring_link_round_trip_and_clean_stop() {
         pool.size(),
         "every mbuf is back in the pool"
     );
+}
+
+/// A burst of `n` mbufs whose first data byte is its index.
+fn numbered(pool: &Mempool, n: usize) -> Burst {
+    let mut b = Burst::new();
+    for i in 0..n {
+        let mut m = pool.alloc().expect("mbuf");
+        m.append(60).unwrap()[0] = i as u8;
+        b.push(m).unwrap();
+    }
+    b
+}
+
+fn firsts(b: &Burst) -> Vec<u8> {
+    b.as_slice().iter().map(|m| m.data()[0]).collect()
+}
+
+#[test]
+fn scatter_moves_each_frame_to_its_stage_in_order() {
+    let eal = eal();
+    let pool = Mempool::new(eal, "scatter_pool", 2047, 0, 2176).unwrap();
+    let free = pool.available();
+
+    // 40 frames over 3 stages, every 7th to no stage (index 9, and u16::MAX).
+    let mut frames = numbered(&pool, 40);
+    let to: Vec<u16> = (0..40u16)
+        .map(|i| match i % 7 {
+            0 => 9,
+            6 => u16::MAX,
+            _ => i % 3,
+        })
+        .collect();
+    let mut stages: Vec<Burst> = (0..3).map(|_| Burst::new()).collect();
+    let mut rest = Burst::new();
+    assert_eq!(frames.scatter(&to, &mut stages, &mut rest), 0);
+    assert!(frames.is_empty());
+    for (s, stage) in stages.iter().enumerate() {
+        let want: Vec<u8> = (0..40u8)
+            .filter(|&i| !matches!(i % 7, 0 | 6) && (i % 3) as usize == s)
+            .collect();
+        assert_eq!(firsts(stage), want, "stage {s}");
+    }
+    let want: Vec<u8> = (0..40u8).filter(|i| matches!(i % 7, 0 | 6)).collect();
+    assert_eq!(firsts(&rest), want, "rest");
+    assert_eq!(pool.available(), free - 40);
+
+    // A stage with room for only 5 more: those 5 go in, in order, the rest are freed and
+    // counted, the other stage is filled as usual.
+    let mut full = numbered(&pool, dpdk::MAX_BURST - 5);
+    assert_eq!(full.len(), dpdk::MAX_BURST - 5);
+    std::mem::swap(&mut full, &mut stages[0]);
+    drop(full);
+    let mut frames = numbered(&pool, 20);
+    let to: Vec<u16> = (0..20u16).map(|i| i % 2).collect();
+    assert_eq!(frames.scatter(&to, &mut stages, &mut rest), 5);
+    assert_eq!(stages[0].len(), dpdk::MAX_BURST);
+    assert_eq!(&firsts(&stages[0])[dpdk::MAX_BURST - 5..], &[0, 2, 4, 6, 8]);
+    let tail: Vec<u8> = firsts(&stages[1])[stages[1].len() - 10..].to_vec();
+    assert_eq!(tail, [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+
+    // Nothing leaked: every mbuf is back once the bursts are gone.
+    drop(stages);
+    drop(rest);
+    assert_eq!(pool.available(), free);
 }

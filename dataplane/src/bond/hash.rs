@@ -90,15 +90,38 @@ impl Policy for L34 {
 /// [`flow_hash`] for the policy `P`, for loops that pick the policy once per burst.
 #[inline(always)]
 pub fn hash_for<P: Policy>(frame: &[u8]) -> u32 {
+    match hash_untagged::<P>(frame) {
+        Some(h) => h,
+        None => hash_rest::<P>(frame),
+    }
+}
+
+/// [`hash_for`] for the frames a bond carries nearly always: untagged IPv4 (no options)
+/// and IPv6 of at least [`FAST_LEN`] bytes, and under layer2 any untagged frame but a Slow
+/// Protocols one. `None` for every other frame (Slow Protocols frames included, so a
+/// distributor that diverts them tests for them only here): [`hash_for`] has their hash.
+#[inline(always)]
+pub fn hash_untagged<P: Policy>(frame: &[u8]) -> Option<u32> {
     let policy = P::POLICY;
-    if let Some(f) = frame.first_chunk::<FAST_LEN>() {
-        let et = [f[12], f[13]];
-        if policy == HashPolicy::Layer2 && et != VLAN_BE && et != QINQ_BE {
-            // MACs only.
-            return finish(l2_part(f, policy, 0));
-        }
-        if let Some(x) = ip_fields::<14>(f, [f[12], f[13]], policy) {
-            return finish(x ^ l2_part(f, policy, 0));
+    let f = frame.first_chunk::<FAST_LEN>()?;
+    let et = [f[12], f[13]];
+    if policy == HashPolicy::Layer2 {
+        // MACs only.
+        return (et != VLAN_BE && et != QINQ_BE && et != SLOW_BE)
+            .then(|| finish(l2_part(f, policy, 0)));
+    }
+    ip_fields::<14>(f, et, policy).map(|x| finish(x ^ l2_part(f, policy, 0)))
+}
+
+/// [`hash_for`] of a frame [`hash_untagged`] did not take.
+#[inline(always)]
+fn hash_rest<P: Policy>(frame: &[u8]) -> u32 {
+    let policy = P::POLICY;
+    if policy == HashPolicy::Layer2 {
+        if let Some(f) = frame.first_chunk::<FAST_LEN>() {
+            if [f[12], f[13]] == SLOW_BE {
+                return finish(l2_part(f, policy, 0));
+            }
         }
     }
     // One 802.1Q tag (a routed frame leaving on a VLAN interface): the same at offset 4.
@@ -144,6 +167,7 @@ const VLAN_BE: [u8; 2] = ethertype::VLAN.to_be_bytes();
 const QINQ_BE: [u8; 2] = ethertype::QINQ.to_be_bytes();
 const IPV4_BE: [u8; 2] = ethertype::IPV4.to_be_bytes();
 const IPV6_BE: [u8; 2] = ethertype::IPV6.to_be_bytes();
+const SLOW_BE: [u8; 2] = ethertype::SLOW_PROTOCOLS.to_be_bytes();
 
 /// The source/destination pair in an order that does not depend on direction.
 #[inline(always)]
@@ -202,16 +226,8 @@ fn frag4(f: &[u8], l3: usize) -> bool {
 /// TCP, UDP and SCTP carry ports where layer3+4 expects them.
 #[inline(always)]
 fn l4_proto(p: u8) -> bool {
-    L4[p as usize]
+    matches!(p, 6 | 17 | 132)
 }
-
-static L4: [bool; 256] = {
-    let mut t = [false; 256];
-    t[6] = true;
-    t[17] = true;
-    t[132] = true;
-    t
-};
 
 /// TCP/UDP/SCTP ports at `l4` with the protocol, direction-independent.
 #[inline(always)]

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use hash::{flow_hash, hash_for, is_slow_protocol, rss_usable, Policy, L2, L23, L34};
+pub use hash::{
+    flow_hash, hash_for, hash_untagged, is_slow_protocol, rss_usable, Policy, L2, L23, L34,
+};
 
 /// Which header fields choose the member for a frame (config `hash`): layer2 (MACs and
 /// the VLAN id), layer2+3 (plus IP addresses), layer3+4 (plus TCP/UDP/SCTP ports; not for

@@ -127,6 +127,8 @@ pub fn run(mut spec: WorkerSpec, stop: &AtomicBool) -> Result<WorkerQueues, Work
     let mut w = Worker {
         burst: Burst::new(),
         keep: Burst::new(),
+        rest: Burst::new(),
+        picks: vec![0; dpdk::MAX_BURST],
         stage: (0..spec.tx.len()).map(|_| Burst::new()).collect(),
         plans: Cache::new(spec.ports.clone()),
         tables: spec
@@ -150,6 +152,10 @@ struct Worker {
     burst: Burst,
     /// Frames of `burst` that survive ingress filtering on a bond member.
     keep: Burst,
+    /// Frames the bond distributor sends to no stage (Slow Protocols frames it diverts).
+    rest: Burst,
+    /// Per frame of a burst: the stage the bond distributor picked.
+    picks: Vec<u16>,
     /// Per egress port: frames the bond distributor put there this burst.
     stage: Vec<Burst>,
     /// The port plans.

@@ -9,7 +9,7 @@ use arc_swap::cache::Cache;
 use arc_swap::ArcSwap;
 
 use super::BondPlan;
-use crate::bond::{flow_hash, BondTable, SharedTable};
+use crate::bond::{hash_for, BondTable, HashPolicy, SharedTable, L2, L23, L34};
 use crate::counters::Counter;
 use crate::router::forward::fast;
 use crate::router::{
@@ -234,7 +234,13 @@ impl RouterPlan {
         // to the spread, and an untagged frame takes the hash's shortest path.
         let hash = match self.egress[out] {
             IfaceDevice::Port(_) => 0,
-            IfaceDevice::Bond(b) => flow_hash(m.data(), bonds[b].hash),
+            // flow_hash, inlined: one frame at a time, a call would cost as much as
+            // the hash of an untagged frame.
+            IfaceDevice::Bond(b) => match bonds[b].hash {
+                HashPolicy::Layer2 => hash_for::<L2>(m.data()),
+                HashPolicy::Layer23 => hash_for::<L23>(m.data()),
+                HashPolicy::Layer34 => hash_for::<L34>(m.data()),
+            },
         };
         if vlan.is_some_and(|v| !set_vlan(m, v)) {
             oc.egress_failed.add(1);

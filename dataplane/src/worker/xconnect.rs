@@ -6,18 +6,31 @@
 use dpdk::Burst;
 
 use crate::bond::{
-    hash_for, is_slow_protocol, rss_usable, BondTable, HashPolicy, Policy, L2, L23, L34,
+    hash_for, hash_untagged, is_slow_protocol, rss_usable, BondTable, HashPolicy, Policy, L2, L23,
+    L34,
 };
 use crate::counters::PortCounters;
 
-use super::{tx, Egress, Worker, WorkerSpec};
+use super::{tx, Egress, PortPlan, Worker, WorkerSpec};
 
 impl Worker {
     /// Handles one received burst from port `p` (in `self.burst`).
-    #[inline]
+    #[inline(always)]
     pub(super) fn forward(&mut self, spec: &mut WorkerSpec, p: usize) {
-        let c = &*spec.counters;
         let plan = self.plans.load()[p];
+        // A plain port cross-connected to a plain port (no bond either side of the
+        // ingress, no router): straight out, inside the poll loop.
+        if let (None, Egress::Port(e), None) = (plan.member_of, plan.egress, &spec.router) {
+            tx::send(&mut spec.tx[e], &mut self.burst, &spec.counters.ports[e]);
+            return;
+        }
+        self.forward_plan(spec, p, plan);
+    }
+
+    /// [`Worker::forward`] for every other plan: bond ingress and egress, the router.
+    #[inline(never)]
+    fn forward_plan(&mut self, spec: &mut WorkerSpec, p: usize, plan: PortPlan) {
+        let c = &*spec.counters;
         // Ingress on a bond member: slow-protocol frames to the control thread, the rest
         // only while the member is collecting.
         // A collecting member's burst bound for a bond that spreads over several members
@@ -84,15 +97,20 @@ impl Worker {
                         let rss = plan.rss_l4 && rss_usable(policy, true);
                         let mut d = Distributor {
                             stage: &mut self.stage,
+                            picks: &mut self.picks,
+                            rest: &mut self.rest,
                             table,
                             rss,
                             slow: (fused && plan.divert_slow)
                                 .then_some((&mut spec.slow[p], &c.ports[p])),
                         };
-                        match policy {
+                        let dropped = match policy {
                             HashPolicy::Layer2 => d.run::<L2>(frames),
                             HashPolicy::Layer23 => d.run::<L23>(frames),
                             HashPolicy::Layer34 => d.run::<L34>(frames),
+                        };
+                        if dropped > 0 {
+                            c.ports[p].drop_no_egress.add(dropped);
                         }
                         for &member in table.distributing.iter() {
                             let e = member as usize;
@@ -167,6 +185,10 @@ impl Worker {
 struct Distributor<'a> {
     /// Per egress port.
     stage: &'a mut [Burst],
+    /// Per frame of the burst: its stage (or [`SLOW`]).
+    picks: &'a mut [u16],
+    /// Frames that go to no stage (Slow Protocols frames to divert); empty between bursts.
+    rest: &'a mut Burst,
     /// At least two members distribute.
     table: &'a BondTable,
     /// Use the RSS hash the PMD wrote.
@@ -176,56 +198,76 @@ struct Distributor<'a> {
     slow: Option<(&'a mut Option<dpdk::Producer>, &'a PortCounters)>,
 }
 
-/// Frames per distributor pass: members are chosen for this many, then moved.
-const CHUNK: usize = 64;
+/// The pick of a frame that goes to the control thread, not to a stage.
+const SLOW: u16 = u16::MAX;
 
 impl Distributor<'_> {
-    /// Two passes per chunk: first every frame's member (independent work the CPU
-    /// overlaps), then the moves into the stages. In one pass each frame's stage address
-    /// would wait on its hash and on the stores of the frames before it.
     /// Two passes: first every frame's member (independent work the CPU overlaps), then
     /// the moves into the stages. Fused, each frame's stage address would wait on its hash
-    /// and the stores of the frames before it.
+    /// and the stores of the frames before it. Returns how many frames were dropped
+    /// (none unless a stage had no room, which a worker's emptied stages always have).
     #[inline(always)]
-    fn run<P: Policy>(&mut self, frames: &mut Burst) {
-        const SLOW: u16 = u16::MAX;
+    fn run<P: Policy>(&mut self, frames: &mut Burst) -> u64 {
+        if self.rss {
+            self.pick::<P, true>(frames);
+        } else {
+            self.pick::<P, false>(frames);
+        }
+        let mut dropped = frames.scatter(self.picks, self.stage, self.rest) as u64;
+        if !self.rest.is_empty() {
+            dropped += self.divert();
+        }
+        dropped
+    }
+
+    /// The first pass: `picks[i]` for every frame `i`.
+    #[inline(always)]
+    fn pick<P: Policy, const RSS: bool>(&mut self, frames: &Burst) {
         let divert = self.slow.is_some();
-        let mut to = [0u16; CHUNK];
-        let mut frames = frames.drain();
-        while !frames.remaining().is_empty() {
-            let chunk = frames.remaining();
-            let n = chunk.len().min(CHUNK);
-            for (t, m) in to.iter_mut().zip(&chunk[..n]) {
-                let d = m.data();
-                *t = if divert && is_slow_protocol(d) {
+        let table = self.table;
+        for (t, m) in self.picks.iter_mut().zip(frames.as_slice()) {
+            let d = m.data();
+            *t = if RSS {
+                // A NIC may hash any frame: Slow Protocols frames are looked for first.
+                if divert && is_slow_protocol(d) {
                     SLOW
                 } else {
-                    let h = match if self.rss { m.rss_hash() } else { None } {
-                        Some(h) => h,
-                        None => hash_for::<P>(d),
-                    };
-                    self.table.slot(h)
-                };
-            }
-            for (&t, m) in to[..n].iter().zip(frames.by_ref()) {
-                if t == SLOW {
-                    self.divert(m);
-                } else {
-                    // Cannot fail: a stage is as large as the burst it comes from.
-                    let _ = self.stage[t as usize].push(m);
+                    table.slot(m.rss_hash().unwrap_or_else(|| hash_for::<P>(d)))
                 }
-            }
+            } else {
+                // The fixed-offset hash takes every IP frame and no Slow Protocols one,
+                // so only the frames it leaves are looked at again.
+                match hash_untagged::<P>(d) {
+                    Some(h) => table.slot(h),
+                    None if divert && is_slow_protocol(d) => SLOW,
+                    None => table.slot(hash_for::<P>(d)),
+                }
+            };
         }
     }
 
+    /// Slow Protocols frames from `rest` to the control thread. Returns how many frames
+    /// were dropped for no ring (none: only frames picked [`SLOW`] are in `rest`, and
+    /// only where there is a ring to take them).
     #[cold]
     #[inline(never)]
-    fn divert(&mut self, m: dpdk::Mbuf) {
-        if let Some((ring, pc)) = self.slow.as_mut() {
+    fn divert(&mut self) -> u64 {
+        let Some((ring, pc)) = self.slow.as_mut() else {
+            let n = self.rest.len() as u64;
+            self.rest.clear();
+            return n;
+        };
+        let (mut slow, mut full) = (0, 0);
+        for m in self.rest.drain() {
             match ring.as_mut().map(|r| r.push(m)) {
-                Some(Ok(())) => pc.slow_to_control.add(1),
-                _ => pc.drop_slow_ring_full.add(1),
+                Some(Ok(())) => slow += 1,
+                _ => full += 1,
             }
         }
+        pc.slow_to_control.add(slow);
+        if full > 0 {
+            pc.drop_slow_ring_full.add(full);
+        }
+        0
     }
 }

@@ -337,3 +337,52 @@ fn rss_stands_in_only_for_the_fields_it_covers() {
     assert!(!rss_usable(HashPolicy::Layer23, true));
     assert!(!rss_usable(HashPolicy::Layer2, false));
 }
+
+/// The distributor's first pass trusts [`hash_untagged`] for what it takes and looks for
+/// Slow Protocols frames only among what it leaves: it must agree with [`hash_for`] and
+/// never take a Slow Protocols frame, a tagged frame or a short one.
+#[test]
+fn the_untagged_hash_agrees_and_leaves_slow_tagged_and_short_frames() {
+    fn check<P: Policy>(b: &[u8]) {
+        let tagged = b.len() >= 14 && matches!([b[12], b[13]], [0x81, 0x00] | [0x88, 0xa8]);
+        match hash_untagged::<P>(b) {
+            Some(h) => {
+                assert_eq!(h, hash_for::<P>(b), "{:?} {b:02x?}", P::POLICY);
+                assert_eq!(h, flow_hash(b, P::POLICY));
+                assert!(!is_slow_protocol(b), "took a slow frame: {b:02x?}");
+                assert!(!tagged, "took a tagged frame: {b:02x?}");
+                assert!(b.len() >= FAST_LEN);
+            }
+            None => assert!(
+                is_slow_protocol(b)
+                    || tagged
+                    || b.len() < FAST_LEN
+                    || P::POLICY != HashPolicy::Layer2,
+                "layer2 left an untagged frame: {b:02x?}"
+            ),
+        }
+    }
+    let mut rng = Rng(4);
+    let mut taken = 0;
+    for _ in 0..5000 {
+        let f = rng.frame();
+        let b = f.bytes();
+        let mut slow = b.clone();
+        slow[12..14].copy_from_slice(&0x8809u16.to_be_bytes());
+        for v in [
+            &b[..],
+            &slow[..],
+            &b[..b.len().min(57)],
+            &b[..b.len().min(13)],
+        ] {
+            check::<L2>(v);
+            check::<L23>(v);
+            check::<L34>(v);
+        }
+        taken += hash_untagged::<L34>(&b).is_some() as u32;
+        assert!(hash_untagged::<L2>(&slow).is_none());
+        assert!(hash_untagged::<L34>(&slow).is_none());
+    }
+    // Half the generated frames are untagged IP: the fast path must take them.
+    assert!(taken > 2000, "the fast path took only {taken} of 5000");
+}
