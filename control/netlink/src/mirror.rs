@@ -349,7 +349,10 @@ impl KernelTables {
             KernelEvent::LinkChanged(l) => {
                 let now = (l.up, l.lower_up);
                 let was = self.links.insert(l.ifindex, now);
-                let lost = !l.up || was.is_some_and(|(_, lower_up)| lower_up != l.lower_up);
+                // A link first seen without carrier may just have lost it (a dump does not
+                // tell the tables the links' states).
+                let carrier_changed = was.map_or(!l.lower_up, |(_, lower_up)| lower_up != l.lower_up);
+                let lost = !l.up || carrier_changed;
                 resync_if(was != Some(now) && lost && self.uses_link(l.ifindex))
             }
             KernelEvent::LinkRemoved(l) => {

@@ -1097,9 +1097,10 @@ fn nexthop_objects_without_compat_mode() {
         });
         assert_eq!(tables.apply(&e), Applied::Resync);
         // v0's carrier goes through the kernel's linkwatch, a little later: dump after it.
-        wait_for(&mut k, &mut seen, "v0 carrier loss", |e| {
+        let (e, _) = wait_for(&mut k, &mut seen, "v0 carrier loss", |e| {
             matches!(e, KernelEvent::LinkChanged(l) if l.ifindex == v0 && !l.lower_up)
         });
+        assert_eq!(tables.apply(&e), Applied::Resync, "v0 first seen without carrier");
         tables = dumped(&mut k);
         assert_eq!(tables.nexthops().count(), 0, "all flushed, silently");
         let m = tables.mirror(&taps);
