@@ -462,7 +462,7 @@ pub(crate) fn parse_nexthop(payload: &[u8]) -> Option<KernelNexthop> {
 /// u16 }`, the weight minus one on the wire (`weight_high`, its high byte, is 0 before Linux
 /// 6.12).
 fn parse_nexthop_group(b: &[u8]) -> Option<Vec<NexthopMember>> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return None;
     }
     Some(
@@ -659,7 +659,10 @@ mod tests {
         // An IPv4 nexthop through an IPv6 gateway: the attribute's length decides.
         let mut p = nhmsg(AF_INET, 4, 0);
         p.extend(rtattr(NHA_ID, &8u32.to_ne_bytes()));
-        p.extend(rtattr(NHA_GATEWAY, &"fe80::2".parse::<Ipv6Addr>().unwrap().octets()));
+        p.extend(rtattr(
+            NHA_GATEWAY,
+            &"fe80::2".parse::<Ipv6Addr>().unwrap().octets(),
+        ));
         let nh = parse_nexthop(&p).unwrap();
         assert_eq!(
             nh.kind,
@@ -691,7 +694,10 @@ mod tests {
         let mut p = nhmsg(AF_INET6, 3, 0);
         p.extend(rtattr(NHA_ID, &5u32.to_ne_bytes()));
         p.extend(rtattr(NHA_FDB, &[]));
-        p.extend(rtattr(NHA_GATEWAY, &"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets()));
+        p.extend(rtattr(
+            NHA_GATEWAY,
+            &"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets(),
+        ));
         assert!(parse_nexthop(&p).unwrap().fdb);
     }
 
@@ -705,7 +711,12 @@ mod tests {
         assert!(parse_nexthop(&zero_id).is_none(), "id 0");
         let short_id = [nhmsg(AF_INET, 4, 0), rtattr(NHA_ID, &[7, 0])].concat();
         assert!(parse_nexthop(&short_id).is_none(), "2-byte NHA_ID");
-        let gw3 = [nhmsg(AF_INET, 4, 0), id.clone(), rtattr(NHA_GATEWAY, &[10, 2, 0])].concat();
+        let gw3 = [
+            nhmsg(AF_INET, 4, 0),
+            id.clone(),
+            rtattr(NHA_GATEWAY, &[10, 2, 0]),
+        ]
+        .concat();
         assert!(parse_nexthop(&gw3).is_none(), "3-byte gateway");
         let oif2 = [nhmsg(AF_INET, 4, 0), id.clone(), rtattr(NHA_OIF, &[3, 0])].concat();
         assert!(parse_nexthop(&oif2).is_none(), "2-byte NHA_OIF");

@@ -351,7 +351,8 @@ impl KernelTables {
                 let was = self.links.insert(l.ifindex, now);
                 // A link first seen without carrier may just have lost it (a dump does not
                 // tell the tables the links' states).
-                let carrier_changed = was.map_or(!l.lower_up, |(_, lower_up)| lower_up != l.lower_up);
+                let carrier_changed =
+                    was.map_or(!l.lower_up, |(_, lower_up)| lower_up != l.lower_up);
                 let lost = !l.up || carrier_changed;
                 resync_if(was != Some(now) && lost && self.uses_link(l.ifindex))
             }

@@ -483,8 +483,12 @@ impl Kernel {
             codec::RTM_DELLINK => codec::parse_link(m.payload).map(KernelEvent::LinkRemoved),
             codec::RTM_NEWADDR => codec::parse_address(m.payload).map(KernelEvent::AddressAdded),
             codec::RTM_DELADDR => codec::parse_address(m.payload).map(KernelEvent::AddressRemoved),
-            codec::RTM_NEWNEXTHOP => codec::parse_nexthop(m.payload).map(KernelEvent::NexthopChanged),
-            codec::RTM_DELNEXTHOP => codec::parse_nexthop(m.payload).map(KernelEvent::NexthopRemoved),
+            codec::RTM_NEWNEXTHOP => {
+                codec::parse_nexthop(m.payload).map(KernelEvent::NexthopChanged)
+            }
+            codec::RTM_DELNEXTHOP => {
+                codec::parse_nexthop(m.payload).map(KernelEvent::NexthopRemoved)
+            }
             codec::NLMSG_OVERRUN => Some(KernelEvent::Overrun),
             _ => None,
         }

@@ -1092,15 +1092,25 @@ fn nexthop_objects_without_compat_mode() {
         drain(&mut k);
         let mut seen = Seen::default();
         k.set_link(v1, false, None).unwrap();
-        let (e, _) = wait_for(&mut k, &mut seen, "v1 down", |e| {
-            matches!(e, KernelEvent::LinkChanged(l) if l.ifindex == v1 && !l.up)
-        });
+        let (e, _) = wait_for(
+            &mut k,
+            &mut seen,
+            "v1 down",
+            |e| matches!(e, KernelEvent::LinkChanged(l) if l.ifindex == v1 && !l.up),
+        );
         assert_eq!(tables.apply(&e), Applied::Resync);
         // v0's carrier goes through the kernel's linkwatch, a little later: dump after it.
-        let (e, _) = wait_for(&mut k, &mut seen, "v0 carrier loss", |e| {
-            matches!(e, KernelEvent::LinkChanged(l) if l.ifindex == v0 && !l.lower_up)
-        });
-        assert_eq!(tables.apply(&e), Applied::Resync, "v0 first seen without carrier");
+        let (e, _) = wait_for(
+            &mut k,
+            &mut seen,
+            "v0 carrier loss",
+            |e| matches!(e, KernelEvent::LinkChanged(l) if l.ifindex == v0 && !l.lower_up),
+        );
+        assert_eq!(
+            tables.apply(&e),
+            Applied::Resync,
+            "v0 first seen without carrier"
+        );
         tables = dumped(&mut k);
         assert_eq!(tables.nexthops().count(), 0, "all flushed, silently");
         let m = tables.mirror(&taps);
@@ -1641,7 +1651,11 @@ fn tables_resolve_routes_through_nexthop_objects() {
     );
     assert_eq!(target(&t, "10.5.0.0"), None, "its route went with it");
     assert_eq!(t.apply(&del(1)), Applied::Changed);
-    assert_eq!(t.routes().count(), 0, "10.3 via 1, 10.4 via the emptied group 10");
+    assert_eq!(
+        t.routes().count(),
+        0,
+        "10.3 via 1, 10.4 via the emptied group 10"
+    );
     assert_eq!(t.nexthops().count(), 0);
     assert_eq!(t.apply(&del(1)), Applied::Unchanged, "unknown");
 
