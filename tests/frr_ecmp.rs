@@ -442,9 +442,9 @@ fn frr_ecmp(compat_mode: bool) {
     );
 
     println!(
-        "MEASURE frr (nexthop_compat_mode={}): sessions up and 10.99.0.0/24 with both hops in the kernel {} ms after \
-         FRR started ({}), in fastlag's FIB {install_ms} ms after the kernel (polling both, a \
-         few ms resolution); 1000 flows: {:.1}% on up1, {:.1}% on up2, each on one hop, in \
+        "MEASURE frr (nexthop_compat_mode={}): sessions up and 10.99.0.0/24 with both hops in \
+         the kernel {} ms after FRR started ({}), in fastlag's FIB {install_ms} ms after the \
+         kernel (polling both, a few ms resolution); 1000 flows: {:.1}% on up1, {:.1}% on up2, each on one hop, in \
          order; up1's link down: its {} flows on up2 within {failover:.0} ms, the hop left \
          the FIB after {} ms; up1's withdrawal -> FIB has one hop {} ms, its new announcement \
          -> two hops {} ms; sessions shut -> route gone from the FIB {} ms",

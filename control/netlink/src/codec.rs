@@ -1,7 +1,7 @@
 //! A small rtnetlink codec: `nlmsghdr`, `ifinfomsg`, `ifaddrmsg`, `rtmsg`, `ndmsg`, `nhmsg` and
-//! their attributes, only as far as [`super::Kernel`] needs them. Native byte order throughout (netlink
-//! is host-endian); every parser bounds-checks and returns `None` on anything malformed, so a
-//! surprising kernel message is skipped, never a panic.
+//! their attributes, only as far as [`super::Kernel`] needs them. Native byte order throughout
+//! (netlink is host-endian); every parser bounds-checks and returns `None` on anything
+//! malformed, so a surprising kernel message is skipped, never a panic.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -235,9 +235,10 @@ pub enum Applied {
     /// The tables can no longer be trusted: dump nexthops, routes and neighbors again and
     /// [`KernelTables::reset_nexthops`], [`KernelTables::reset`]. On an overrun; when a link
     /// that routes use (directly or through a nexthop object) goes admin-down, changes carrier
-    /// or is deleted (the kernel flushes the nexthop objects on it silently, too); when an IPv4 address is removed from a link that IPv4
-    /// routes use; and on a route change this model does not follow exactly (a second route
-    /// for a key: `ip route append`, an IPv6 hop joining or leaving a multipath route).
+    /// or is deleted (the kernel flushes the nexthop objects on it silently, too); when an
+    /// IPv4 address is removed from a link that IPv4 routes use; and on a route change this
+    /// model does not follow exactly (a second route for a key: `ip route append`, an IPv6
+    /// hop joining or leaving a multipath route).
     Resync,
 }
 
@@ -379,7 +380,10 @@ impl KernelTables {
         let groups: Vec<u32> = self
             .nexthops
             .values()
-            .filter(|g| matches!(&g.kind, NexthopKind::Group { members, .. } if members.iter().any(|m| m.id == id)))
+            .filter(|g| match &g.kind {
+                NexthopKind::Group { members, .. } => members.iter().any(|m| m.id == id),
+                _ => false,
+            })
             .map(|g| g.id)
             .collect();
         self.routes()
