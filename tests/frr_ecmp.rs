@@ -6,6 +6,10 @@
 //! fastlag mirrors them into its FIB. The gateway announces its connected prefixes back, so
 //! the upstreams reach the client through the fast path too.
 //!
+//! Run twice: with the kernel's default `net.ipv4.nexthop_compat_mode=1`, and with 0 in
+//! fastlag's namespace, where the routes carry their nexthop group's id alone and fastlag
+//! resolves it through the nexthop objects (`RTM_NEWNEXTHOP`) it follows.
+//!
 //! Checked and measured: FRR's install -> fastlag's FIB, the spread of 1000 flows (each on
 //! one hop, in order), one upstream's announcement withdrawn (its hop leaves the FIB) and
 //! made again (back), one upstream's link down (its flows move at once), every session down
@@ -182,18 +186,41 @@ router bgp 6500{n}
     )
 }
 
-/// The kernel's route for 10.99.0.0/24 in the gateway: its next hops' gateways.
-fn kernel_hops(rig: &Rig) -> Vec<String> {
-    let text = rig
-        .gw_ns
-        .try_ip(&["route", "show", "10.99.0.0/24"])
-        .unwrap_or_default();
+/// The words after each `word` in `text`.
+fn after<'a>(text: &'a str, word: &str) -> Vec<&'a str> {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .windows(2)
-        .filter(|w| w[0] == "via")
-        .map(|w| w[1].to_string())
+        .filter(|w| w[0] == word)
+        .map(|w| w[1])
         .collect()
+}
+
+/// The kernel's route for 10.99.0.0/24 in the gateway: its next hops' gateways. Without
+/// compat mode the route shows its nexthop id alone: the gateways come from the nexthop
+/// (`ip nexthop show id N`: `via A dev D`, or a group `group M1/M2,W2`).
+fn kernel_hops(rig: &Rig) -> Vec<String> {
+    let show = |args: &[&str]| rig.gw_ns.try_ip(args).unwrap_or_default();
+    let text = show(&["route", "show", "10.99.0.0/24"]);
+    let mut hops: Vec<String> = after(&text, "via").iter().map(|s| s.to_string()).collect();
+    if hops.is_empty() {
+        for id in after(&text, "nhid") {
+            let nh = show(&["nexthop", "show", "id", id]);
+            let members: Vec<&str> = after(&nh, "group")
+                .iter()
+                .flat_map(|g| g.split('/'))
+                .map(|m| m.split(',').next().unwrap_or(m))
+                .collect();
+            if members.is_empty() {
+                hops.extend(after(&nh, "via").iter().map(|s| s.to_string()));
+            }
+            for m in members {
+                let nh = show(&["nexthop", "show", "id", m]);
+                hops.extend(after(&nh, "via").iter().map(|s| s.to_string()));
+            }
+        }
+    }
+    hops
 }
 
 fn fib_gateways(rig: &Rig) -> Vec<String> {
@@ -202,11 +229,25 @@ fn fib_gateways(rig: &Rig) -> Vec<String> {
 
 #[test]
 fn frr_bgp_ecmp_drives_the_fast_path() {
+    frr_ecmp(true);
+}
+
+/// The same with `net.ipv4.nexthop_compat_mode=0` in fastlag's namespace: the kernel's
+/// routes name their nexthop group only.
+#[test]
+fn frr_bgp_ecmp_without_nexthop_compat_mode() {
+    frr_ecmp(false);
+}
+
+fn frr_ecmp(compat_mode: bool) {
     assert!(
         Path::new(ZEBRA).exists() && Path::new(BGPD).exists(),
         "FRR is not installed (Debian package frr; scripts/setup.sh installs it)"
     );
-    let rig = Rig::up("frr", false);
+    let rig = Rig::up(if compat_mode { "frr" } else { "frr-nc" }, false);
+    // Before FRR installs anything (fastlag's own dump at start has no such routes).
+    let compat = format!("net.ipv4.nexthop_compat_mode={}", u8::from(compat_mode));
+    rig.gw_ns.sysctl(&[compat.as_str()]);
     // The daemons drop to user frr: it must reach its directory inside the scratch dir.
     {
         use std::os::unix::fs::PermissionsExt;
@@ -259,6 +300,11 @@ fn frr_bgp_ecmp_drives_the_fast_path() {
     }
     let route = rig.gw_ns.ip(&["route", "show", "10.99.0.0/24"]);
     let nhid = route.contains("nhid");
+    if !compat_mode && (!nhid || route.contains("via")) {
+        fail(&format!(
+            "compat mode 0: the route should name its nexthop alone: {route}"
+        ));
+    }
 
     // The reverse direction: the upstreams learned the gateway's connected prefix and reach
     // the client through the fast path.
@@ -396,12 +442,13 @@ fn frr_bgp_ecmp_drives_the_fast_path() {
     );
 
     println!(
-        "MEASURE frr: sessions up and 10.99.0.0/24 with both hops in the kernel {} ms after \
-         FRR started ({}), in fastlag's FIB {install_ms} ms after the kernel (polling both, a \
-         few ms resolution); 1000 flows: {:.1}% on up1, {:.1}% on up2, each on one hop, in \
+        "MEASURE frr (nexthop_compat_mode={}): sessions up and 10.99.0.0/24 with both hops in \
+         the kernel {} ms after FRR started ({}), in fastlag's FIB {install_ms} ms after the \
+         kernel (polling both, a few ms resolution); 1000 flows: {:.1}% on up1, {:.1}% on up2, each on one hop, in \
          order; up1's link down: its {} flows on up2 within {failover:.0} ms, the hop left \
          the FIB after {} ms; up1's withdrawal -> FIB has one hop {} ms, its new announcement \
          -> two hops {} ms; sessions shut -> route gone from the FIB {} ms",
+        u8::from(compat_mode),
         kernel_at.duration_since(t0).as_millis(),
         if nhid {
             "nexthop objects"

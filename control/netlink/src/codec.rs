@@ -1,12 +1,13 @@
-//! A small rtnetlink codec: `nlmsghdr`, `ifinfomsg`, `ifaddrmsg`, `rtmsg`, `ndmsg` and their
-//! attributes, only as far as [`super::Kernel`] needs them. Native byte order throughout (netlink
-//! is host-endian); every parser bounds-checks and returns `None` on anything malformed, so a
-//! surprising kernel message is skipped, never a panic.
+//! A small rtnetlink codec: `nlmsghdr`, `ifinfomsg`, `ifaddrmsg`, `rtmsg`, `ndmsg`, `nhmsg` and
+//! their attributes, only as far as [`super::Kernel`] needs them. Native byte order throughout
+//! (netlink is host-endian); every parser bounds-checks and returns `None` on anything
+//! malformed, so a surprising kernel message is skipped, never a panic.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    KernelAddress, KernelLink, KernelNeighbor, KernelRoute, NeighState, NextHop, RouteKind,
+    KernelAddress, KernelLink, KernelNeighbor, KernelNexthop, KernelRoute, NeighState, NextHop,
+    NexthopKind, NexthopMember, RouteKind,
 };
 
 // --- netlink core (linux/netlink.h) -------------------------------------------------------
@@ -43,6 +44,9 @@ pub(crate) const RTM_GETROUTE: u16 = 26;
 pub(crate) const RTM_NEWNEIGH: u16 = 28;
 pub(crate) const RTM_DELNEIGH: u16 = 29;
 pub(crate) const RTM_GETNEIGH: u16 = 30;
+pub(crate) const RTM_NEWNEXTHOP: u16 = 104;
+pub(crate) const RTM_DELNEXTHOP: u16 = 105;
+pub(crate) const RTM_GETNEXTHOP: u16 = 106;
 
 pub(crate) const AF_UNSPEC: u8 = 0;
 pub(crate) const AF_INET: u8 = 2;
@@ -55,6 +59,8 @@ pub(crate) const RTNLGRP_IPV4_IFADDR: u32 = 5;
 pub(crate) const RTNLGRP_IPV4_ROUTE: u32 = 7;
 pub(crate) const RTNLGRP_IPV6_IFADDR: u32 = 9;
 pub(crate) const RTNLGRP_IPV6_ROUTE: u32 = 11;
+/// Above 31: joinable only with `NETLINK_ADD_MEMBERSHIP`, not the bind-time bitmask.
+pub(crate) const RTNLGRP_NEXTHOP: u32 = 32;
 
 // Links.
 const IFLA_ADDRESS: u16 = 1;
@@ -88,6 +94,16 @@ const AF_INET6_U16: u16 = 10;
 // Neighbors.
 const NDA_DST: u16 = 1;
 const NDA_LLADDR: u16 = 2;
+
+// Nexthop objects (linux/nexthop.h).
+const NHA_ID: u16 = 1;
+const NHA_GROUP: u16 = 2;
+const NHA_GROUP_TYPE: u16 = 3;
+const NHA_BLACKHOLE: u16 = 4;
+const NHA_OIF: u16 = 5;
+const NHA_GATEWAY: u16 = 6;
+const NHA_FDB: u16 = 11;
+const NEXTHOP_GRP_TYPE_RES: u16 = 1;
 
 /// One netlink message out of a datagram.
 #[derive(Debug, Clone, Copy)]
@@ -246,6 +262,11 @@ pub(crate) fn ndmsg_dump(family: u8) -> [u8; 12] {
     h
 }
 
+/// `struct nhmsg` (8 bytes), as a dump request for all families.
+pub(crate) fn nhmsg_dump() -> [u8; 8] {
+    [0; 8]
+}
+
 pub(crate) fn family_of(addr: &IpAddr) -> u8 {
     match addr {
         IpAddr::V4(_) => AF_INET,
@@ -392,6 +413,68 @@ fn parse_multipath(family: u8, mut b: &[u8]) -> Option<Vec<NextHop>> {
     Some(hops)
 }
 
+/// `RTM_NEWNEXTHOP`/`RTM_DELNEXTHOP` payload: `struct nhmsg { family u8, scope u8, protocol
+/// u8, resvd u8, flags u32 }` and its attributes. `None` without an id, for a group whose
+/// member array is not a whole number of `struct nexthop_grp`, or for malformed input.
+pub(crate) fn parse_nexthop(payload: &[u8]) -> Option<KernelNexthop> {
+    let h = payload.get(..8)?;
+    let mut id = None;
+    let mut group = None;
+    let mut resilient = false;
+    let mut blackhole = false;
+    let mut fdb = false;
+    let mut gateway = None;
+    let mut oif = None;
+    for (ty, p) in attrs(payload.get(8..)?) {
+        match ty {
+            NHA_ID => id = Some(u32_at(p, 0)?),
+            NHA_GROUP => group = Some(parse_nexthop_group(p)?),
+            NHA_GROUP_TYPE => resilient = u16_at(p, 0)? == NEXTHOP_GRP_TYPE_RES,
+            NHA_BLACKHOLE => blackhole = true,
+            NHA_FDB => fdb = true,
+            NHA_OIF => oif = Some(u32_at(p, 0)?).filter(|&i| i != 0),
+            // An IPv4 nexthop may have an IPv6 gateway: the length tells.
+            NHA_GATEWAY => {
+                gateway = Some(match p.len() {
+                    4 => parse_addr(AF_INET, p)?,
+                    16 => parse_addr(AF_INET6, p)?,
+                    _ => return None,
+                })
+            }
+            _ => {}
+        }
+    }
+    let kind = match group {
+        Some(members) => NexthopKind::Group { members, resilient },
+        None if blackhole => NexthopKind::Blackhole,
+        None => NexthopKind::Hop { gateway, oif },
+    };
+    Some(KernelNexthop {
+        id: id.filter(|&i| i != 0)?,
+        protocol: h[2],
+        flags: u32_at(h, 4)?,
+        fdb,
+        kind,
+    })
+}
+
+/// `NHA_GROUP`: an array of `struct nexthop_grp { id u32, weight u8, weight_high u8, resvd
+/// u16 }`, the weight minus one on the wire (`weight_high`, its high byte, is 0 before Linux
+/// 6.12).
+fn parse_nexthop_group(b: &[u8]) -> Option<Vec<NexthopMember>> {
+    if !b.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        b.chunks_exact(8)
+            .map(|m| NexthopMember {
+                id: u32::from_ne_bytes([m[0], m[1], m[2], m[3]]),
+                weight: (u32::from(m[5]) << 8 | u32::from(m[4])) + 1,
+            })
+            .collect(),
+    )
+}
+
 /// `RTM_NEWNEIGH`/`RTM_DELNEIGH` payload (IPv4/IPv6 only; bridge FDB entries give `None`).
 pub(crate) fn parse_neighbor(payload: &[u8]) -> Option<KernelNeighbor> {
     let h = payload.get(..12)?;
@@ -504,6 +587,8 @@ mod tests {
         h
     }
 
+    const NHA_ENCAP_TYPE_FOR_TEST: u16 = 7;
+
     #[test]
     fn builder_lays_out_header_and_padded_attributes() {
         let m = Builder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, 7)
@@ -539,6 +624,117 @@ mod tests {
         assert_eq!(r.nexthops[1].weight, 3);
         assert_eq!(r.nexthops[2].gateway, Some("fe80::2".parse().unwrap()));
         assert_eq!(r.nexthops[2].oif, Some(4));
+    }
+
+    fn nhmsg(family: u8, proto: u8, flags: u32) -> Vec<u8> {
+        let mut h = vec![family, 0, proto, 0];
+        h.extend_from_slice(&flags.to_ne_bytes());
+        h
+    }
+
+    fn nh_grp(id: u32, weight: u8, weight_high: u8) -> Vec<u8> {
+        let mut v = id.to_ne_bytes().to_vec();
+        v.extend_from_slice(&[weight, weight_high, 0, 0]);
+        v
+    }
+
+    #[test]
+    fn parses_nexthop_objects() {
+        // A single hop, with attributes this codec does not know before and after.
+        let mut p = nhmsg(AF_INET, 4, 0x04); // onlink
+        p.extend(rtattr(99, &[1, 2, 3]));
+        p.extend(rtattr(NHA_ID, &7u32.to_ne_bytes()));
+        p.extend(rtattr(NHA_OIF, &3u32.to_ne_bytes()));
+        p.extend(rtattr(NHA_GATEWAY, &[10, 2, 0, 2]));
+        p.extend(rtattr(NHA_ENCAP_TYPE_FOR_TEST, &0u16.to_ne_bytes()));
+        let nh = parse_nexthop(&p).unwrap();
+        assert_eq!((nh.id, nh.protocol, nh.flags, nh.fdb), (7, 4, 0x04, false));
+        assert_eq!(
+            nh.kind,
+            NexthopKind::Hop {
+                gateway: Some("10.2.0.2".parse().unwrap()),
+                oif: Some(3)
+            }
+        );
+        // An IPv4 nexthop through an IPv6 gateway: the attribute's length decides.
+        let mut p = nhmsg(AF_INET, 4, 0);
+        p.extend(rtattr(NHA_ID, &8u32.to_ne_bytes()));
+        p.extend(rtattr(
+            NHA_GATEWAY,
+            &"fe80::2".parse::<Ipv6Addr>().unwrap().octets(),
+        ));
+        let nh = parse_nexthop(&p).unwrap();
+        assert_eq!(
+            nh.kind,
+            NexthopKind::Hop {
+                gateway: Some("fe80::2".parse().unwrap()),
+                oif: None
+            }
+        );
+        // A group: weights are sent minus one, with a high byte on Linux 6.12 and later.
+        let mut p = nhmsg(AF_UNSPEC, 11, 0);
+        p.extend(rtattr(NHA_ID, &10u32.to_ne_bytes()));
+        let mut g = nh_grp(1, 2, 0);
+        g.extend(nh_grp(2, 0, 0));
+        g.extend(nh_grp(3, 0xff, 0x01));
+        p.extend(rtattr(NHA_GROUP, &g));
+        p.extend(rtattr(NHA_GROUP_TYPE, &1u16.to_ne_bytes()));
+        let nh = parse_nexthop(&p).unwrap();
+        let NexthopKind::Group { members, resilient } = nh.kind else {
+            panic!("{nh:?}")
+        };
+        assert!(resilient);
+        let w: Vec<(u32, u32)> = members.iter().map(|m| (m.id, m.weight)).collect();
+        assert_eq!(w, vec![(1, 3), (2, 1), (3, 512)]);
+        // Blackhole and FDB.
+        let mut p = nhmsg(AF_INET, 3, 0);
+        p.extend(rtattr(NHA_ID, &4u32.to_ne_bytes()));
+        p.extend(rtattr(NHA_BLACKHOLE, &[]));
+        assert_eq!(parse_nexthop(&p).unwrap().kind, NexthopKind::Blackhole);
+        let mut p = nhmsg(AF_INET6, 3, 0);
+        p.extend(rtattr(NHA_ID, &5u32.to_ne_bytes()));
+        p.extend(rtattr(NHA_FDB, &[]));
+        p.extend(rtattr(
+            NHA_GATEWAY,
+            &"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets(),
+        ));
+        assert!(parse_nexthop(&p).unwrap().fdb);
+    }
+
+    #[test]
+    fn malformed_nexthops_are_rejected_not_panicking() {
+        let id = rtattr(NHA_ID, &7u32.to_ne_bytes());
+        assert!(parse_nexthop(&[2, 0, 0, 0, 0, 0]).is_none(), "short nhmsg");
+        let no_id = [nhmsg(AF_INET, 4, 0), rtattr(NHA_OIF, &3u32.to_ne_bytes())].concat();
+        assert!(parse_nexthop(&no_id).is_none(), "no NHA_ID");
+        let zero_id = [nhmsg(AF_INET, 4, 0), rtattr(NHA_ID, &0u32.to_ne_bytes())].concat();
+        assert!(parse_nexthop(&zero_id).is_none(), "id 0");
+        let short_id = [nhmsg(AF_INET, 4, 0), rtattr(NHA_ID, &[7, 0])].concat();
+        assert!(parse_nexthop(&short_id).is_none(), "2-byte NHA_ID");
+        let gw3 = [
+            nhmsg(AF_INET, 4, 0),
+            id.clone(),
+            rtattr(NHA_GATEWAY, &[10, 2, 0]),
+        ]
+        .concat();
+        assert!(parse_nexthop(&gw3).is_none(), "3-byte gateway");
+        let oif2 = [nhmsg(AF_INET, 4, 0), id.clone(), rtattr(NHA_OIF, &[3, 0])].concat();
+        assert!(parse_nexthop(&oif2).is_none(), "2-byte NHA_OIF");
+        let mut grp = nh_grp(1, 0, 0);
+        grp.extend_from_slice(&[2, 0, 0, 0]); // half a struct nexthop_grp
+        let g = [nhmsg(AF_UNSPEC, 4, 0), id.clone(), rtattr(NHA_GROUP, &grp)].concat();
+        assert!(parse_nexthop(&g).is_none(), "truncated group member");
+        // An attribute running past the message: the attributes stop there.
+        let mut past = [nhmsg(AF_INET, 4, 0), id.clone()].concat();
+        past.extend_from_slice(&[200, 0, NHA_OIF as u8, 0, 1, 0, 0, 0]);
+        let nh = parse_nexthop(&past).unwrap();
+        assert_eq!(
+            nh.kind,
+            NexthopKind::Hop {
+                gateway: None,
+                oif: None
+            }
+        );
     }
 
     #[test]

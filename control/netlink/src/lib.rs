@@ -3,10 +3,11 @@
 //! fastlag gives every L3 interface a kernel TAP (created by DPDK's `net_tap` PMD). This module
 //! * configures the kernel side of each TAP: [`Kernel::set_link`] (up, MTU) and
 //!   [`Kernel::add_address`] (the interface's addresses, the same as the fast path's), and
-//! * mirrors the kernel's routes and neighbors into the fast path: [`Kernel::routes`] and
-//!   [`Kernel::neighbors`] dump them, [`Kernel::poll_events`] drains the changes without ever
-//!   blocking, [`KernelTables`] keeps the current set up to date from those events, and
-//!   [`mirror`] turns it into what the fast path needs, restricted to the TAPs fastlag owns.
+//! * mirrors the kernel's routes and neighbors into the fast path: [`Kernel::nexthops`] (the
+//!   nexthop objects routes may use), [`Kernel::routes`] and [`Kernel::neighbors`] dump them,
+//!   [`Kernel::poll_events`] drains the changes without ever blocking, [`KernelTables`] keeps
+//!   the current set up to date from those events, and [`KernelTables::mirror`] ([`mirror`])
+//!   turns it into what the fast path needs, restricted to the TAPs fastlag owns.
 //!
 //! So a routing daemon (BIRD, FRR) or an operator with `ip route` on the TAP side drives the
 //! fast path. Everything runs in the network namespace of the calling thread.
@@ -23,9 +24,14 @@
 //! * When the event socket's buffer overflows (a full BGP table arriving at once), events are
 //!   lost: [`KernelEvent::Overrun`]; dump again.
 //! * Routes that use nexthop objects (`RTA_NH_ID`, FRR's default) carry their expanded hops only
-//!   while `net.ipv4.nexthop_compat_mode=1` (the default); with 0 they have no hops here and
-//!   [`mirror`] skips them.
-//! * ECMP (`RTA_MULTIPATH`): [`mirror`] takes the first usable hop (see there).
+//!   while `net.ipv4.nexthop_compat_mode=1` (the default); with 0 they carry the id alone, and
+//!   [`KernelTables`] resolves it through the nexthop objects (`RTM_NEWNEXTHOP`), which come
+//!   before the routes that use them. Deleting a nexthop deletes its routes without a route
+//!   notification (IPv4 always, IPv6 without compat mode); a link going down, losing carrier
+//!   or being deleted flushes the nexthops on it silently: [`KernelTables::apply`] follows
+//!   the first and asks for [`Applied::Resync`] for the others when routes use them.
+//! * ECMP (`RTA_MULTIPATH`, nexthop groups): [`mirror`] keeps up to [`MAX_MIRRORED_HOPS`]
+//!   weighted hops (see there).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -186,6 +192,53 @@ impl KernelRoute {
     }
 }
 
+/// A kernel nexthop object (`RTM_NEWNEXTHOP`, `ip nexthop`): routes refer to it by id
+/// ([`KernelRoute::nexthop_id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KernelNexthop {
+    /// Its id (`NHA_ID`).
+    pub id: u32,
+    /// Who installed it ([`protocol`]).
+    pub protocol: u8,
+    /// `nh_flags` (`RTNH_F_*`, [`nh_flags`]).
+    pub flags: u32,
+    /// A bridge FDB nexthop (`NHA_FDB`, VXLAN): routes cannot use it.
+    pub fdb: bool,
+    /// What it is.
+    pub kind: NexthopKind,
+}
+
+/// What a [`KernelNexthop`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NexthopKind {
+    /// One hop: a gateway (`NHA_GATEWAY`, IPv4 or IPv6 whatever the nexthop's family) and/or
+    /// an output interface (`NHA_OIF`).
+    Hop {
+        /// The gateway; `None` for a directly connected hop.
+        gateway: Option<IpAddr>,
+        /// The output interface.
+        oif: Option<u32>,
+    },
+    /// Drops packets (`NHA_BLACKHOLE`).
+    Blackhole,
+    /// A group of other (single-hop) nexthops (`NHA_GROUP`).
+    Group {
+        /// Its members, in the kernel's order.
+        members: Vec<NexthopMember>,
+        /// A resilient group (`NEXTHOP_GRP_TYPE_RES`) rather than a plain multipath one.
+        resilient: bool,
+    },
+}
+
+/// One member of a nexthop group: `struct nexthop_grp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NexthopMember {
+    /// The member nexthop's id.
+    pub id: u32,
+    /// Its weight (1 to 256; to 65536 on kernels with 16-bit weights).
+    pub weight: u32,
+}
+
 /// Neighbor cache state (`NUD_*` bits of `ndm_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NeighState(pub u16);
@@ -294,6 +347,11 @@ pub enum KernelEvent {
     AddressAdded(KernelAddress),
     /// An address was removed.
     AddressRemoved(KernelAddress),
+    /// A nexthop object was created or replaced.
+    NexthopChanged(KernelNexthop),
+    /// A nexthop object was deleted (the kernel deletes the routes that use it, IPv4 ones
+    /// silently, and drops it from its groups).
+    NexthopRemoved(KernelNexthop),
     /// The event socket overflowed and events were lost: the caller must dump
     /// ([`Kernel::routes`], [`Kernel::neighbors`]) again.
     Overrun,

@@ -1,10 +1,14 @@
 //! From the kernel's routes and neighbors to what the fast path needs: [`mirror`] (pure) and
 //! [`KernelTables`] (the current set, kept up to date from events).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use super::{nh_flags, KernelEvent, KernelNeighbor, KernelRoute, RouteKind};
+use super::{
+    nh_flags, KernelEvent, KernelNeighbor, KernelNexthop, KernelRoute, NextHop, NexthopKind,
+    RouteKind,
+};
 
 /// A TAP fastlag owns: the kernel's interface index and fastlag's interface id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,7 +29,8 @@ pub struct MirroredHop {
     pub iface: u16,
     /// Next hop, `None` for on-link destinations.
     pub gateway: Option<IpAddr>,
-    /// Its weight (`rtnh_hops + 1`, or the nexthop group's weight).
+    /// Its weight (`rtnh_hops + 1`, or the nexthop group's weight, scaled down to 1..=256
+    /// when the group has larger ones).
     pub weight: u16,
 }
 
@@ -155,7 +160,10 @@ fn usable_mac(n: &KernelNeighbor) -> Option<[u8; 6]> {
 
 /// Turns kernel routes and neighbors into the fast path's, restricted to fastlag's TAPs.
 ///
-/// Routes (all of them from one table, as [`super::Kernel::routes`] gives them):
+/// Routes (all of them from one table, as [`super::Kernel::routes`] gives them) count with the
+/// hops they carry: a route through a nexthop object carries them only in compat mode;
+/// [`KernelTables::mirror`] resolves the others through the nexthop objects.
+///
 /// * unicast routes through a TAP become [`RouteTarget::Forward`], connected routes of the TAP
 ///   included (they duplicate the interface's configured subnets, harmlessly);
 /// * ECMP routes (`RTA_MULTIPATH`) become [`RouteTarget::Multipath`] over their alive (not
@@ -176,10 +184,18 @@ pub fn mirror<'a>(
     neighbors: impl IntoIterator<Item = &'a KernelNeighbor>,
     taps: &[Tap],
 ) -> Mirrored {
+    mirror_routes(routes.into_iter().map(Cow::Borrowed), neighbors, taps)
+}
+
+/// [`mirror`] of routes that may have been resolved on the way.
+fn mirror_routes<'a>(
+    routes: impl Iterator<Item = Cow<'a, KernelRoute>>,
+    neighbors: impl IntoIterator<Item = &'a KernelNeighbor>,
+    taps: &[Tap],
+) -> Mirrored {
     let mut all: Vec<(u32, MirroredRoute)> = routes
-        .into_iter()
         .filter_map(|r| {
-            let target = target(r, taps)?;
+            let target = target(&r, taps)?;
             let m = MirroredRoute {
                 dst: r.dst,
                 prefix_len: r.prefix_len,
@@ -216,22 +232,34 @@ pub enum Applied {
     Unchanged,
     /// The mirror changed: rebuild (coalesced) and publish.
     Changed,
-    /// The tables can no longer be trusted: dump routes and neighbors again and
-    /// [`KernelTables::reset`]. On an overrun; when a link that routes use goes admin-down,
-    /// changes carrier or is deleted; when an IPv4 address is removed from a link that IPv4
-    /// routes use; and on a route change this model does not follow exactly (a second route
-    /// for a key: `ip route append`, an IPv6 hop joining or leaving a multipath route).
+    /// The tables can no longer be trusted: dump nexthops, routes and neighbors again and
+    /// [`KernelTables::reset_nexthops`], [`KernelTables::reset`]. On an overrun; when a link
+    /// that routes use (directly or through a nexthop object) goes admin-down, changes carrier
+    /// or is deleted (the kernel flushes the nexthop objects on it silently, too); when an
+    /// IPv4 address is removed from a link that IPv4 routes use; and on a route change this
+    /// model does not follow exactly (a second route for a key: `ip route append`, an IPv6
+    /// hop joining or leaving a multipath route).
     Resync,
 }
 
-/// The kernel's routes and neighbors as of the last dump plus the events since.
+/// The kernel's routes, nexthop objects and neighbors as of the last dump plus the events
+/// since.
 ///
 /// Routes are keyed like the kernel keys them (family, destination, prefix lengths, TOS,
 /// metric, table); a key may hold several routes (IPv6 routes of one prefix on several links,
 /// IPv4 `ip route append`), in the kernel's order.
+///
+/// A route through a nexthop object (`RTA_NH_ID`) is mirrored with the hops the kernel put in
+/// the route (compat mode, `net.ipv4.nexthop_compat_mode=1`), else with the object's: a single
+/// hop, a group's members with their weights, or, for a blackhole nexthop, as a blackhole
+/// route (that one also in compat mode, where the kernel shows it as a route via `lo`). A route
+/// whose nexthop is not known (yet) is left out. A nexthop's change or removal changes every
+/// route that uses it, directly or through a group, without a dump; removing one removes its
+/// routes and drops it from its groups (removing a group it empties), as the kernel does.
 #[derive(Debug, Clone, Default)]
 pub struct KernelTables {
     routes: BTreeMap<RouteKey, Vec<KernelRoute>>,
+    nexthops: BTreeMap<u32, KernelNexthop>,
     neighbors: BTreeMap<(u32, IpAddr), KernelNeighbor>,
     /// (admin up, carrier) of the links seen in events.
     links: HashMap<u32, (bool, bool)>,
@@ -266,9 +294,10 @@ fn has_gateway(r: &KernelRoute) -> bool {
     r.nexthops.iter().any(|h| h.gateway.is_some())
 }
 
-/// The same route (kind and hops), whatever its flags say now.
+/// The same route (kind, nexthop object and hops), whatever its flags say now.
 fn same_route(a: &KernelRoute, b: &KernelRoute) -> bool {
     a.kind == b.kind
+        && a.nexthop_id == b.nexthop_id
         && a.nexthops.len() == b.nexthops.len()
         && a.nexthops
             .iter()
@@ -282,8 +311,9 @@ impl KernelTables {
         KernelTables::default()
     }
 
-    /// Replaces the contents with a fresh dump ([`super::Kernel::routes`],
-    /// [`super::Kernel::neighbors`]).
+    /// Replaces the routes and neighbors with a fresh dump ([`super::Kernel::routes`],
+    /// [`super::Kernel::neighbors`]); the nexthop objects stay (see
+    /// [`KernelTables::reset_nexthops`]).
     pub fn reset(&mut self, routes: Vec<KernelRoute>, neighbors: Vec<KernelNeighbor>) {
         self.routes.clear();
         for r in routes {
@@ -293,6 +323,12 @@ impl KernelTables {
             .into_iter()
             .map(|n| ((n.ifindex, n.ip), n))
             .collect();
+    }
+
+    /// Replaces the nexthop objects with a fresh dump ([`super::Kernel::nexthops`], taken
+    /// before the routes').
+    pub fn reset_nexthops(&mut self, nexthops: Vec<KernelNexthop>) {
+        self.nexthops = nexthops.into_iter().map(|n| (n.id, n)).collect();
     }
 
     /// Applies one event; see [`Applied`].
@@ -314,7 +350,11 @@ impl KernelTables {
             KernelEvent::LinkChanged(l) => {
                 let now = (l.up, l.lower_up);
                 let was = self.links.insert(l.ifindex, now);
-                let lost = !l.up || was.is_some_and(|(_, lower_up)| lower_up != l.lower_up);
+                // A link first seen without carrier may just have lost it (a dump does not
+                // tell the tables the links' states).
+                let carrier_changed =
+                    was.map_or(!l.lower_up, |(_, lower_up)| lower_up != l.lower_up);
+                let lost = !l.up || carrier_changed;
                 resync_if(was != Some(now) && lost && self.uses_link(l.ifindex))
             }
             KernelEvent::LinkRemoved(l) => {
@@ -326,7 +366,140 @@ impl KernelTables {
             KernelEvent::AddressRemoved(a) => {
                 resync_if(a.addr.is_ipv4() && self.uses_link_v4(a.ifindex))
             }
+            KernelEvent::NexthopChanged(nh) => {
+                let old = self.nexthops.insert(nh.id, nh.clone());
+                changed(old.as_ref() != Some(nh) && self.nexthop_in_use(nh.id))
+            }
+            KernelEvent::NexthopRemoved(nh) => self.nexthop_removed(nh.id),
             KernelEvent::Overrun => Applied::Resync,
+        }
+    }
+
+    /// Whether a route uses nexthop `id`, directly or as a member of its group.
+    fn nexthop_in_use(&self, id: u32) -> bool {
+        let groups: Vec<u32> = self
+            .nexthops
+            .values()
+            .filter(|g| match &g.kind {
+                NexthopKind::Group { members, .. } => members.iter().any(|m| m.id == id),
+                _ => false,
+            })
+            .map(|g| g.id)
+            .collect();
+        self.routes()
+            .filter_map(|r| r.nexthop_id)
+            .any(|n| n == id || groups.contains(&n))
+    }
+
+    /// The kernel deletes the routes through a deleted nexthop (IPv4's silently, IPv6's too
+    /// without compat mode) and drops it from its groups, deleting a group with it when it
+    /// was the last member (and that group's routes).
+    fn nexthop_removed(&mut self, id: u32) -> Applied {
+        if self.nexthops.remove(&id).is_none() {
+            return Applied::Unchanged;
+        }
+        let mut gone = vec![id];
+        let mut shrunk = Vec::new();
+        for nh in self.nexthops.values_mut() {
+            if let NexthopKind::Group { members, .. } = &mut nh.kind {
+                let before = members.len();
+                members.retain(|m| m.id != id);
+                if members.is_empty() {
+                    gone.push(nh.id);
+                } else if members.len() != before {
+                    shrunk.push(nh.id);
+                }
+            }
+        }
+        for g in &gone[1..] {
+            self.nexthops.remove(g);
+        }
+        let mut removed = false;
+        self.routes.retain(|_, entries| {
+            let before = entries.len();
+            entries.retain(|r| !r.nexthop_id.is_some_and(|n| gone.contains(&n)));
+            removed |= entries.len() != before;
+            !entries.is_empty()
+        });
+        let shrunk_in_use = self
+            .routes()
+            .filter_map(|r| r.nexthop_id)
+            .any(|n| shrunk.contains(&n));
+        changed(removed || shrunk_in_use)
+    }
+
+    /// A route as the mirror sees it: with its own hops (the kernel's expansion of its
+    /// nexthop object in compat mode), else with its nexthop object's; `None` when it has
+    /// neither. A blackhole nexthop makes a blackhole route.
+    fn resolve<'a>(&self, r: &'a KernelRoute) -> Option<Cow<'a, KernelRoute>> {
+        let Some(nh) = r.nexthop_id.and_then(|id| self.nexthops.get(&id)) else {
+            return Some(Cow::Borrowed(r)); // no object, or not known yet: as it came
+        };
+        let via = self.expand(nh);
+        if !matches!(via, Some(Via::Blackhole)) && !r.nexthops.is_empty() {
+            return Some(Cow::Borrowed(r));
+        }
+        let mut resolved = r.clone();
+        match via? {
+            Via::Blackhole => {
+                resolved.kind = RouteKind::Blackhole;
+                resolved.nexthops.clear();
+            }
+            Via::Hops(hops) => resolved.nexthops = hops,
+        }
+        Some(Cow::Owned(resolved))
+    }
+
+    /// The hops of a nexthop object: its own, or its group members' with their weights
+    /// (scaled down to 1..=256 when larger: the FIB's range).
+    fn expand(&self, nh: &KernelNexthop) -> Option<Via> {
+        let hop = |nh: &KernelNexthop, weight: u16| match nh.kind {
+            NexthopKind::Hop { gateway, oif } if !nh.fdb => Some(NextHop {
+                gateway,
+                oif,
+                weight,
+                flags: (nh.flags & 0xff) as u8,
+            }),
+            _ => None,
+        };
+        match &nh.kind {
+            _ if nh.fdb => None, // bridge FDB nexthops are not for routes
+            NexthopKind::Blackhole => Some(Via::Blackhole),
+            NexthopKind::Hop { .. } => Some(Via::Hops(vec![hop(nh, 1)?])),
+            NexthopKind::Group { members, .. } => {
+                let max = members.iter().map(|m| m.weight).max().unwrap_or(1);
+                let mut hops = Vec::with_capacity(members.len());
+                for m in members {
+                    // Members come before their group; one not known is left out.
+                    let Some(member) = self.nexthops.get(&m.id) else {
+                        continue;
+                    };
+                    if member.kind == NexthopKind::Blackhole {
+                        return Some(Via::Blackhole); // the kernel allows it alone only
+                    }
+                    let weight = if max <= MAX_WEIGHT {
+                        m.weight
+                    } else {
+                        (u64::from(m.weight) * u64::from(MAX_WEIGHT) / u64::from(max)) as u32
+                    };
+                    hops.extend(hop(member, weight.clamp(1, MAX_WEIGHT) as u16));
+                }
+                Some(Via::Hops(hops))
+            }
+        }
+    }
+
+    /// Whether nexthop `id` (or a member of it) sends out of `ifindex`.
+    fn nexthop_uses_link(&self, id: u32, ifindex: u32) -> bool {
+        let on_link = |id: &u32| {
+            self.nexthops.get(id).is_some_and(
+                |nh| matches!(nh.kind, NexthopKind::Hop { oif: Some(o), .. } if o == ifindex),
+            )
+        };
+        match self.nexthops.get(&id).map(|nh| &nh.kind) {
+            Some(NexthopKind::Group { members, .. }) => members.iter().any(|m| on_link(&m.id)),
+            Some(_) => on_link(&id),
+            None => false,
         }
     }
 
@@ -378,10 +551,11 @@ impl KernelTables {
     }
 
     fn routes_via(&self, ifindex: u32) -> impl Iterator<Item = &KernelRoute> {
-        self.routes
-            .values()
-            .flatten()
-            .filter(move |r| r.nexthops.iter().any(|h| h.oif == Some(ifindex)))
+        self.routes.values().flatten().filter(move |r| {
+            r.nexthops.iter().any(|h| h.oif == Some(ifindex))
+                || r.nexthop_id
+                    .is_some_and(|id| self.nexthop_uses_link(id, ifindex))
+        })
     }
 
     fn uses_link(&self, ifindex: u32) -> bool {
@@ -403,10 +577,26 @@ impl KernelTables {
         self.neighbors.values()
     }
 
-    /// [`mirror`] of the current tables.
-    pub fn mirror(&self, taps: &[Tap]) -> Mirrored {
-        mirror(self.routes(), self.neighbors(), taps)
+    /// All nexthop objects, by id.
+    pub fn nexthops(&self) -> impl Iterator<Item = &KernelNexthop> {
+        self.nexthops.values()
     }
+
+    /// [`mirror`] of the current tables, routes through nexthop objects resolved (see
+    /// [`KernelTables`]).
+    pub fn mirror(&self, taps: &[Tap]) -> Mirrored {
+        let routes = self.routes().filter_map(|r| self.resolve(r));
+        mirror_routes(routes, self.neighbors(), taps)
+    }
+}
+
+/// The largest hop weight the FIB takes.
+const MAX_WEIGHT: u32 = 256;
+
+/// What a nexthop object leads to.
+enum Via {
+    Hops(Vec<NextHop>),
+    Blackhole,
 }
 
 fn resync_if(yes: bool) -> Applied {

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::codec::{self, Builder, Msg};
-use super::{KernelEvent, KernelLink, KernelNeighbor, KernelRoute, RT_TABLE_MAIN};
+use super::{KernelEvent, KernelLink, KernelNeighbor, KernelNexthop, KernelRoute, RT_TABLE_MAIN};
 
 /// Largest datagram we read. The kernel sizes dump datagrams after the reader's buffer, capped
 /// at 32 KiB; single notifications are far smaller.
@@ -30,8 +30,8 @@ const IFNAMSIZ: usize = 16;
 
 /// rtnetlink access for fastlag's control thread: one blocking request socket for dumps and
 /// changes (the kernel answers rtnetlink requests at once, so these return in microseconds to
-/// milliseconds), and one non-blocking socket subscribed to link, address, route and neighbor
-/// notifications, drained by [`Kernel::poll_events`].
+/// milliseconds), and one non-blocking socket subscribed to link, address, route, neighbor and
+/// nexthop-object notifications, drained by [`Kernel::poll_events`].
 ///
 /// Routes are followed in one table, [`RT_TABLE_MAIN`] unless [`Kernel::set_table`] says
 /// otherwise: dumps return only that table and route events of other tables are dropped.
@@ -82,7 +82,8 @@ impl From<NlError> for io::Error {
 
 impl Kernel {
     /// Opens the two sockets in the calling thread's network namespace and subscribes to
-    /// link, address (v4, v6), route (v4, v6) and neighbor notifications.
+    /// link, address (v4, v6), route (v4, v6), neighbor and nexthop-object notifications (the
+    /// last where the kernel has nexthop objects, Linux 5.3 and later).
     pub fn open() -> io::Result<Kernel> {
         let req = Socket::new(NETLINK_ROUTE)?;
         // Best effort: error strings from the kernel, and no echo of our request in errors.
@@ -101,6 +102,8 @@ impl Kernel {
         ] {
             events.add_membership(group)?;
         }
+        // A kernel without nexthop objects has no such group (EINVAL): nor any nexthop.
+        let _ = events.add_membership(codec::RTNLGRP_NEXTHOP);
         events.set_non_blocking(true)?;
         let _ = events.set_rx_buf_sz(EVENT_RCVBUF as i32);
         Ok(Kernel {
@@ -383,6 +386,21 @@ impl Kernel {
         Ok(out)
     }
 
+    /// All nexthop objects (`ip nexthop`), of every family; none on a kernel without them.
+    /// Dump them before [`Kernel::routes`]: the routes that use them come after them in the
+    /// kernel's events too.
+    pub fn nexthops(&mut self) -> io::Result<Vec<KernelNexthop>> {
+        let h = codec::nhmsg_dump();
+        match self.dump(codec::RTM_GETNEXTHOP, &h, codec::parse_nexthop)? {
+            Ok(v) => Ok(v),
+            Err(NlError {
+                errno: EOPNOTSUPP | EAFNOSUPPORT,
+                ..
+            }) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// All IPv4 (ARP) and IPv6 (NDP) neighbor entries, whatever their state.
     pub fn neighbors(&mut self) -> io::Result<Vec<KernelNeighbor>> {
         self.dump_inet(
@@ -465,6 +483,12 @@ impl Kernel {
             codec::RTM_DELLINK => codec::parse_link(m.payload).map(KernelEvent::LinkRemoved),
             codec::RTM_NEWADDR => codec::parse_address(m.payload).map(KernelEvent::AddressAdded),
             codec::RTM_DELADDR => codec::parse_address(m.payload).map(KernelEvent::AddressRemoved),
+            codec::RTM_NEWNEXTHOP => {
+                codec::parse_nexthop(m.payload).map(KernelEvent::NexthopChanged)
+            }
+            codec::RTM_DELNEXTHOP => {
+                codec::parse_nexthop(m.payload).map(KernelEvent::NexthopRemoved)
+            }
             codec::NLMSG_OVERRUN => Some(KernelEvent::Overrun),
             _ => None,
         }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use netlink::{
     mirror, nh_flags, protocol, Applied, Kernel, KernelEvent, KernelLink, KernelNeighbor,
-    KernelRoute, KernelTables, MirroredHop, MirroredNeighbor, MirroredRoute, NeighState, NextHop,
-    RouteKind, RouteTarget, Tap, RT_TABLE_MAIN,
+    KernelNexthop, KernelRoute, KernelTables, MirroredHop, MirroredNeighbor, MirroredRoute,
+    NeighState, NextHop, NexthopKind, NexthopMember, RouteKind, RouteTarget, Tap, RT_TABLE_MAIN,
 };
 
 const INNER: &str = "FASTLAG_IN_NETNS";
@@ -871,6 +871,256 @@ fn tables_converge_on_multipath_and_append() {
     });
 }
 
+/// Tables from fresh dumps, nexthop objects first.
+fn dumped(k: &mut Kernel) -> KernelTables {
+    let mut t = KernelTables::new();
+    t.reset_nexthops(k.nexthops().unwrap());
+    t.reset(k.routes().unwrap(), k.neighbors().unwrap());
+    t
+}
+
+/// Runs `cmds`, then applies the events that follow (a resync fails the test) until the
+/// tables' mirror has `want` (a prefix and its target, `None`: not mirrored) and agrees with a
+/// fresh dump, routes included (the kernel deletes some silently). At least one event must
+/// have said `Changed` (the router rebuilds on that alone).
+fn follow(
+    k: &mut Kernel,
+    tables: &mut KernelTables,
+    taps: &[Tap],
+    cmds: &[&str],
+    want: &[(&str, u8, Option<RouteTarget>)],
+) {
+    for cmd in cmds {
+        ip(cmd);
+    }
+    let t0 = Instant::now();
+    let mut changed = false;
+    loop {
+        let mut events = Vec::new();
+        k.poll_events(&mut events).unwrap();
+        for e in &events {
+            match tables.apply(e) {
+                Applied::Resync => panic!("after {cmds:?}: resync asked on {e:?}"),
+                Applied::Changed => changed = true,
+                Applied::Unchanged => {}
+            }
+        }
+        let have = tables.mirror(taps);
+        let target = |dst: &str, plen: u8| {
+            have.routes
+                .iter()
+                .find(|r| r.dst == addr(dst) && r.prefix_len == plen)
+                .map(|r| r.target.clone())
+        };
+        let fresh = dumped(k);
+        let done = changed
+            && want.iter().all(|(dst, plen, t)| target(dst, *plen) == *t)
+            && have == fresh.mirror(taps)
+            && tables.routes().count() == fresh.routes().count();
+        if done {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "after {cmds:?} (changed: {changed}): tables {:#?} {:#?} dump {:#?} {:#?}",
+            tables.nexthops().collect::<Vec<_>>(),
+            have.routes,
+            fresh.nexthops().collect::<Vec<_>>(),
+            fresh.mirror(taps).routes,
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn nexthop_objects_without_compat_mode() {
+    in_netns("nexthop_objects_without_compat_mode", || {
+        // Routes carry RTA_NH_ID alone: only the nexthop objects say where they go.
+        std::fs::write("/proc/sys/net/ipv4/nexthop_compat_mode", "0").unwrap();
+        ip("link set lo up"); // blackhole nexthops use it
+        let mut k = Kernel::open().unwrap();
+        let (v0, v1) = veths(&mut k);
+        k.add_address(v1, addr("2001:db8:9::1"), 64).unwrap();
+        let taps = [
+            Tap {
+                ifindex: v0,
+                iface: 1,
+            },
+            Tap {
+                ifindex: v1,
+                iface: 2,
+            },
+        ];
+        drain(&mut k);
+        let mut tables = dumped(&mut k);
+        let hop = |iface, gw: &str, weight| MirroredHop {
+            iface,
+            gateway: Some(addr(gw)),
+            weight,
+        };
+        let fwd = |iface, gw: &str| {
+            Some(RouteTarget::Forward {
+                iface,
+                gateway: Some(addr(gw)),
+            })
+        };
+        let multi = |hops: Vec<MirroredHop>| Some(RouteTarget::Multipath(hops));
+
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &[
+                "nexthop add id 1 via 10.2.0.2 dev v0",
+                "nexthop add id 2 via 10.9.0.2 dev v1",
+                "nexthop add id 3 via 10.2.0.3 dev v0",
+                "nexthop add id 10 group 1,3/2",
+                "route add 198.51.100.0/24 nhid 10",
+                "route add 198.51.101.0/24 nhid 1",
+                "nexthop add id 4 blackhole",
+                "route add 198.51.102.0/24 nhid 4",
+                "nexthop add id 6 via fe80::2 dev v0",
+                "nexthop add id 7 via 2001:db8:9::2 dev v1",
+                "nexthop add id 16 group 6,2/7",
+                "-6 route add 2001:db8:100::/64 nhid 16",
+                "route add 198.51.103.0/24 nhid 6",
+            ],
+            &[
+                (
+                    "198.51.100.0",
+                    24,
+                    multi(vec![hop(1, "10.2.0.2", 3), hop(2, "10.9.0.2", 1)]),
+                ),
+                ("198.51.101.0", 24, fwd(1, "10.2.0.2")),
+                ("198.51.102.0", 24, Some(RouteTarget::Drop)),
+                (
+                    "2001:db8:100::",
+                    64,
+                    multi(vec![hop(1, "fe80::2", 2), hop(2, "2001:db8:9::2", 1)]),
+                ),
+                ("198.51.103.0", 24, fwd(1, "fe80::2")),
+            ],
+        );
+        // Without compat mode the route has no hops of its own: the plain mirror of the
+        // dump cannot place it, the tables can.
+        let routes = k.routes().unwrap();
+        let r = routes
+            .iter()
+            .find(|r| r.dst == addr("198.51.100.0"))
+            .unwrap();
+        assert_eq!((r.nexthop_id, r.nexthops.len()), (Some(10), 0), "{r:?}");
+        assert!(!mirror(&routes, &[], &taps)
+            .routes
+            .iter()
+            .any(|r| r.dst == addr("198.51.100.0")));
+
+        // Changes of the nexthops move their routes, through events alone.
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &["nexthop replace id 1 via 10.2.0.9 dev v0"],
+            &[
+                (
+                    "198.51.100.0",
+                    24,
+                    multi(vec![hop(1, "10.2.0.9", 3), hop(2, "10.9.0.2", 1)]),
+                ),
+                ("198.51.101.0", 24, fwd(1, "10.2.0.9")),
+            ],
+        );
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &["nexthop del id 2"],
+            &[("198.51.100.0", 24, fwd(1, "10.2.0.9"))],
+        );
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &["nexthop replace id 10 group 1,2/3,5"],
+            &[(
+                "198.51.100.0",
+                24,
+                multi(vec![hop(1, "10.2.0.9", 2), hop(1, "10.2.0.3", 5)]),
+            )],
+        );
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &["route replace 198.51.101.0/24 nhid 3"],
+            &[("198.51.101.0", 24, fwd(1, "10.2.0.3"))],
+        );
+        // Deleting a nexthop deletes its routes (IPv4's without a route event), and shrinks
+        // its groups.
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &["nexthop del id 4"],
+            &[("198.51.102.0", 24, None)],
+        );
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &["nexthop del id 6"],
+            &[
+                ("2001:db8:100::", 64, fwd(2, "2001:db8:9::2")),
+                ("198.51.103.0", 24, None),
+            ],
+        );
+        follow(
+            &mut k,
+            &mut tables,
+            &taps,
+            &["nexthop del id 10"],
+            &[
+                ("198.51.100.0", 24, None),
+                ("198.51.101.0", 24, fwd(1, "10.2.0.3")),
+            ],
+        );
+        let nh: Vec<u32> = tables.nexthops().map(|n| n.id).collect();
+        assert_eq!(nh, vec![1, 3, 7, 16]);
+
+        // A link going down flushes its nexthops (and their routes) without a word: a route
+        // using one through a group asks for a resync, and the dump shows what is left. (v1's
+        // peer v0 loses carrier with it, which flushes v0's nexthops as well.)
+        drain(&mut k);
+        let mut seen = Seen::default();
+        k.set_link(v1, false, None).unwrap();
+        let (e, _) = wait_for(
+            &mut k,
+            &mut seen,
+            "v1 down",
+            |e| matches!(e, KernelEvent::LinkChanged(l) if l.ifindex == v1 && !l.up),
+        );
+        assert_eq!(tables.apply(&e), Applied::Resync);
+        // v0's carrier goes through the kernel's linkwatch, a little later: dump after it.
+        let (e, _) = wait_for(
+            &mut k,
+            &mut seen,
+            "v0 carrier loss",
+            |e| matches!(e, KernelEvent::LinkChanged(l) if l.ifindex == v0 && !l.lower_up),
+        );
+        assert_eq!(
+            tables.apply(&e),
+            Applied::Resync,
+            "v0 first seen without carrier"
+        );
+        tables = dumped(&mut k);
+        assert_eq!(tables.nexthops().count(), 0, "all flushed, silently");
+        let m = tables.mirror(&taps);
+        assert!(!m
+            .routes
+            .iter()
+            .any(|r| r.dst == addr("2001:db8:100::") || r.dst == addr("198.51.101.0")));
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pure tests (no kernel)
 // ---------------------------------------------------------------------------------------------
@@ -1249,4 +1499,178 @@ fn tables_apply_events_and_ask_for_resync_when_unsure() {
         Applied::Resync,
         "admin down"
     );
+}
+
+fn nexthop(id: u32, kind: NexthopKind) -> KernelNexthop {
+    KernelNexthop {
+        id,
+        protocol: protocol::ZEBRA,
+        flags: 0,
+        fdb: false,
+        kind,
+    }
+}
+
+fn nh_hop(id: u32, gw: &str, oif: u32) -> KernelNexthop {
+    nexthop(
+        id,
+        NexthopKind::Hop {
+            gateway: Some(addr(gw)),
+            oif: Some(oif),
+        },
+    )
+}
+
+fn nh_group(id: u32, members: &[(u32, u32)]) -> KernelNexthop {
+    nexthop(
+        id,
+        NexthopKind::Group {
+            members: members
+                .iter()
+                .map(|&(id, weight)| NexthopMember { id, weight })
+                .collect(),
+            resilient: false,
+        },
+    )
+}
+
+#[test]
+fn tables_resolve_routes_through_nexthop_objects() {
+    let mut t = KernelTables::new();
+    let via_nh = |dst, id| KernelRoute {
+        nexthop_id: Some(id),
+        ..route(dst, 24, RouteKind::Unicast, vec![])
+    };
+    let target = |t: &KernelTables, dst: &str| {
+        t.mirror(&TAPS)
+            .routes
+            .iter()
+            .find(|r| r.dst == addr(dst))
+            .map(|r| r.target.clone())
+    };
+    let set = |n: KernelNexthop| KernelEvent::NexthopChanged(n);
+    let del = |id| KernelEvent::NexthopRemoved(nexthop(id, NexthopKind::Blackhole));
+    let add = |r: &KernelRoute| KernelEvent::RouteAdded {
+        route: r.clone(),
+        replace: false,
+    };
+
+    // A route whose nexthop is not known is left out until it comes.
+    let r = via_nh("10.3.0.0", 1);
+    assert_eq!(t.apply(&add(&r)), Applied::Changed);
+    assert_eq!(target(&t, "10.3.0.0"), None);
+    assert_eq!(
+        t.apply(&set(nh_hop(1, "10.2.0.2", 10))),
+        Applied::Changed,
+        "a used nexthop arrives"
+    );
+    assert_eq!(
+        target(&t, "10.3.0.0"),
+        Some(RouteTarget::Forward {
+            iface: 1,
+            gateway: Some(addr("10.2.0.2"))
+        })
+    );
+    assert_eq!(
+        t.apply(&set(nh_hop(1, "10.2.0.2", 10))),
+        Applied::Unchanged,
+        "the same again"
+    );
+    assert_eq!(
+        t.apply(&set(nh_hop(2, "10.2.0.3", 11))),
+        Applied::Unchanged,
+        "unused"
+    );
+
+    // Groups: weights; above 256 (16-bit kernel weights) scaled to the FIB's range.
+    let g = via_nh("10.4.0.0", 10);
+    t.apply(&add(&g));
+    assert_eq!(
+        t.apply(&set(nh_group(10, &[(1, 1000), (2, 250)]))),
+        Applied::Changed
+    );
+    let hops = |v: &[(u16, &str, u16)]| {
+        Some(RouteTarget::Multipath(
+            v.iter()
+                .map(|&(iface, gw, weight)| MirroredHop {
+                    iface,
+                    gateway: Some(addr(gw)),
+                    weight,
+                })
+                .collect(),
+        ))
+    };
+    assert_eq!(
+        target(&t, "10.4.0.0"),
+        hops(&[(1, "10.2.0.2", 256), (2, "10.2.0.3", 64)])
+    );
+    assert_eq!(
+        t.apply(&set(nh_hop(2, "10.2.0.4", 11))),
+        Applied::Changed,
+        "a member of a used group"
+    );
+    assert_eq!(
+        target(&t, "10.4.0.0"),
+        hops(&[(1, "10.2.0.2", 256), (2, "10.2.0.4", 64)])
+    );
+    // A link that a used nexthop sends out of: its nexthops are flushed silently.
+    let link_down = |ifindex| {
+        KernelEvent::LinkChanged(KernelLink {
+            ifindex,
+            name: String::new(),
+            up: false,
+            running: false,
+            lower_up: false,
+            mtu: None,
+            mac: None,
+        })
+    };
+    assert_eq!(t.apply(&link_down(11)), Applied::Resync, "via the group");
+    assert_eq!(t.apply(&link_down(12)), Applied::Unchanged);
+
+    // The route's own hops (compat mode) win over the object's.
+    let mut compat = via_nh("10.5.0.0", 2);
+    compat.nexthops = vec![hop(Some("10.2.0.9"), 10, 0)];
+    t.apply(&add(&compat));
+    assert_eq!(
+        target(&t, "10.5.0.0"),
+        Some(RouteTarget::Forward {
+            iface: 1,
+            gateway: Some(addr("10.2.0.9"))
+        })
+    );
+
+    // Removing a member shrinks the group; removing the last deletes the group and its routes.
+    assert_eq!(t.apply(&del(2)), Applied::Changed);
+    assert_eq!(
+        target(&t, "10.4.0.0"),
+        Some(RouteTarget::Forward {
+            iface: 1,
+            gateway: Some(addr("10.2.0.2"))
+        })
+    );
+    assert_eq!(target(&t, "10.5.0.0"), None, "its route went with it");
+    assert_eq!(t.apply(&del(1)), Applied::Changed);
+    assert_eq!(
+        t.routes().count(),
+        0,
+        "10.3 via 1, 10.4 via the emptied group 10"
+    );
+    assert_eq!(t.nexthops().count(), 0);
+    assert_eq!(t.apply(&del(1)), Applied::Unchanged, "unknown");
+
+    // Blackhole nexthops make blackhole routes, also from compat mode's `dev lo` hop; FDB
+    // nexthops are not for routes.
+    t.reset_nexthops(vec![
+        nexthop(4, NexthopKind::Blackhole),
+        KernelNexthop {
+            fdb: true,
+            ..nh_hop(5, "10.2.0.5", 10)
+        },
+    ]);
+    let mut bh = via_nh("10.6.0.0", 4);
+    bh.nexthops = vec![hop(None, 1, 0)];
+    t.reset(vec![bh, via_nh("10.7.0.0", 5)], vec![]);
+    assert_eq!(target(&t, "10.6.0.0"), Some(RouteTarget::Drop));
+    assert_eq!(target(&t, "10.7.0.0"), None);
 }

@@ -199,12 +199,6 @@ impl RouterControl {
                 tracing::warn!("{what} forwarding is off in this namespace ({key}): packets the fast path hands to the kernel for an unresolved neighbor are dropped there instead of being resolved and sent back");
             }
         }
-        // Routes through kernel nexthop objects (FRR's way) carry their hops only in compat
-        // mode; without it they arrive with RTA_NH_ID alone, which the mirror does not
-        // resolve, and are left to the kernel.
-        if read_sysctl("net/ipv4/nexthop_compat_mode").as_deref() == Some("0") {
-            tracing::warn!("net.ipv4.nexthop_compat_mode is 0 in this namespace: routes through kernel nexthop objects (FRR installs them so) come without their next hops and are not mirrored into the fast path; set it to 1");
-        }
         self.kernel = Some(k);
         self.resync();
     }
@@ -217,10 +211,14 @@ impl RouterControl {
         self.events.clear();
         let _ = k.poll_events(&mut self.events);
         self.events.clear();
-        match (k.routes(), k.neighbors()) {
-            (Ok(r), Ok(n)) => self.tables.reset(r, n),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!("dumping kernel routes/neighbors failed: {e}")
+        // Nexthop objects first: routes refer to them.
+        match (k.nexthops(), k.routes(), k.neighbors()) {
+            (Ok(nh), Ok(r), Ok(n)) => {
+                self.tables.reset_nexthops(nh);
+                self.tables.reset(r, n);
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                tracing::warn!("dumping kernel nexthops/routes/neighbors failed: {e}")
             }
         }
         self.dirty_since.get_or_insert_with(std::time::Instant::now);
