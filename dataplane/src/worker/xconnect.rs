@@ -198,6 +198,12 @@ struct Distributor<'a> {
     slow: Option<(&'a mut Option<dpdk::Producer>, &'a PortCounters)>,
 }
 
+/// How many frames ahead the distributor's first pass prefetches headers (as the router's
+/// classify stage and l3fwd do). Measured on the closed-loop bond-l34 row, where 512
+/// circulating frames live in L2: 24.5 busy cycles/packet without, 21.1 at 2-3 ahead,
+/// 23.4 at 4, 25.5 at 6 (prefetching the mbuf's own line as well cost more than it saved).
+const PREFETCH_AHEAD: usize = 3;
+
 /// The pick of a frame that goes to the control thread, not to a stage.
 const SLOW: u16 = u16::MAX;
 
@@ -225,7 +231,11 @@ impl Distributor<'_> {
     fn pick<P: Policy, const RSS: bool>(&mut self, frames: &Burst) {
         let divert = self.slow.is_some();
         let table = self.table;
-        for (t, m) in self.picks.iter_mut().zip(frames.as_slice()) {
+        let all = frames.as_slice();
+        for (i, (t, m)) in self.picks.iter_mut().zip(all).enumerate() {
+            if let Some(ahead) = all.get(i + PREFETCH_AHEAD) {
+                ahead.prefetch();
+            }
             let d = m.data();
             *t = if RSS {
                 // A NIC may hash any frame: Slow Protocols frames are looked for first.
