@@ -231,27 +231,28 @@ impl RouterPlan {
         let oc = &self.counters[out];
         // A bond's member is chosen on the frame as routed but before its tag changes:
         // the egress VLAN is the same for every frame of the interface, so it adds nothing
-        // to the spread, and an untagged frame takes the hash's shortest path.
-        let hash = match self.egress[out] {
-            IfaceDevice::Port(_) => 0,
-            // flow_hash, inlined: one frame at a time, a call would cost as much as
-            // the hash of an untagged frame.
-            IfaceDevice::Bond(b) => match bonds[b].hash {
-                HashPolicy::Layer2 => hash_for::<L2>(m.data()),
-                HashPolicy::Layer23 => hash_for::<L23>(m.data()),
-                HashPolicy::Layer34 => hash_for::<L34>(m.data()),
-            },
-        };
-        if vlan.is_some_and(|v| !set_vlan(m, v)) {
-            oc.egress_failed.add(1);
-            return None;
-        }
+        // to the spread, and an untagged frame takes the hash's shortest path. One
+        // distributing member needs no hash.
         let port = match self.egress[out] {
             IfaceDevice::Port(e) => Some(e),
-            IfaceDevice::Bond(b) => tables[b].load().pick(hash).map(usize::from),
+            IfaceDevice::Bond(b) => {
+                let table = tables[b].load();
+                match table.distributing.len() {
+                    0 => None,
+                    1 => Some(table.distributing[0] as usize),
+                    // flow_hash, inlined: one frame at a time, a call would cost as much
+                    // as the hash of an untagged frame.
+                    _ => Some(table.slot(match bonds[b].hash {
+                        HashPolicy::Layer2 => hash_for::<L2>(m.data()),
+                        HashPolicy::Layer23 => hash_for::<L23>(m.data()),
+                        HashPolicy::Layer34 => hash_for::<L34>(m.data()),
+                    }) as usize),
+                }
+            }
         };
-        if port.is_none() {
+        if port.is_none() || vlan.is_some_and(|v| !set_vlan(m, v)) {
             oc.egress_failed.add(1);
+            return None;
         }
         port
     }
