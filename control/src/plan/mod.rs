@@ -137,9 +137,18 @@ pub struct PlannedPort {
     pub speed_mbps: Option<u32>,
     /// Configured duplex override.
     pub duplex: Option<conf::Duplex>,
-    /// Benchmarks: a TX queue of its own that the runtime keeps to inject frames into the
-    /// link ([`crate::runtime::Runtime::inject`]; ring link ends only).
+    /// Benchmarks: the runtime can inject frames into the link from this end
+    /// ([`crate::runtime::Runtime::inject`]; ring link ends only), through a TX queue of
+    /// its own ([`PlannedPort::injects_by_queue`]) or through worker 0.
     pub injector: bool,
+}
+
+impl PlannedPort {
+    /// Benchmarks: whether this end's injector is a TX queue of its own (it has the
+    /// control thread's queue) rather than a ring to worker 0.
+    pub fn injects_by_queue(&self) -> bool {
+        self.injector && self.control_queue
+    }
 }
 
 /// One configured bond.
@@ -330,17 +339,34 @@ impl Plan {
         }
     }
 
-    /// The plan for a benchmark: every in-process link end gets an extra TX queue that the
-    /// runtime keeps, so frames can be injected into a closed loop while workers run.
+    /// The plan for a benchmark: every in-process link end gets an injector, so frames can
+    /// be injected into a closed loop while workers run. An end with the control thread's
+    /// queue injects through a TX queue of its own (its link's queue-0 ring has several
+    /// producers anyway); any other end injects through worker 0, so its ring keeps a
+    /// single producer, as on a link without benchmarks.
     pub fn for_bench(mut self) -> Plan {
         self.bench = true;
         for p in &mut self.ports {
             if matches!(p.device, PortDevice::Ring { .. }) {
                 p.injector = true;
-                p.tx_queues += 1;
+                if p.injects_by_queue() {
+                    p.tx_queues += 1;
+                }
             }
         }
         self
+    }
+
+    /// TX queues beyond the workers' on the ends of in-process link `link` (the most of
+    /// either end): the ring link feeds them into the peer's queue 0, whose ring then has
+    /// several producers. 0 keeps every ring of the link single-producer.
+    pub fn link_extra_tx(&self, link: &str) -> u16 {
+        self.ports
+            .iter()
+            .filter(|p| matches!(&p.device, PortDevice::Ring { link: l, .. } if l == link))
+            .map(|p| p.tx_queues.saturating_sub(self.workers()))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Number of workers.

@@ -151,12 +151,21 @@ pub struct Runtime {
     config_path: Option<std::path::PathBuf>,
     /// Reload requests to the control thread.
     reload_tx: Option<std::sync::mpsc::Sender<ReloadRequest>>,
-    /// Benchmarks: (port index, TX queue) to inject frames into a link.
-    injectors: Vec<(usize, TxQueue)>,
+    /// Benchmarks: (port index, injector) to inject frames into a link.
+    injectors: Vec<(usize, Injector)>,
     /// DPDK's EAL (process-static).
     eal: &'static Eal,
     /// Planned restart: asked for (`ctl restart`), under way.
     restart: Arc<RestartFlags>,
+}
+
+/// A benchmark's way into an in-process link ([`Plan::for_bench`]).
+enum Injector {
+    /// A TX queue of the port's own.
+    Queue(TxQueue),
+    /// A ring to worker 0, which sends what it finds there on its own TX queue of the
+    /// port (as it sends LACPDUs the control thread hands it).
+    Worker(dpdk::Producer),
 }
 
 fn describe_cpus(ids: &[usize]) -> String {
@@ -426,8 +435,9 @@ impl Runtime {
     }
 
     /// Benchmarks ([`Plan::for_bench`]): sends copies of `frames` (`count` in all, taking
-    /// them in turn) from port `port`'s injector queue into its link, where the peer end
-    /// receives them like any frame. Returns how many the link took.
+    /// them in turn) from port `port`'s injector into its link, where the peer end
+    /// receives them like any frame. Returns how many the link (or worker 0, for an end
+    /// that injects through it) took.
     pub fn inject(
         &mut self,
         port: &str,
@@ -439,7 +449,7 @@ impl Runtime {
             .iter()
             .position(|p| p.name == port)
             .ok_or_else(|| RuntimeError::Unsupported(format!("no port {port}")))?;
-        let (_, q) = self
+        let (_, injector) = self
             .injectors
             .iter_mut()
             .find(|(i, _)| *i == pi)
@@ -451,29 +461,53 @@ impl Runtime {
         if frames.is_empty() {
             return Ok(0);
         }
-        let mut burst = dpdk::Burst::new();
+        let copy = |pool: &Mempool, f: &[u8]| {
+            let mut m = pool.alloc()?;
+            m.append(f.len() as u16)?.copy_from_slice(f);
+            Some(m)
+        };
         let mut sent = 0;
-        while sent < count {
-            while burst.room() > 0 && sent + burst.len() < count {
-                let f = &frames[(sent + burst.len()) % frames.len()];
-                let Some(mut m) = self.pool.alloc() else {
-                    break;
-                };
-                match m.append(f.len() as u16) {
-                    Some(d) => d.copy_from_slice(f),
-                    None => break,
+        match injector {
+            Injector::Queue(q) => {
+                let mut burst = dpdk::Burst::new();
+                while sent < count {
+                    while burst.room() > 0 && sent + burst.len() < count {
+                        let f = &frames[(sent + burst.len()) % frames.len()];
+                        let Some(m) = copy(&self.pool, f) else {
+                            break;
+                        };
+                        let _ = burst.push(m);
+                    }
+                    if burst.is_empty() {
+                        break;
+                    }
+                    sent += q.tx_burst(&mut burst);
+                    if !burst.is_empty() {
+                        // The link is full: what did not fit goes back to the pool.
+                        burst.clear();
+                        break;
+                    }
                 }
-                let _ = burst.push(m);
             }
-            if burst.is_empty() {
-                break;
-            }
-            let n = q.tx_burst(&mut burst);
-            sent += n;
-            if !burst.is_empty() {
-                // The link is full: what did not fit goes back to the pool.
-                burst.clear();
-                break;
+            Injector::Worker(ring) => {
+                // Worker 0 takes up to 32 frames per port every 64 loops: a full ring
+                // empties within microseconds while it runs.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                while sent < count {
+                    let Some(m) = copy(&self.pool, &frames[sent % frames.len()]) else {
+                        break;
+                    };
+                    match ring.push(m) {
+                        Ok(()) => sent += 1,
+                        Err(m) => {
+                            drop(m);
+                            if std::time::Instant::now() > deadline {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_micros(50));
+                        }
+                    }
+                }
             }
         }
         Ok(sent)

@@ -8,7 +8,7 @@ use dpdk::{
 };
 use types::ethertype::SLOW_PROTOCOLS;
 
-use super::{RunPort, Runtime, RuntimeError, SpareEnd};
+use super::{Injector, RunPort, Runtime, RuntimeError, SpareEnd};
 use crate::plan::{Plan, PlannedPort, PortDevice};
 
 /// A started port with its queue handles.
@@ -49,8 +49,9 @@ impl Runtime {
                 &format!("ring_{link}_a"),
                 &format!("ring_{link}_b"),
                 plan.workers(),
-                // The control thread's queue, and in benchmarks the injector's.
-                1 + plan.bench as u16,
+                // The control thread's queue (and in benchmarks the injector's) where an
+                // end has one; without, every ring of the link has a single producer.
+                plan.link_extra_tx(link),
                 1024,
             )?;
             ends.push((link.clone(), RingEnd::A, a));
@@ -113,9 +114,9 @@ impl Runtime {
             let link = info.link().map_err(ctx)?;
             let device = p.device.describe();
             tracing::info!(port = %p.name, device = %device, dpdk_port = id.0, %mac, %link, "port started");
-            if p.injector {
+            if p.injects_by_queue() {
                 if let Some(q) = tx.pop() {
-                    self.injectors.push((opened.len(), q));
+                    self.injectors.push((opened.len(), Injector::Queue(q)));
                 }
             }
             let control_tx = if p.control_queue { tx.pop() } else { None };

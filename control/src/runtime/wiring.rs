@@ -11,7 +11,7 @@ use dataplane::worker::{self, BondPlan, PortPlan, SharedPlans, WorkerSpec};
 use dpdk::{Consumer, Eal, MacAddr, Producer, RxQueue, TxQueue};
 
 use super::ports::OpenedPort;
-use super::{Runtime, RuntimeError};
+use super::{Injector, Runtime, RuntimeError};
 use crate::control_thread::{
     Bond, BondParts, ControlLoop, ControlParts, Member, MemberParts, Reloader, SparePort,
 };
@@ -80,6 +80,15 @@ impl Runtime {
             if p.lacp_member || p.spare {
                 let (tx, rx) = dpdk::mbuf_ring(eal, 64)?;
                 via_worker[pi] = Some(tx);
+                control_to_worker[pi] = Some(rx);
+            }
+        }
+        // Benchmarks: ring link ends without the control thread's queue inject through
+        // worker 0 as well, so their link keeps single-producer rings.
+        for (pi, p) in plan.ports.iter().enumerate() {
+            if p.injector && !p.injects_by_queue() && control_to_worker[pi].is_none() {
+                let (tx, rx) = dpdk::mbuf_ring(eal, 1024)?;
+                self.injectors.push((pi, Injector::Worker(tx)));
                 control_to_worker[pi] = Some(rx);
             }
         }

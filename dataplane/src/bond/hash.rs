@@ -97,7 +97,7 @@ pub fn hash_for<P: Policy>(frame: &[u8]) -> u32 {
 }
 
 /// [`hash_for`] for the frames a bond carries nearly always: untagged IPv4 (no options)
-/// and IPv6 of at least [`FAST_LEN`] bytes, and under layer2 any untagged frame but a Slow
+/// and IPv6 of at least 58 bytes, and under layer2 any untagged frame but a Slow
 /// Protocols one. `None` for every other frame (Slow Protocols frames included, so a
 /// distributor that diverts them tests for them only here): [`hash_for`] has their hash.
 #[inline(always)]
