@@ -7,9 +7,10 @@
 //!
 //! * **loop**: in-process links wired so that what the worker sends comes back to it
 //!   (xconnect `a <-> b` over one link; two bonds joined by two links and cross-connected).
-//!   Once the bonds distribute, the runtime injects `frames` template frames through the
-//!   injector queues of both ends (half each, so every port receives, as in testpmd's
-//!   `start tx_first` on two ports), and they circulate for ever.
+//!   Once the bonds distribute, the runtime injects `frames` template frames at both ends
+//!   (half each, so every port receives, as in testpmd's `start tx_first` on two ports):
+//!   through a TX queue of the end's own where it has the control thread's queue, else
+//!   through worker 0, so the link's rings stay single-producer. They circulate for ever.
 //! * **pcap**: `net_pcap` replays a pcap file of template frames for ever (`infinite_rx`)
 //!   into the router, which sends them to `net_null` ports: the same feed that DPDK's l3fwd
 //!   gets in the benchmark harness (`benches/loop.py`).
