@@ -54,6 +54,7 @@ ROWS = [
     ("router-v4", "l3fwd-lpm-v4"),
     ("router-v6", "l3fwd-lpm-v6"),
     ("router-v4-bond-vlan", "router-v4"),
+    ("router-v4-ecmp", "router-v4"),
 ]
 
 
