@@ -52,26 +52,30 @@ impl Frr {
         assert!(ok, "chown {d}: {out}");
         let zserv = format!("{d}/zserv.api");
         let mut daemons = Vec::new();
-        let zebra = ns.cmd_dies_with_parent(&[
-            ZEBRA,
-            "-f",
-            &format!("{d}/zebra.conf"),
-            "-i",
-            &format!("{d}/zebra.pid"),
-            "-z",
-            &zserv,
-            "--vty_socket",
-            &d,
-            "-u",
-            "frr",
-            "-g",
-            "frr",
-            "-P",
-            "0",
-            "--log",
-            "stdout",
-        ]);
-        daemons.push(ChildGuard::spawn("zebra", zebra, &dir.join("zebra.log")));
+        // zebra first: bgpd talks to it through its zserv socket.
+        let daemon = |name: &str, binary: &str| {
+            let cmd = ns.cmd_dies_with_parent(&[
+                binary,
+                "-f",
+                &format!("{d}/{name}.conf"),
+                "-i",
+                &format!("{d}/{name}.pid"),
+                "-z",
+                &zserv,
+                "--vty_socket",
+                &d,
+                "-u",
+                "frr",
+                "-g",
+                "frr",
+                "-P",
+                "0",
+                "--log",
+                "stdout",
+            ]);
+            ChildGuard::spawn(name, cmd, &dir.join(format!("{name}.log")))
+        };
+        daemons.push(daemon("zebra", ZEBRA));
         let up = wait_until(Duration::from_secs(10), || Path::new(&zserv).exists());
         assert!(
             up,
@@ -79,26 +83,7 @@ impl Frr {
             ns.name,
             std::fs::read_to_string(dir.join("zebra.log")).unwrap_or_default()
         );
-        let bgpd = ns.cmd_dies_with_parent(&[
-            BGPD,
-            "-f",
-            &format!("{d}/bgpd.conf"),
-            "-i",
-            &format!("{d}/bgpd.pid"),
-            "-z",
-            &zserv,
-            "--vty_socket",
-            &d,
-            "-u",
-            "frr",
-            "-g",
-            "frr",
-            "-P",
-            "0",
-            "--log",
-            "stdout",
-        ]);
-        daemons.push(ChildGuard::spawn("bgpd", bgpd, &dir.join("bgpd.log")));
+        daemons.push(daemon("bgpd", BGPD));
         Frr {
             daemons,
             dir: dir.to_path_buf(),

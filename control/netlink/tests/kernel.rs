@@ -813,16 +813,7 @@ fn tables_converge_on_multipath_and_append() {
         let mut k = Kernel::open().unwrap();
         let (v0, v1) = veths(&mut k);
         k.add_address(v1, addr("2001:db8:9::1"), 64).unwrap();
-        let taps = [
-            Tap {
-                ifindex: v0,
-                iface: 1,
-            },
-            Tap {
-                ifindex: v1,
-                iface: 2,
-            },
-        ];
+        let taps = two_taps(v0, v1);
         drain(&mut k);
         let mut tables = KernelTables::new();
         tables.reset(k.routes().unwrap(), k.neighbors().unwrap());
@@ -872,6 +863,20 @@ fn tables_converge_on_multipath_and_append() {
 }
 
 /// Tables from fresh dumps, nexthop objects first.
+/// fastlag's TAPs on the two veths of [`veths`]: v0 as interface 1, v1 as interface 2.
+fn two_taps(v0: u32, v1: u32) -> [Tap; 2] {
+    [
+        Tap {
+            ifindex: v0,
+            iface: 1,
+        },
+        Tap {
+            ifindex: v1,
+            iface: 2,
+        },
+    ]
+}
+
 fn dumped(k: &mut Kernel) -> KernelTables {
     let mut t = KernelTables::new();
     t.reset_nexthops(k.nexthops().unwrap());
@@ -941,16 +946,7 @@ fn nexthop_objects_without_compat_mode() {
         let mut k = Kernel::open().unwrap();
         let (v0, v1) = veths(&mut k);
         k.add_address(v1, addr("2001:db8:9::1"), 64).unwrap();
-        let taps = [
-            Tap {
-                ifindex: v0,
-                iface: 1,
-            },
-            Tap {
-                ifindex: v1,
-                iface: 2,
-            },
-        ];
+        let taps = two_taps(v0, v1);
         drain(&mut k);
         let mut tables = dumped(&mut k);
         let hop = |iface, gw: &str, weight| MirroredHop {
